@@ -1,0 +1,53 @@
+# Claimlens: `make demo` runs the product, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test venv lint format messages bench bench-quality bench-speed bench-api check-deploy clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Claimlens needs Python 3.11 or newer")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet '.[dev,prod]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@bash scripts/demo.sh
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# Catalogues: the compiled .mo files are committed, so running needs no gettext.
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=bench --ignore=tests
+	$(PY) manage.py compilemessages --ignore=.venv
+
+check-deploy: $(STAMP)
+	CLAIMLENS_PRODUCTION=1 SECRET_KEY=$$($(PY) -c 'import secrets;print(secrets.token_urlsafe(50))') \
+	ALLOWED_HOSTS=claimlens.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: bench-quality bench-speed bench-api
+
+bench-quality: $(STAMP)
+	$(PY) bench/quality.py
+
+bench-speed: $(STAMP)
+	$(PY) bench/speed.py
+
+bench-api: $(STAMP)
+	$(PY) bench/api_load.py
+
+clean:
+	rm -rf $(VENV) var staticfiles

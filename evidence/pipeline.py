@@ -1,0 +1,314 @@
+"""Orchestration of the checks on one file: decode once, run every applicable check
+outside any transaction, then record the results in one short transaction.
+
+Idempotent: a (file, check, version) that already finished is not run again; a new
+check version runs; a run left half-done by a killed worker is redone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from evidence import imaging, selectors
+from evidence.checks.base import (
+    Check,
+    CheckContext,
+    FindingData,
+    ReferencePhoto,
+    Severity,
+    SimilarImage,
+)
+from evidence.checks.registry import all_checks
+from evidence.models import CheckRun, EvidenceFile, Finding, FindingArtifact
+from evidence.scoring import weight_table
+
+log = logging.getLogger(__name__)
+DONE_STATUSES = (CheckRun.Status.DONE, CheckRun.Status.ERROR, CheckRun.Status.SKIPPED)
+
+
+@dataclass
+class CheckOutcome:
+    check: Check
+    status: str
+    findings: list[FindingData] = field(default_factory=list)
+    started_at: object = None
+    duration_ms: float = 0.0
+    error: str = ""
+
+
+def claim_for_checking(evidence_id: int) -> EvidenceFile | None:
+    """Compare-and-set the file to ``checking``; None when it is already settled."""
+    updated = EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
+        status=EvidenceFile.Status.CHECKING,
+        checking_since=timezone.now(),
+        check_attempts=F("check_attempts") + 1,
+    )
+    if updated != 1:
+        return None
+    return EvidenceFile.objects.select_related("claim__order", "product", "shipment").get(
+        pk=evidence_id
+    )
+
+
+def build_context(
+    evidence: EvidenceFile, phash: int | None, chunks: list[int] | None
+) -> CheckContext:
+    """Everything the checks need besides the pixels, read in a handful of queries."""
+    from evidence.checks.reference_match import features_from_bytes
+
+    context = CheckContext(submitted_by=evidence.submitted_by, attached_to=evidence.attached_to)
+    claim = evidence.claim
+    if claim is None:
+        return context
+    order = claim.order
+    context.claim_id = claim.pk
+    context.buyer_id = claim.buyer_id
+    context.order_id = order.pk
+    context.paid_at, context.shipped_at = order.paid_at, order.shipped_at
+    context.delivered_at, context.claim_created_at = order.delivered_at, claim.created_at
+    context.references = [
+        ReferencePhoto(
+            id=ref.pk,
+            kind="listing" if ref.product_id else "packing",
+            label=ref.product.title if ref.product_id else ref.original_name or str(ref.pk),
+            features=features_from_bytes(bytes(ref.features)),
+        )
+        for ref in selectors.reference_files_for_order(order=order)
+    ]
+    context.duplicate_sha256_evidence_ids = list(
+        EvidenceFile.objects.filter(sha256=evidence.sha256, attached_to="claim")
+        .exclude(pk=evidence.pk)
+        .values_list("pk", flat=True)[:20]
+    )
+    if phash is not None and chunks is not None:
+        context.similar_images = [
+            SimilarImage(
+                evidence_id=other.pk,
+                claim_id=other.claim_id,
+                buyer_id=other.claim.buyer_id if other.claim_id else None,
+                order_id=other.claim.order_id if other.claim_id else None,
+                distance=distance,
+                confirmed_forgery=bool(other.claim_id and other.claim.confirmed_forgery),
+                same_sha256=other.sha256 == evidence.sha256,
+            )
+            for other, distance in selectors.near_duplicates(
+                phash=phash, chunks=chunks, exclude_id=evidence.pk
+            )
+            if other.claim_id != claim.pk
+        ]
+    return context
+
+
+def run_checks(
+    image: imaging.DecodedImage,
+    context: CheckContext,
+    skip: set[tuple[str, int]] | frozenset = frozenset(),
+) -> list[CheckOutcome]:
+    """Run every applicable check; a check that raises becomes an error outcome."""
+    outcomes = []
+    for check in all_checks():
+        if (check.name, check.version) in skip:
+            continue
+        started_at, t0 = timezone.now(), time.perf_counter()
+        if not check.applies_to(image, context):
+            outcomes.append(CheckOutcome(check, CheckRun.Status.SKIPPED, started_at=started_at))
+            continue
+        try:
+            findings = check.run(image, context)
+            status, error = CheckRun.Status.DONE, ""
+        except Exception as exc:  # noqa: BLE001 - a broken check must not take the claim down
+            log.exception("check %s failed", check.name)
+            findings = [
+                FindingData(
+                    code="check_error",
+                    severity=Severity.ERROR,
+                    message=gettext_noop(
+                        "The automated check “%(check)s” could not run on this file. "
+                        "It says nothing about the photo."
+                    ),
+                    params={"check": check.name},
+                    details={"error": f"{type(exc).__name__}: {str(exc)[:300]}"},
+                )
+            ]
+            status = CheckRun.Status.ERROR
+            error = traceback.format_exc(limit=5)[-2000:]
+        outcomes.append(
+            CheckOutcome(
+                check, status, findings, started_at, (time.perf_counter() - t0) * 1000, error
+            )
+        )
+    return outcomes
+
+
+def _save_outcomes(evidence: EvidenceFile, outcomes: list[CheckOutcome]) -> None:
+    weights = weight_table()
+    # Artifact files are written before the transaction (no slow I/O while holding locks).
+    stored_artifacts: dict[int, list[tuple[str, str, str]]] = {}
+    for index, outcome in enumerate(outcomes):
+        for f_index, finding in enumerate(outcome.findings):
+            for artifact in finding.artifacts:
+                stored = FindingArtifact(name=artifact.name, caption=artifact.caption)
+                stored.image.save("a.png", ContentFile(artifact.png), save=False)
+                stored_artifacts.setdefault(index * 1000 + f_index, []).append(
+                    (artifact.name, artifact.caption, stored.image.name)
+                )
+    with transaction.atomic():
+        for index, outcome in enumerate(outcomes):
+            CheckRun.objects.filter(
+                evidence=evidence,
+                check_name=outcome.check.name,
+                check_version=outcome.check.version,
+            ).delete()
+            run = CheckRun.objects.create(
+                evidence=evidence,
+                check_name=outcome.check.name,
+                check_version=outcome.check.version,
+                status=outcome.status,
+                started_at=outcome.started_at,
+                finished_at=timezone.now(),
+                duration_ms=round(outcome.duration_ms, 2),
+                error=outcome.error,
+            )
+            for f_index, data in enumerate(outcome.findings):
+                finding = Finding.objects.create(
+                    check_run=run,
+                    evidence=evidence,
+                    claim_id=evidence.claim_id,
+                    code=data.code,
+                    severity=str(data.severity),
+                    weight=0 if data.severity == Severity.ERROR else weights.get(data.code, 0),
+                    message=data.message,
+                    params=data.params,
+                    details=data.details,
+                    related_evidence_id=data.related_reference_id or data.related_evidence_id,
+                )
+                FindingArtifact.objects.bulk_create(
+                    FindingArtifact(finding=finding, name=n, caption=c, image=path)
+                    for n, c, path in stored_artifacts.get(index * 1000 + f_index, [])
+                )
+
+
+def _record_rejection(evidence: EvidenceFile, exc: imaging.ImageRejected) -> None:
+    outcome = CheckOutcome(
+        check=_IngestCheck(),
+        status=CheckRun.Status.DONE,
+        started_at=timezone.now(),
+        findings=[
+            FindingData(
+                code="file_rejected",
+                severity=Severity.MEDIUM,
+                message=gettext_noop("This file could not be read as a photo: %(reason)s"),
+                params={"reason": str(exc)},
+                details={"rejection_code": exc.code},
+            )
+        ],
+    )
+    _save_outcomes(evidence, [outcome])
+    EvidenceFile.objects.filter(pk=evidence.pk).update(
+        status=EvidenceFile.Status.REJECTED,
+        rejection_code=exc.code,
+        rejection_message=str(exc),
+        checked_at=timezone.now(),
+        checking_since=None,
+    )
+
+
+class _IngestCheck(Check):
+    name = "ingest"
+    version = 1
+    codes = {}
+
+
+def check_evidence(evidence_id: int) -> str:
+    """Check one file end to end. Returns what happened (for logs and tests)."""
+    from evidence.checks.reference_match import compute_features, features_to_bytes
+    from evidence.hashing import hash_chunks, phash
+    from evidence.services import evidence_mark_checked
+
+    evidence = claim_for_checking(evidence_id)
+    if evidence is None:
+        return "already settled"
+    if evidence.claim_id:
+        from refunds.services import claim_evaluate
+
+        claim_evaluate(claim_id=evidence.claim_id)  # the claim is now "checking"
+    with evidence.original.open("rb") as handle:
+        data = handle.read()
+    suffix = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "HEIF": ".heic", "AVIF": ".avif"}
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            fmt = imaging.sniff(data) or "JPEG"
+            path = Path(tmp) / f"evidence{suffix.get(fmt, '.bin')}"
+            path.write_bytes(data)
+            image = imaging.decode(data, path=path)
+        except imaging.ImageRejected as exc:
+            _record_rejection(evidence, exc)
+            _after(evidence)
+            return "rejected"
+        image_hash = phash(image)
+        chunks = hash_chunks(image_hash)
+        features = None
+        if evidence.attached_to in ("product", "shipment"):
+            features = features_to_bytes(compute_features(image))
+        context = build_context(evidence, image_hash, chunks)
+        done = set(
+            CheckRun.objects.filter(evidence=evidence, status__in=DONE_STATUSES).values_list(
+                "check_name", "check_version"
+            )
+        )
+        outcomes = run_checks(image, context, skip=done)
+        display = imaging.display_copy(data)
+    _save_outcomes(evidence, outcomes)
+    evidence_mark_checked(
+        evidence_id=evidence.pk,
+        phash=image_hash,
+        chunks=chunks,
+        features=features,
+        display=display,
+    )
+    _after(evidence)
+    return "checked"
+
+
+def _after(evidence: EvidenceFile) -> None:
+    if evidence.claim_id:
+        from refunds.services import claim_evaluate
+
+        claim_evaluate(claim_id=evidence.claim_id)
+
+
+def mark_failed(evidence_id: int, error: str) -> None:
+    """Terminal state when retries ran out: the claim must not wait for it forever."""
+    EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
+        status=EvidenceFile.Status.FAILED, rejection_message=error[:2000], checking_since=None
+    )
+    claim_id = EvidenceFile.objects.filter(pk=evidence_id).values_list("claim_id", flat=True)
+    claim_id = claim_id.first()
+    if claim_id:
+        from refunds.services import claim_evaluate
+
+        claim_evaluate(claim_id=claim_id)
+
+
+def stuck_evidence_ids(*, older_than_minutes: int) -> list[int]:
+    """Files pending or checking for longer than the limit (a worker died, a broker lost
+    the message): the reconciler enqueues them again."""
+    limit = timezone.now() - dt.timedelta(minutes=older_than_minutes)
+    return list(
+        EvidenceFile.objects.filter(
+            Q(status=EvidenceFile.Status.PENDING, created_at__lt=limit)
+            | Q(status=EvidenceFile.Status.CHECKING, checking_since__lt=limit)
+        ).values_list("pk", flat=True)[:500]
+    )

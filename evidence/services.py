@@ -1,0 +1,172 @@
+"""Writes of the evidence app: accepting an upload, and recording what checks found.
+
+Uploads are validated from their bytes before anything is stored; the original is kept
+byte for byte; checks are enqueued only after the row is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import IO
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from PIL import Image
+
+from evidence import imaging
+from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
+
+# Claims accept evidence while nobody has decided them yet.
+CLAIM_STATUSES_ACCEPTING_EVIDENCE = frozenset(
+    {"received", "checking", "awaiting_merchant", "awaiting_buyer", "in_review"}
+)
+
+
+class EvidenceRejected(ValueError):
+    """The upload is refused; ``message`` tells the uploader why, ``code`` is stable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _read_limited(upload: IO[bytes] | bytes) -> bytes:
+    if isinstance(upload, bytes):
+        data = upload
+    else:
+        data = upload.read(imaging.MAX_BYTES + 1)
+    if len(data) > imaging.MAX_BYTES:
+        raise EvidenceRejected(
+            "file_too_large",
+            _("The file is larger than %(limit)s MB.") % {"limit": imaging.MAX_BYTES // 2**20},
+        )
+    if not data:
+        raise EvidenceRejected("empty_file", _("The file is empty."))
+    return data
+
+
+def _validate_image_header(data: bytes) -> tuple[str, int, int]:
+    """Cheap checks done while the uploader waits: type from magic bytes, pixel budget."""
+    fmt = imaging.sniff(data)
+    if fmt is None:
+        raise EvidenceRejected(
+            "unsupported_type",
+            _("This file is not a JPEG, PNG, WebP, HEIC or AVIF image."),
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Exception as exc:  # noqa: BLE001 - any parser failure means "not an image"
+        raise EvidenceRejected(
+            "undecodable", _("The image cannot be read; the file may be damaged.")
+        ) from exc
+    if width * height > imaging.MAX_PIXELS:
+        raise EvidenceRejected(
+            "too_many_pixels",
+            _("The image is %(width)s × %(height)s pixels; the limit is %(limit)s megapixels.")
+            % {"width": width, "height": height, "limit": imaging.MAX_PIXELS // 1_000_000},
+        )
+    return fmt, width, height
+
+
+def evidence_add(
+    *,
+    upload: IO[bytes] | bytes,
+    submitted_by: str,
+    original_name: str = "",
+    claim=None,
+    product=None,
+    shipment=None,
+    uploaded_by=None,
+) -> EvidenceFile:
+    """Accept one file for a claim, a product (listing photo) or a shipment (packing
+    evidence). Raises :class:`EvidenceRejected` with a clear reason; stores nothing then."""
+    targets = [t for t in (claim, product, shipment) if t is not None]
+    if len(targets) != 1:
+        raise ValueError("evidence is attached to exactly one of claim, product, shipment")
+    if submitted_by not in SubmittedBy.values:
+        raise EvidenceRejected("bad_submitter", _("Unknown submitter."))
+    if claim is not None and claim.status not in CLAIM_STATUSES_ACCEPTING_EVIDENCE:
+        raise EvidenceRejected(
+            "claim_closed",
+            _("This claim no longer accepts evidence (it is %(status)s).")
+            % {"status": claim.get_status_display()},
+        )
+    data = _read_limited(upload)
+    fmt, width, height = _validate_image_header(data)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if claim is not None and EvidenceFile.objects.filter(claim=claim, sha256=sha256).exists():
+        raise EvidenceRejected(
+            "duplicate_file", _("This exact file was already submitted for this claim.")
+        )
+    attached_to = (
+        AttachedTo.CLAIM
+        if claim is not None
+        else AttachedTo.PRODUCT
+        if product is not None
+        else AttachedTo.SHIPMENT
+    )
+    evidence = EvidenceFile(
+        attached_to=attached_to,
+        claim=claim,
+        product=product,
+        shipment=shipment,
+        submitted_by=submitted_by,
+        uploaded_by=uploaded_by,
+        original_name=(original_name or "")[:255],
+        sha256=sha256,
+        content_type=imaging.ALLOWED_TYPES[fmt],
+        size=len(data),
+        width=width,
+        height=height,
+    )
+    # Store the bytes before the short transaction; remove them if the row is refused.
+    evidence.original.save("original", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            evidence.save()
+            transaction.on_commit(lambda: _enqueue_checks(evidence.pk))
+    except IntegrityError as exc:
+        evidence.original.delete(save=False)
+        raise EvidenceRejected(
+            "duplicate_file", _("This exact file was already submitted for this claim.")
+        ) from exc
+    except Exception:
+        evidence.original.delete(save=False)
+        raise
+    return evidence
+
+
+def _enqueue_checks(evidence_id: int) -> None:
+    from evidence.tasks import check_evidence_task
+
+    check_evidence_task.delay(evidence_id)
+
+
+def evidence_mark_checked(
+    *,
+    evidence_id: int,
+    phash: int | None,
+    chunks: list[int] | None,
+    features: bytes | None,
+    display: bytes | None,
+) -> None:
+    """Record the derived data of a checked file (hash, cached features, display copy)."""
+    evidence = EvidenceFile.objects.get(pk=evidence_id)
+    if display is not None and not evidence.display:
+        evidence.display.save("display.jpg", ContentFile(display), save=False)
+    fields = {
+        "display": evidence.display.name,
+        "phash": phash,
+        "features": features,
+        "status": EvidenceFile.Status.CHECKED,
+        "checked_at": timezone.now(),
+        "checking_since": None,
+    }
+    if chunks is not None:
+        fields.update({f"phash_{i}": value for i, value in enumerate(chunks)})
+    EvidenceFile.objects.filter(pk=evidence_id).update(**fields)

@@ -1,0 +1,114 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from merchants.models import (
+    Membership,
+    Merchant,
+    PackingEvidence,
+    PlatformClient,
+    Product,
+    ProductPhoto,
+    Shipment,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = ["name", "platform_id", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "platform_id"]
+    date_hierarchy = "created_at"
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "merchant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "merchant__name"]
+    autocomplete_fields = ["user", "merchant"]
+
+
+class ProductPhotoInline(admin.TabularInline):
+    model = ProductPhoto
+    fk_name = "product"
+    extra = 0
+    fields = ["original_name", "status", "width", "height", "sha256", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # files arrive through the upload service, never a raw form
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["title", "merchant", "platform_id", "created_at"]
+    list_filter = ["merchant"]
+    search_fields = ["title", "platform_id"]
+    inlines = [ProductPhotoInline]
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(admin.ModelAdmin):
+    list_display = ["tracking_number", "carrier", "order", "shipped_at"]
+    list_filter = ["carrier"]
+    search_fields = ["tracking_number", "order__platform_id"]
+    date_hierarchy = "shipped_at"
+    raw_id_fields = ["order"]
+
+
+class _FileProxyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "status", "content_type", "width", "height", "created_at"]
+    list_filter = ["status", "content_type"]
+    search_fields = ["original_name", "sha256"]
+    readonly_fields = [f.name for f in ProductPhoto._meta.fields if f.name != "id"]
+    exclude = ["features"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+admin.site.register(ProductPhoto, _FileProxyAdmin)
+admin.site.register(PackingEvidence, _FileProxyAdmin)
+
+
+@admin.register(PlatformClient)
+class PlatformClientAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "token_prefix",
+        "can_create_merchants",
+        "is_active",
+        "created_at",
+        "revoked_at",
+    ]
+    list_filter = ["is_active", "can_create_merchants"]
+    search_fields = ["name"]
+    filter_horizontal = ["merchants"]
+    readonly_fields = ["token_prefix", "created_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            from merchants.services import platform_client_issue_token
+
+            token = platform_client_issue_token(client=obj)
+            messages.warning(
+                request,
+                _("Token for %(name)s (shown once, store it now): %(token)s")
+                % {"name": obj.name, "token": token},
+            )
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Revoke the selected clients' tokens"))
+    def revoke(self, request, queryset):
+        count = queryset.filter(is_active=True).update(is_active=False, revoked_at=timezone.now())
+        messages.success(request, _("%(count)s client(s) revoked.") % {"count": count})

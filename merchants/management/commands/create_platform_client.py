@@ -1,0 +1,36 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from merchants.models import Merchant
+from merchants.services import platform_client_create
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a platform API client and print its token once. Without --merchant the "
+        "client may create merchants and is bound to those it creates."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("name")
+        parser.add_argument(
+            "--merchant",
+            action="append",
+            default=[],
+            metavar="ID",
+            help="merchant id or platform id the client may act for (repeatable)",
+        )
+
+    def handle(self, *args, name, merchant, **options):
+        merchants = []
+        for ref in merchant:
+            found = Merchant.objects.filter(platform_id=ref).first()
+            if found is None and ref.isdigit():
+                found = Merchant.objects.filter(pk=int(ref)).first()
+            if found is None:
+                raise CommandError(f"no merchant {ref!r}")
+            merchants.append(found)
+        client, token = platform_client_create(
+            name=name, merchants=merchants, can_create_merchants=not merchants
+        )
+        self.stdout.write(f"client {client.name} (id {client.pk}) token: {token}")
+        self.stdout.write("Store the token now: it is not shown again.")

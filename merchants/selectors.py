@@ -1,0 +1,17 @@
+"""Reads about merchants, scoped to who is asking."""
+
+from django.db.models import QuerySet
+
+from merchants.models import Membership, Merchant
+
+
+def merchants_for_user(*, user) -> QuerySet[Merchant]:
+    if not user.is_authenticated:
+        return Merchant.objects.none()
+    return Merchant.objects.filter(memberships__user=user, is_active=True).distinct()
+
+
+def user_can_act_for(*, user, merchant_id: int) -> bool:
+    return Membership.objects.filter(
+        user=user, merchant_id=merchant_id, merchant__is_active=True
+    ).exists()

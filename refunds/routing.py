@@ -1,0 +1,45 @@
+"""Which review queue a claim goes to: the first active routing rule that matches."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from refunds.models import RefundClaim, ReviewQueue, RoutingRule
+
+if TYPE_CHECKING:
+    from evidence.scoring import ClaimScore
+
+DEFAULT_QUEUE_SLUG = "standard"
+
+
+def default_queue() -> ReviewQueue:
+    queue = ReviewQueue.objects.filter(slug=DEFAULT_QUEUE_SLUG).first()
+    if queue is None:
+        queue, _ = ReviewQueue.objects.get_or_create(
+            slug=DEFAULT_QUEUE_SLUG, defaults={"name": "Standard"}
+        )
+    return queue
+
+
+def rule_matches(
+    rule: RoutingRule, claim: RefundClaim, score: ClaimScore, buyer_claims: int
+) -> bool:
+    if rule.min_risk_score is not None and score.score < rule.min_risk_score:
+        return False
+    if rule.max_risk_score is not None and score.score > rule.max_risk_score:
+        return False
+    if rule.min_amount is not None and claim.amount < rule.min_amount:
+        return False
+    if rule.finding_code and rule.finding_code not in score.codes:
+        return False
+    return rule.min_buyer_claims is None or buyer_claims >= rule.min_buyer_claims
+
+
+def route(claim: RefundClaim, score: ClaimScore) -> ReviewQueue:
+    buyer_claims = RefundClaim.objects.filter(buyer_id=claim.buyer_id).exclude(pk=claim.pk).count()
+    for rule in RoutingRule.objects.filter(is_active=True, queue__is_active=True).select_related(
+        "queue"
+    ):
+        if rule_matches(rule, claim, score, buyer_claims):
+            return rule.queue
+    return default_queue()

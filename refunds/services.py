@@ -1,0 +1,685 @@
+"""Business actions on buyers, orders and claims. Views, the admin, the API, management
+commands and Celery tasks all call these; nothing else changes a claim.
+
+Each function validates first, then writes in one short transaction; status changes go
+through :func:`refunds.lifecycle.transition` (lock, legality, audit, webhook).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from refunds import audit, lifecycle, routing, webhooks
+from refunds.audit import Actor
+from refunds.exceptions import ClaimValidationError, IllegalTransition, NotAllowed, NothingToReview
+from refunds.models import (
+    Appeal,
+    Assignment,
+    Buyer,
+    ClaimStatus,
+    Decision,
+    Order,
+    OrderItem,
+    Outcome,
+    RefundClaim,
+)
+
+S = ClaimStatus
+
+
+def _rules() -> dict[str, int]:
+    return settings.CLAIMLENS
+
+
+def _hours(name: str) -> dt.timedelta:
+    return dt.timedelta(hours=_rules()[name])
+
+
+# --- Buyers and orders ----------------------------------------------------------------
+
+
+def buyer_upsert(
+    *, platform_id: str, display_name: str, account_created_at=None, phone: str = ""
+) -> Buyer:
+    """Create the buyer or update its display data; the platform id is the identity."""
+    buyer, created = Buyer.objects.get_or_create(
+        platform_id=platform_id,
+        defaults={
+            "display_name": display_name,
+            "account_created_at": account_created_at,
+            "phone": phone,
+        },
+    )
+    if not created:
+        changed = {
+            k: v
+            for k, v in {
+                "display_name": display_name,
+                "account_created_at": account_created_at,
+                "phone": phone,
+            }.items()
+            if v and getattr(buyer, k) != v
+        }
+        if changed:
+            Buyer.objects.filter(pk=buyer.pk).update(**changed)
+            buyer.refresh_from_db()
+    return buyer
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    title: str
+    unit_price: Decimal
+    quantity: int = 1
+    product: Any = None
+
+
+def order_create(
+    *,
+    merchant,
+    buyer: Buyer,
+    platform_id: str,
+    items: list[ItemInput],
+    paid_at: dt.datetime,
+    shipped_at: dt.datetime | None = None,
+    delivered_at: dt.datetime | None = None,
+    total_amount: Decimal | None = None,
+    shipping_address: str = "",
+) -> Order:
+    """Record an order. The total defaults to the sum of its items and may not be less."""
+    if not items:
+        raise ClaimValidationError(_("An order needs at least one item."))
+    for item in items:
+        if item.quantity < 1 or item.unit_price < 0:
+            raise ClaimValidationError(_("Item quantities must be ≥ 1 and prices ≥ 0."))
+        if item.product is not None and item.product.merchant_id != merchant.pk:
+            raise ClaimValidationError(_("An item's product belongs to another shop."))
+    items_total = sum((i.unit_price * i.quantity for i in items), Decimal("0"))
+    total = items_total if total_amount is None else total_amount
+    if total < 0:
+        raise ClaimValidationError(_("The order total cannot be negative."))
+    if shipped_at and shipped_at < paid_at:
+        raise ClaimValidationError(_("An order cannot ship before it is paid."))
+    if delivered_at and (not shipped_at or delivered_at < shipped_at):
+        raise ClaimValidationError(_("An order cannot be delivered before it ships."))
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                merchant=merchant,
+                buyer=buyer,
+                platform_id=platform_id,
+                total_amount=total,
+                paid_at=paid_at,
+                shipped_at=shipped_at,
+                delivered_at=delivered_at,
+                shipping_address=shipping_address,
+            )
+            OrderItem.objects.bulk_create(
+                OrderItem(
+                    order=order,
+                    product=i.product,
+                    title=i.title,
+                    quantity=i.quantity,
+                    unit_price=i.unit_price,
+                )
+                for i in items
+            )
+    except IntegrityError as exc:
+        raise ClaimValidationError(
+            _("An order with this platform id already exists for this shop.")
+        ) from exc
+    return order
+
+
+# --- Claims -----------------------------------------------------------------------------
+
+
+def claim_submit(
+    *,
+    order: Order,
+    amount: Decimal,
+    reason: str,
+    description: str = "",
+    platform_id: str = "",
+    actor: Actor,
+) -> RefundClaim:
+    """A buyer's refund-only claim arrives. Evidence is added with evidence.services;
+    the claim is evaluated (checked, scored, routed) after commit."""
+    if amount <= 0:
+        raise ClaimValidationError(_("The amount claimed must be more than zero."))
+    if amount > order.total_amount:
+        raise ClaimValidationError(
+            _("The amount claimed (¥%(amount)s) is more than the order total (¥%(total)s).")
+            % {"amount": amount, "total": order.total_amount}
+        )
+    if order.claims.filter(status__in=lifecycle.OPEN_STATUSES).exists():
+        raise ClaimValidationError(_("This order already has an open refund claim."))
+    try:
+        with transaction.atomic():
+            claim = RefundClaim.objects.create(
+                order=order,
+                merchant_id=order.merchant_id,
+                buyer_id=order.buyer_id,
+                platform_id=platform_id,
+                amount=amount,
+                order_total=order.total_amount,
+                reason=reason,
+                description=description,
+                status=S.RECEIVED,
+            )
+            audit.record(
+                action="claim_submitted",
+                actor=actor,
+                claim=claim,
+                to_status=S.RECEIVED,
+                data={"amount": str(amount), "reason": reason},
+            )
+            webhooks.emit_claim_event(claim, "claim.received", {})
+    except IntegrityError as exc:
+        raise ClaimValidationError(
+            _("This order already has an open refund claim, or the claim id is taken.")
+        ) from exc
+    _enqueue_evaluation(claim.pk)
+    return claim
+
+
+def _enqueue_evaluation(claim_id: int) -> None:
+    from refunds.tasks import claim_evaluate_task
+
+    transaction.on_commit(lambda: claim_evaluate_task.delay(claim_id))
+
+
+def claim_evaluate(*, claim_id: int) -> RefundClaim:
+    """Bring a claim up to date with its evidence: start checking while files are pending,
+    and once all are checked, score and route it and open the merchant's response window.
+
+    Safe to call any number of times (it is called after every file's checks)."""
+    from evidence import selectors as evidence_selectors
+    from evidence.scoring import score_claim
+
+    claim = RefundClaim.objects.select_related("order").get(pk=claim_id)
+    system = Actor.system("checks")
+    if evidence_selectors.claim_has_unsettled_evidence(claim_id=claim_id):
+        if claim.status in (S.RECEIVED, S.AWAITING_BUYER):
+            claim = lifecycle.transition(
+                claim.pk,
+                to=S.CHECKING,
+                actor=system,
+                action="checks_started",
+                expected_from={S.RECEIVED, S.AWAITING_BUYER},
+                reason="evidence waiting for automated checks",
+            )
+        return claim
+
+    score = score_claim(claim_id=claim_id)
+    queue = routing.route(claim, score)
+    updates: dict[str, Any] = {
+        "risk_score": score.score,
+        "risk_reasons": score.reasons,
+        "queue": queue,
+    }
+    suspicious = score.score >= score.suspicious_threshold
+    if claim.status == S.RECEIVED:
+        claim = lifecycle.transition(
+            claim.pk,
+            to=S.CHECKING,
+            actor=system,
+            action="checks_started",
+            expected_from={S.RECEIVED},
+            reason="no evidence files to check",
+        )
+    if claim.status == S.CHECKING:
+        if claim.merchant_response or claim.review_deadline:
+            # Evidence the reviewer asked for has been checked: back to the reviewer.
+            queue = claim.queue or queue
+            return lifecycle.transition(
+                claim.pk,
+                to=S.IN_REVIEW,
+                actor=system,
+                action="checks_completed",
+                expected_from={S.CHECKING},
+                reason="requested evidence checked",
+                updates={
+                    **updates,
+                    "queue": queue,
+                    "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
+                },
+                data={"risk_score": score.score},
+            )
+        window = _hours(
+            "MERCHANT_RESPONSE_HOURS_SUSPICIOUS" if suspicious else "MERCHANT_RESPONSE_HOURS"
+        )
+        return lifecycle.transition(
+            claim.pk,
+            to=S.AWAITING_MERCHANT,
+            actor=system,
+            action="checks_completed",
+            expected_from={S.CHECKING},
+            reason="suspicious evidence: longer response window" if suspicious else "",
+            updates={**updates, "merchant_deadline": timezone.now() + window},
+            data={"risk_score": score.score, "queue": queue.slug if queue else None},
+        )
+    # Later evidence on a claim further along: refresh the score, extend a window if the
+    # evidence has just turned suspicious, and log it.
+    with transaction.atomic():
+        locked = RefundClaim.objects.select_for_update().get(pk=claim.pk)
+        if locked.status not in lifecycle.OPEN_STATUSES:
+            return locked
+        before = locked.risk_score
+        for name, value in updates.items():
+            setattr(locked, name, value)
+        fields = list(updates)
+        if (
+            locked.status == S.AWAITING_MERCHANT
+            and suspicious
+            and (before is None or before < score.suspicious_threshold)
+            and locked.merchant_deadline
+        ):
+            extended = locked.created_at + _hours("MERCHANT_RESPONSE_HOURS_SUSPICIOUS")
+            if extended > locked.merchant_deadline:
+                locked.merchant_deadline = extended
+                fields.append("merchant_deadline")
+        if before != locked.risk_score or "merchant_deadline" in fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+            audit.record(
+                action="rescored",
+                actor=system,
+                claim=locked,
+                data={"risk_score": locked.risk_score, "previous": before},
+            )
+    return locked
+
+
+class MerchantResponse:
+    ACCEPT = "accept"
+    CONTEST = "contest"
+    OFFER_RETURN = "offer_return"
+    OFFER_PARTIAL = "offer_partial"
+    ALL = (ACCEPT, CONTEST, OFFER_RETURN, OFFER_PARTIAL)
+
+
+def claim_merchant_respond(
+    *,
+    claim: RefundClaim,
+    user,
+    response: str,
+    statement: str = "",
+    offer_amount: Decimal | None = None,
+) -> RefundClaim:
+    """The merchant answers within its window: accept (refund now), or contest / offer a
+    return / offer a partial refund, each of which goes to a human reviewer."""
+    from merchants.selectors import user_can_act_for
+
+    if not user_can_act_for(user=user, merchant_id=claim.merchant_id):
+        raise NotAllowed()
+    if response not in MerchantResponse.ALL:
+        raise ClaimValidationError(_("Unknown response."))
+    actor = Actor.of_user(user)
+    if response == MerchantResponse.ACCEPT:
+        with transaction.atomic():
+            claim = lifecycle.transition(
+                claim.pk,
+                to=S.DECIDED,
+                actor=actor,
+                action="merchant_accepted",
+                expected_from={S.AWAITING_MERCHANT},
+                reason=statement,
+                updates={
+                    "merchant_response": response,
+                    "merchant_statement": statement,
+                    "outcome": Outcome.REFUND_APPROVED,
+                    "refund_amount": claim.amount,
+                    "decided_at": timezone.now(),
+                    "appeal_deadline": None,
+                },
+            )
+            Decision.objects.create(
+                claim=claim,
+                decided_by_merchant=True,
+                outcome=Outcome.REFUND_APPROVED,
+                refund_amount=claim.amount,
+                rationale=statement or _("Accepted by the merchant."),
+            )
+        return claim
+    if response != MerchantResponse.ACCEPT and len(statement.strip()) < 10:
+        raise ClaimValidationError(
+            _("Please explain your answer in a few words (at least 10 characters).")
+        )
+    if response == MerchantResponse.OFFER_PARTIAL:
+        if offer_amount is None or not (Decimal("0") < offer_amount < claim.amount):
+            raise ClaimValidationError(
+                _("A partial refund must be more than ¥0 and less than the ¥%(amount)s claimed.")
+                % {"amount": claim.amount}
+            )
+    else:
+        offer_amount = None
+    queue = claim.queue or routing.default_queue()
+    return lifecycle.transition(
+        claim.pk,
+        to=S.IN_REVIEW,
+        actor=actor,
+        action=f"merchant_{response}",
+        expected_from={S.AWAITING_MERCHANT},
+        reason=statement,
+        updates={
+            "merchant_response": response,
+            "merchant_statement": statement,
+            "merchant_offer_amount": offer_amount,
+            "queue": queue,
+            "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
+        },
+        data={"offer_amount": str(offer_amount) if offer_amount else None},
+    )
+
+
+def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) -> RefundClaim:
+    """A reviewer asks the buyer for more evidence; checks run again on what arrives."""
+    if not message.strip():
+        raise ClaimValidationError(_("Say what evidence the buyer should send."))
+    with transaction.atomic():
+        claim = lifecycle.transition(
+            claim.pk,
+            to=S.AWAITING_BUYER,
+            actor=Actor.of_user(reviewer),
+            action="buyer_evidence_requested",
+            expected_from={S.IN_REVIEW, S.AWAITING_MERCHANT},
+            reason=message,
+            updates={"buyer_deadline": timezone.now() + _hours("BUYER_EVIDENCE_HOURS")},
+        )
+        _release_assignments(claim)
+    return claim
+
+
+def claim_withdraw(*, claim: RefundClaim, actor: Actor, reason: str = "") -> RefundClaim:
+    with transaction.atomic():
+        claim = lifecycle.transition(
+            claim.pk,
+            to=S.WITHDRAWN,
+            actor=actor,
+            action="withdrawn",
+            reason=reason,
+        )
+        _release_assignments(claim)
+    return claim
+
+
+# --- Review -----------------------------------------------------------------------------
+
+
+def _release_assignments(claim: RefundClaim) -> None:
+    Assignment.objects.filter(claim=claim, released_at__isnull=True).update(
+        released_at=timezone.now()
+    )
+
+
+def _original_reviewer_ids(claim_id: int) -> set[int]:
+    return set(
+        Decision.objects.filter(
+            claim_id=claim_id, on_appeal=False, reviewer__isnull=False
+        ).values_list("reviewer_id", flat=True)
+    )
+
+
+def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
+    """Give the reviewer the most urgent unassigned claim (appeals only to somebody who
+    did not decide the claim first). Two reviewers never get the same claim."""
+    from refunds.selectors import claims_awaiting_review
+
+    candidates = claims_awaiting_review(queue=queue).exclude(
+        Q(status=S.APPEALED) & Q(decisions__reviewer=reviewer, decisions__on_appeal=False)
+    )
+    for _attempt in range(5):
+        with transaction.atomic():
+            qs = candidates.select_for_update(skip_locked=True, of=("self",))
+            claim = qs.first()
+            if claim is None:
+                raise NothingToReview()
+            try:
+                with transaction.atomic():
+                    Assignment.objects.create(
+                        claim=claim, reviewer=reviewer, for_appeal=claim.status == S.APPEALED
+                    )
+            except IntegrityError:
+                continue  # somebody took it between our read and our insert
+            audit.record(
+                action="assigned",
+                actor=Actor.of_user(reviewer),
+                claim=claim,
+                data={"queue": claim.queue.slug if claim.queue else None},
+            )
+            return claim
+    raise NothingToReview()
+
+
+def claim_assign(*, claim: RefundClaim, reviewer) -> RefundClaim:
+    """A reviewer takes one specific claim from a queue (opened from the queue list)."""
+    from refunds.selectors import claims_awaiting_review
+
+    with transaction.atomic():
+        available = claims_awaiting_review().filter(pk=claim.pk)
+        locked = available.select_for_update(of=("self",)).first()
+        if locked is None:
+            raise NotAllowed(_("This claim is not waiting for review, or somebody holds it."))
+        if locked.status == S.APPEALED and reviewer.pk in _original_reviewer_ids(claim.pk):
+            raise NotAllowed(_("An appeal must be decided by a different reviewer."))
+        try:
+            with transaction.atomic():
+                Assignment.objects.create(
+                    claim=locked, reviewer=reviewer, for_appeal=locked.status == S.APPEALED
+                )
+        except IntegrityError as exc:
+            raise NotAllowed(_("Somebody else has just taken this claim.")) from exc
+        audit.record(action="assigned", actor=Actor.of_user(reviewer), claim=locked)
+    return locked
+
+
+def claim_release(*, claim: RefundClaim, reviewer) -> None:
+    """Give a claim back to its queue without deciding it."""
+    with transaction.atomic():
+        released = Assignment.objects.filter(
+            claim=claim, reviewer=reviewer, released_at__isnull=True
+        ).update(released_at=timezone.now())
+        if released:
+            audit.record(action="released", actor=Actor.of_user(reviewer), claim=claim)
+
+
+def claim_decide(
+    *,
+    claim: RefundClaim,
+    reviewer,
+    outcome: str,
+    rationale: str,
+    refund_amount: Decimal | None = None,
+    confirmed_forgery: bool = False,
+) -> RefundClaim:
+    """A reviewer decides a claim in review, or an appeal (then it must be a different
+    reviewer from the one who decided first). The reviewer must hold the claim."""
+    if outcome not in Outcome.values:
+        raise ClaimValidationError(_("Unknown outcome."))
+    if len(rationale.strip()) < 10:
+        raise ClaimValidationError(_("Write a rationale of at least 10 characters."))
+    refund_amount = _refund_for(outcome, claim, refund_amount)
+    if confirmed_forgery and outcome == Outcome.REFUND_APPROVED:
+        raise ClaimValidationError(_("A claim with forged evidence cannot be fully refunded."))
+    actor = Actor.of_user(reviewer)
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update()
+            .filter(claim_id=claim.pk, reviewer=reviewer, released_at__isnull=True)
+            .first()
+        )
+        if assignment is None:
+            raise NotAllowed(_("Take this claim from the queue before deciding it."))
+        current = RefundClaim.objects.get(pk=claim.pk).status
+        on_appeal = current == S.APPEALED
+        if on_appeal and reviewer.pk in _original_reviewer_ids(claim.pk):
+            raise NotAllowed(_("An appeal must be decided by a different reviewer."))
+        claim = lifecycle.transition(
+            claim.pk,
+            to=S.DECIDED,
+            actor=actor,
+            action="appeal_decided" if on_appeal else "decided",
+            expected_from={S.IN_REVIEW, S.APPEALED},
+            reason=rationale,
+            updates={
+                "outcome": outcome,
+                "refund_amount": refund_amount,
+                "confirmed_forgery": confirmed_forgery,
+                "decided_at": timezone.now(),
+                "appeal_deadline": None
+                if on_appeal
+                else timezone.now() + _hours("APPEAL_WINDOW_HOURS"),
+            },
+            data={"outcome": outcome, "refund_amount": str(refund_amount)},
+        )
+        decision = Decision.objects.create(
+            claim=claim,
+            reviewer=reviewer,
+            outcome=outcome,
+            refund_amount=refund_amount,
+            rationale=rationale,
+            confirmed_forgery=confirmed_forgery,
+            on_appeal=on_appeal,
+        )
+        if on_appeal:
+            Appeal.objects.filter(claim=claim, appeal_decision__isnull=True).update(
+                appeal_decision=decision
+            )
+        assignment.released_at = timezone.now()
+        assignment.save(update_fields=["released_at"])
+        webhooks.emit_claim_event(
+            claim, "claim.decided", {"outcome": outcome, "on_appeal": on_appeal}
+        )
+    return claim
+
+
+def _refund_for(outcome: str, claim: RefundClaim, amount: Decimal | None) -> Decimal:
+    if outcome == Outcome.REFUND_APPROVED:
+        return claim.amount
+    if outcome in (Outcome.REFUND_DENIED,):
+        return Decimal("0")
+    if outcome == Outcome.RETURN_REQUIRED:
+        return claim.amount  # refunded once the goods come back
+    if amount is None or not (Decimal("0") < amount < claim.amount):
+        raise ClaimValidationError(
+            _("A partial refund must be more than ¥0 and less than the ¥%(amount)s claimed.")
+            % {"amount": claim.amount}
+        )
+    return amount
+
+
+def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -> Appeal:
+    """Either party appeals a decision within the appeal window; a second reviewer decides."""
+    if filed_by not in Appeal.Party.values:
+        raise ClaimValidationError(_("Unknown party."))
+    if filed_by == Appeal.Party.MERCHANT:
+        from merchants.selectors import user_can_act_for
+
+        if user is None or not user_can_act_for(user=user, merchant_id=claim.merchant_id):
+            raise NotAllowed()
+    if len(reason.strip()) < 10:
+        raise ClaimValidationError(_("Explain the appeal in at least 10 characters."))
+    claim.refresh_from_db()
+    if claim.appeal_deadline is None or timezone.now() > claim.appeal_deadline:
+        raise IllegalTransition(_("The appeal window for this claim is closed."))
+    original = claim.decisions.filter(on_appeal=False).order_by("-created_at").first()
+    if original is None or original.decided_by_merchant:
+        raise IllegalTransition(_("Only a reviewer's decision can be appealed."))
+    actor = Actor.of_user(user) if user else Actor.platform(filed_by)
+    with transaction.atomic():
+        lifecycle.transition(
+            claim.pk,
+            to=S.APPEALED,
+            actor=actor,
+            action="appealed",
+            expected_from={S.DECIDED},
+            reason=reason,
+            updates={"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")},
+        )
+        appeal = Appeal.objects.create(
+            claim=claim,
+            filed_by=filed_by,
+            filed_by_user=user,
+            reason=reason,
+            original_decision=original,
+        )
+    return appeal
+
+
+def claim_close(*, claim: RefundClaim, actor: Actor, reason: str = "") -> RefundClaim:
+    return lifecycle.transition(
+        claim.pk,
+        to=S.CLOSED,
+        actor=actor,
+        action="closed",
+        reason=reason,
+        expected_from={S.DECIDED},
+    )
+
+
+# --- Deadlines --------------------------------------------------------------------------
+
+
+def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Move every claim whose deadline passed, with the reason recorded. Never decides:
+    a silent merchant or buyer sends the claim to a human reviewer."""
+    now = now or timezone.now()
+    actor = Actor.system("deadlines")
+    moved = {"merchant_missed": 0, "buyer_missed": 0, "closed": 0}
+    jobs = [
+        (
+            "merchant_missed",
+            RefundClaim.objects.filter(status=S.AWAITING_MERCHANT, merchant_deadline__lt=now),
+            S.IN_REVIEW,
+            "merchant_deadline_missed",
+            "the merchant did not respond before the deadline",
+        ),
+        (
+            "buyer_missed",
+            RefundClaim.objects.filter(status=S.AWAITING_BUYER, buyer_deadline__lt=now),
+            S.IN_REVIEW,
+            "buyer_deadline_missed",
+            "the buyer sent no further evidence before the deadline",
+        ),
+        (
+            "closed",
+            RefundClaim.objects.filter(status=S.DECIDED).filter(
+                Q(appeal_deadline__lt=now) | Q(appeal_deadline__isnull=True)
+            ),
+            S.CLOSED,
+            "closed",
+            "decision final: appeal window over",
+        ),
+    ]
+    for key, qs, target, action, reason in jobs:
+        for claim in qs.select_related("queue").only("pk", "status", "queue")[:500]:
+            updates = {}
+            if target == S.IN_REVIEW:
+                queue = claim.queue or routing.default_queue()
+                updates = {
+                    "queue": queue,
+                    "review_deadline": now + dt.timedelta(hours=queue.sla_hours),
+                }
+            try:
+                lifecycle.transition(
+                    claim.pk,
+                    to=target,
+                    actor=actor,
+                    action=action,
+                    reason=reason,
+                    expected_from={claim.status},
+                    updates=updates,
+                )
+                moved[key] += 1
+            except IllegalTransition:
+                continue  # somebody moved it meanwhile: their move stands
+    return moved

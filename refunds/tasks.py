@@ -1,0 +1,36 @@
+"""Thin Celery tasks: take ids, call a service, safe to run twice."""
+
+from celery import shared_task
+
+from refunds import services, webhooks
+from refunds.models import RefundClaim
+
+
+@shared_task(
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def claim_evaluate_task(claim_id: int) -> None:
+    if RefundClaim.objects.filter(pk=claim_id).exists():
+        services.claim_evaluate(claim_id=claim_id)
+
+
+@shared_task
+def enforce_deadlines_task() -> dict[str, int]:
+    from django.utils import timezone
+
+    from refunds.models import WebhookDelivery
+
+    # Webhooks whose retry time has come are re-sent by the same periodic sweep.
+    due = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=timezone.now()
+    ).values_list("pk", flat=True)[:200]
+    for pk in due:
+        deliver_webhook_task.delay(pk)
+    return services.enforce_deadlines()
+
+
+@shared_task(soft_time_limit=30, time_limit=45)
+def deliver_webhook_task(delivery_id: int) -> bool:
+    return webhooks.deliver(delivery_id)

@@ -1,0 +1,118 @@
+"""What the merchant and reviewer pages share: access decorators, the audit timeline in
+words, the risk thresholds."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
+
+from refunds import selectors
+
+# What each audit action means, in words (actions are written by refunds.services).
+ACTION_LABELS = {
+    "claim_submitted": _("The buyer submitted the claim"),
+    "checks_started": _("Automated checks started"),
+    "checks_completed": _("Automated checks finished"),
+    "rescored": _("Risk score updated after new evidence"),
+    "merchant_accepted": _("The merchant accepted the claim"),
+    "merchant_contest": _("The merchant contested the claim"),
+    "merchant_offer_return": _("The merchant offered a return"),
+    "merchant_offer_partial": _("The merchant offered a partial refund"),
+    "merchant_deadline_missed": _("The merchant did not answer in time"),
+    "buyer_evidence_requested": _("A reviewer asked the buyer for more evidence"),
+    "buyer_deadline_missed": _("The buyer sent no more evidence in time"),
+    "assigned": _("A reviewer took the claim"),
+    "released": _("A reviewer returned the claim to the queue"),
+    "decided": _("A reviewer decided the claim"),
+    "appealed": _("The decision was appealed"),
+    "appeal_decided": _("A second reviewer decided the appeal"),
+    "closed": _("The claim was closed"),
+    "withdrawn": _("The buyer withdrew the claim"),
+}
+# Reasons the system writes in English; shown translated.
+SYSTEM_REASONS = {
+    "suspicious evidence: longer response window": _(
+        "Suspicious evidence: you get a longer time to answer"
+    ),
+    "no evidence files to check": _("No evidence files to check"),
+    "evidence waiting for automated checks": _("Evidence waiting for automated checks"),
+    "requested evidence checked": _("The requested evidence has been checked"),
+    "the merchant did not respond before the deadline": _(
+        "The merchant did not respond before the deadline"
+    ),
+    "the buyer sent no further evidence before the deadline": _(
+        "The buyer sent no further evidence before the deadline"
+    ),
+    "decision final: appeal window over": _("Decision final: the appeal window is over"),
+}
+# Seeded queue names and descriptions (data, translated when shown): keep their msgids.
+QUEUE_MSGIDS = (
+    gettext_noop("Appeals"),
+    gettext_noop("Decided claims appealed by a party; a second reviewer decides."),
+    gettext_noop("Likely forgery"),
+    gettext_noop("Strong signs the evidence was edited, generated or copied."),
+    gettext_noop("High value"),
+    gettext_noop("Claims of 3,000 CNY or more (criminal-law threshold)."),
+    gettext_noop("Standard"),
+    gettext_noop("Everything else."),
+)
+
+
+def reviewer_required(view):
+    """Signed-in platform reviewers only; everybody else is told the page does not exist."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not selectors.is_reviewer(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def risk_thresholds() -> tuple[int, int]:
+    from evidence.scoring import threshold
+
+    return threshold("suspicious"), threshold("high-risk")
+
+
+def timeline(events, *, for_merchant: bool) -> list[dict]:
+    """Audit events as lines a person reads. Merchants see roles, not reviewers' names."""
+    from refunds.models import ClaimStatus
+
+    lines = []
+    for event in events:
+        actor = event.actor_label
+        if actor.startswith("system:"):
+            who = _("Claimlens")
+        elif actor.startswith("platform:"):
+            who = _("Platform")
+        elif for_merchant and event.action in (
+            "merchant_accepted",
+            "merchant_contest",
+            "merchant_offer_return",
+            "merchant_offer_partial",
+        ):
+            who = _("Your shop")
+        elif for_merchant:
+            who = _("Platform reviewer")
+        else:
+            who = actor.removeprefix("user:")
+        reason = event.reason
+        if reason in SYSTEM_REASONS:
+            reason = SYSTEM_REASONS[reason]
+        lines.append(
+            {
+                "at": event.created_at,
+                "who": who,
+                "what": ACTION_LABELS.get(event.action, event.action),
+                "to": ClaimStatus(event.to_status).label if event.to_status else "",
+                "reason": reason,
+            }
+        )
+    return lines

@@ -1,0 +1,181 @@
+"""Merchant pages: the inbox of a shop's claims and the claim page with the answer form.
+
+Merchants see only their own shops' claims (selectors 404 the rest) and never the
+buyer's private data: the templates get the buyer's display name and nothing else of it.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from evidence import selectors as evidence_selectors
+from evidence.services import CLAIM_STATUSES_ACCEPTING_EVIDENCE, EvidenceRejected, evidence_add
+from merchants.selectors import merchants_for_user
+from refunds import selectors, services
+from refunds.exceptions import ClaimError
+from refunds.forms import CounterEvidenceForm, InboxFilterForm, MerchantResponseForm
+from refunds.models import ClaimStatus, Outcome
+from refunds.views.common import risk_thresholds, timeline
+
+INBOX_PAGE_SIZE = 20
+S = ClaimStatus
+
+
+@login_required
+def inbox(request):
+    """The shop's claims, newest first, filterable by status."""
+    filter_form = InboxFilterForm(request.GET or None)
+    status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
+    counts = selectors.merchant_inbox_counts(user=request.user)
+    page = Paginator(selectors.merchant_inbox(user=request.user, status=status),
+                     INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    tabs = [("", _("All claims"), sum(counts.values()))] + [
+        (value, label, counts.get(value, 0)) for value, label in S.choices if counts.get(value)
+    ]
+    return render(
+        request,
+        "refunds/merchant_inbox.html",
+        {
+            "page": page,
+            "status": status,
+            "tabs": tabs,
+            "waiting": counts.get(S.AWAITING_MERCHANT, 0),
+            "shops": merchants_for_user(user=request.user),
+            "risk_thresholds": risk_thresholds(),
+        },
+    )
+
+
+def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
+    files = list(evidence_selectors.evidence_for_claim(claim_id=claim.pk))
+    buyer_files = [f for f in files if f.submitted_by != "merchant"]
+    own_files = [f for f in files if f.submitted_by == "merchant"]
+    buyer_ids = {f.pk for f in buyer_files}
+    findings = [
+        f for f in evidence_selectors.findings_for_claim(claim_id=claim.pk)
+        if f.evidence_id in buyer_ids
+    ]
+    artifacts = [a for finding in findings for a in finding.artifacts.all()]
+    # The picture that explains the claim in one look comes first.
+    preferred = {"overlay": 0, "side_by_side": 1, "exif_thumbnail": 2, "ela": 3}
+    artifacts.sort(key=lambda a: preferred.get(a.name, 9))
+    signals = [f for f in findings if f.weight > 0]
+    facts = [f for f in findings if f.weight == 0 and f.severity != "error"]
+    errors = [f for f in findings if f.severity == "error"]
+    decision = selectors.claim_decisions(claim_id=claim.pk).first()
+    can_appeal = bool(
+        claim.status == S.DECIDED and decision and not decision.decided_by_merchant
+        and claim.appeal_deadline
+    )
+    return {
+        "claim": claim,
+        "items": list(claim.order.items.all()),
+        "buyer_files": buyer_files,
+        "own_files": own_files,
+        "listing_photos": list(evidence_selectors.reference_files_for_order(order=claim.order)),
+        "signals": signals,
+        "facts": facts,
+        "errors": errors,
+        "artifacts": artifacts,
+        "top_artifact": artifacts[0] if artifacts else None,
+        "risk_reasons": claim.risk_reasons or [],
+        "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=True),
+        "decision": decision,
+        "can_respond": claim.status == S.AWAITING_MERCHANT,
+        "can_add_evidence": claim.status in CLAIM_STATUSES_ACCEPTING_EVIDENCE
+        and claim.status != S.AWAITING_MERCHANT
+        and claim.merchant_response not in ("", "accept"),
+        "can_appeal": can_appeal,
+        "form": form or MerchantResponseForm(),
+        "evidence_form": evidence_form or CounterEvidenceForm(),
+        "risk_thresholds": risk_thresholds(),
+        "outcome_denied": Outcome.REFUND_DENIED,
+    }
+
+
+def _add_counter_evidence(request, claim, form, field="files") -> bool:
+    """Attach the merchant's files; a refused file becomes a form error. True if all went."""
+    for upload in form.cleaned_data.get(field) or []:
+        try:
+            evidence_add(
+                upload=upload, submitted_by="merchant", original_name=upload.name,
+                claim=claim, uploaded_by=request.user,
+            )
+        except EvidenceRejected as exc:
+            form.add_error(field, f"{upload.name}: {exc.message}")
+            return False
+    return True
+
+
+@login_required
+def claim_page(request, claim_id: int):
+    """GET: the claim with the evidence, findings and timeline. POST: the merchant's answer.
+
+    Counter-evidence is attached first so that a refused file stops the answer; files
+    already accepted stay attached and are listed on the page."""
+    claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
+    if request.method != "POST":
+        return render(request, "refunds/merchant_claim.html", _claim_context(request, claim))
+    form = MerchantResponseForm(request.POST, request.FILES)
+    if form.is_valid():
+        response = form.cleaned_data["response"]
+        if response == services.MerchantResponse.ACCEPT or _add_counter_evidence(
+            request, claim, form
+        ):
+            try:
+                services.claim_merchant_respond(
+                    claim=claim, user=request.user, response=response,
+                    statement=form.cleaned_data["statement"],
+                    offer_amount=form.cleaned_data["offer_amount"],
+                )
+            except ClaimError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    _("You accepted the claim; the buyer will be refunded.")
+                    if response == services.MerchantResponse.ACCEPT
+                    else _("Your answer was sent to a platform reviewer."),
+                )
+                return redirect("merchant_claim", claim_id=claim.pk)
+    claim.refresh_from_db()
+    return render(
+        request, "refunds/merchant_claim.html", _claim_context(request, claim, form=form)
+    )
+
+
+@login_required
+@require_POST
+def claim_add_evidence(request, claim_id: int):
+    """More counter-evidence after the answer, while the claim is still being decided."""
+    claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
+    form = CounterEvidenceForm(request.POST, request.FILES)
+    if form.is_valid() and _add_counter_evidence(request, claim, form):
+        messages.success(request, _("Your counter-evidence was added to the claim."))
+        return redirect("merchant_claim", claim_id=claim.pk)
+    return render(
+        request, "refunds/merchant_claim.html",
+        _claim_context(request, claim, evidence_form=form),
+    )
+
+
+@login_required
+@require_POST
+def claim_appeal(request, claim_id: int):
+    """The merchant appeals a reviewer's decision within the appeal window."""
+    claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
+    try:
+        services.claim_appeal(
+            claim=claim, filed_by="merchant", reason=request.POST.get("reason", ""),
+            user=request.user,
+        )
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Your appeal was filed; a different reviewer will decide."))
+    return redirect("merchant_claim", claim_id=claim.pk)

@@ -1,0 +1,209 @@
+"""Shared fixtures: named personas (alice runs shop A, bob runs shop B, a buyer, charlie
+the reviewer, dora the senior reviewer) and small builders for orders and claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from config.celery import app as celery_app
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+TESTDATA = SHARED / "testdata"
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
+ON_REDIS = os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
+IN_CI = os.environ.get("CI") == "true"
+HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
+
+
+def pytest_collection_modifyitems(config, items):
+    """PostgreSQL-only tests run in the PostgreSQL suite; browser tests need Chromium,
+    which CI always installs (a missing browser in CI is a failure, not a pass)."""
+    selected, deselected = [], []
+    for item in items:
+        if (item.get_closest_marker("postgres") and not ON_POSTGRES) or (
+            item.get_closest_marker("redis") and not ON_REDIS
+        ):
+            deselected.append(item)
+        elif item.get_closest_marker("browser") and not HAS_CHROMIUM and not IN_CI:
+            deselected.append(item)
+        else:
+            selected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Unit tests run tasks in-process; tests marked ``worker`` use a real worker."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def testdata() -> Path:
+    return TESTDATA
+
+
+# --- personas -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop_a(db):
+    from merchants.models import Merchant
+
+    return Merchant.objects.create(platform_id="shop-a", name="Shop A 家居")
+
+
+@pytest.fixture
+def shop_b(db):
+    from merchants.models import Merchant
+
+    return Merchant.objects.create(platform_id="shop-b", name="Shop B 数码")
+
+
+@pytest.fixture
+def alice(django_user_model, shop_a):
+    from merchants.services import membership_add
+
+    user = django_user_model.objects.create_user("alice", password="pw-alice-123")
+    membership_add(merchant=shop_a, user=user, role="owner")
+    return user
+
+
+@pytest.fixture
+def bob(django_user_model, shop_b):
+    from merchants.services import membership_add
+
+    user = django_user_model.objects.create_user("bob", password="pw-bob-123")
+    membership_add(merchant=shop_b, user=user, role="owner")
+    return user
+
+
+@pytest.fixture
+def charlie(django_user_model, db):
+    user = django_user_model.objects.create_user("charlie", password="pw-charlie-123")
+    user.groups.add(Group.objects.get(name="reviewers"))
+    return user
+
+
+@pytest.fixture
+def dora(django_user_model, db):
+    user = django_user_model.objects.create_user("dora", password="pw-dora-123")
+    user.groups.add(Group.objects.get(name="senior reviewers"))
+    return user
+
+
+@pytest.fixture
+def buyer(db):
+    from refunds.services import buyer_upsert
+
+    return buyer_upsert(
+        platform_id="buyer-1",
+        display_name="张三",
+        phone="13800000000",
+        account_created_at=timezone.now() - dt.timedelta(days=400),
+    )
+
+
+@pytest.fixture
+def make_order(db, buyer):
+    from refunds.services import ItemInput, order_create
+
+    counter = {"n": 0}
+
+    def _make(
+        merchant,
+        *,
+        total=Decimal("199.00"),
+        product=None,
+        shipped=True,
+        delivered=True,
+        the_buyer=None,
+    ):
+        counter["n"] += 1
+        paid = timezone.now() - dt.timedelta(days=5)
+        return order_create(
+            merchant=merchant,
+            buyer=the_buyer or buyer,
+            platform_id=f"order-{merchant.platform_id}-{counter['n']}",
+            items=[ItemInput(title="陶瓷杯 Ceramic mug", unit_price=total, product=product)],
+            paid_at=paid,
+            shipped_at=paid + dt.timedelta(days=1) if shipped else None,
+            delivered_at=paid + dt.timedelta(days=3) if shipped and delivered else None,
+            shipping_address="上海市浦东新区 XX 路 1 号",
+        )
+
+    return _make
+
+
+@pytest.fixture
+def make_claim(make_order, django_capture_on_commit_callbacks):
+    """A submitted claim, evaluated (no evidence): it waits for the merchant."""
+    from refunds.audit import Actor
+    from refunds.services import claim_submit
+
+    def _make(merchant, *, amount=Decimal("99.00"), evaluate=True, **order_kwargs):
+        order = make_order(merchant, **order_kwargs)
+        with django_capture_on_commit_callbacks(execute=evaluate):
+            claim = claim_submit(
+                order=order,
+                amount=amount,
+                reason="damaged",
+                description="杯子到货有裂痕",
+                actor=Actor.platform("test"),
+            )
+        claim.refresh_from_db()
+        return claim
+
+    return _make
+
+
+# --- images ---------------------------------------------------------------------------
+
+
+def jpeg_bytes(array_or_image, quality: int = 90, exif=None) -> bytes:
+    from PIL import Image
+
+    image = (
+        array_or_image
+        if isinstance(array_or_image, Image.Image)
+        else Image.fromarray(array_or_image)
+    )
+    out = io.BytesIO()
+    kwargs = {"quality": quality}
+    if exif is not None:
+        kwargs["exif"] = exif
+    image.convert("RGB").save(out, "JPEG", **kwargs)
+    return out.getvalue()
+
+
+@pytest.fixture
+def photo_bytes():
+    """A plausible product photo as JPEG bytes, different for each seed."""
+    import numpy as np
+
+    def _make(seed: int = 1, size=(640, 480)) -> bytes:
+        rng = np.random.default_rng(seed)
+        h, w = size[1], size[0]
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack(
+            [(xx * 255 / w), (yy * 255 / h), np.full((h, w), rng.integers(0, 255))], axis=-1
+        )
+        noise = rng.normal(0, 12, (h, w, 3))
+        arr = np.clip(base + noise, 0, 255).astype("uint8")
+        cy, cx = rng.integers(h // 4, 3 * h // 4), rng.integers(w // 4, 3 * w // 4)
+        arr[cy - 40 : cy + 40, cx - 60 : cx + 60] = rng.integers(0, 255, 3)
+        return jpeg_bytes(arr)
+
+    return _make
