@@ -1,0 +1,105 @@
+import cv2
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from evidence import hashing, synthetic
+from tests.evidence.checks.conftest_visual import decoded
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def test_phash_survives_resize_and_recompression():
+    photo = synthetic.render_product_photo(1).image
+    small = cv2.resize(photo, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    recompressed, _ = synthetic.degrade(photo, jpeg_quality=70)
+
+    base = hashing.phash(photo)
+
+    assert hashing.hamming_distance(base, hashing.phash(small)) <= 4
+    assert hashing.hamming_distance(base, hashing.phash(recompressed)) <= 4
+    assert hashing.hamming_distance(hashing.dhash(photo), hashing.dhash(small)) <= 6
+
+
+def test_phash_tells_different_products_apart():
+    hashes = [hashing.phash(synthetic.render_product_photo(seed).image) for seed in range(6)]
+
+    distances = [
+        hashing.hamming_distance(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1 :]
+    ]
+
+    assert min(distances) >= 10
+
+
+def test_hashes_are_signed_int64_and_identical_across_input_types():
+    photo = synthetic.render_product_photo(2).image
+    image = decoded(photo, quality=100)
+    pil = Image.fromarray(image.working[:, :, ::-1])
+
+    from_decoded = hashing.phash(image)
+
+    assert from_decoded == hashing.phash(image.working) == hashing.phash(pil)
+    for value in (from_decoded, hashing.dhash(image)):
+        assert isinstance(value, int)
+        assert INT64_MIN <= value <= INT64_MAX
+
+
+@given(st.integers(min_value=0, max_value=(1 << 64) - 1))
+def test_signed_unsigned_round_trip(value):
+    signed = hashing.to_signed64(value)
+
+    assert INT64_MIN <= signed <= INT64_MAX
+    assert hashing.to_unsigned64(signed) == value
+    assert hashing.hamming_distance(signed, value) == 0
+
+
+@given(st.integers(min_value=0, max_value=(1 << 64) - 1))
+def test_chunks_reassemble_the_hash(value):
+    chunks = hashing.hash_chunks(hashing.to_signed64(value))
+
+    assert len(chunks) == 4
+    assert all(0 <= c <= 0xFFFF for c in chunks)
+    assert (chunks[0] << 48 | chunks[1] << 32 | chunks[2] << 16 | chunks[3]) == value
+
+
+@given(
+    st.integers(min_value=0, max_value=(1 << 64) - 1),
+    st.sets(st.integers(min_value=0, max_value=63), max_size=hashing.GUARANTEED_RADIUS),
+)
+def test_hashes_within_radius_three_share_a_chunk(value, flipped_bits):
+    other = value
+    for bit in flipped_bits:
+        other ^= 1 << bit
+
+    shared = [
+        a == b for a, b in zip(hashing.hash_chunks(value), hashing.hash_chunks(other), strict=True)
+    ]
+
+    assert hashing.hamming_distance(value, other) == len(flipped_bits)
+    assert any(shared)
+
+
+def test_radius_four_is_not_guaranteed():
+    value = 0
+    other = (1 << 0) | (1 << 16) | (1 << 32) | (1 << 48)  # one bit in every chunk
+
+    shared = [
+        a == b for a, b in zip(hashing.hash_chunks(value), hashing.hash_chunks(other), strict=True)
+    ]
+
+    assert hashing.hamming_distance(value, other) == 4
+    assert not any(shared)
+
+
+def test_hamming_distance_counts_bits_of_signed_values():
+    assert hashing.hamming_distance(-1, 0) == 64
+    assert hashing.hamming_distance(hashing.to_signed64(1 << 63), 0) == 1
+    assert hashing.hamming_distance(0b1011, 0b0001) == 2
+
+
+def test_flat_pictures_are_low_information():
+    flat = np.full((300, 400, 3), 200, np.uint8)
+
+    assert hashing.is_low_information(flat)
+    assert not hashing.is_low_information(synthetic.render_product_photo(3).image)

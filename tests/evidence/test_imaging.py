@@ -1,0 +1,277 @@
+import io
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from evidence.imaging import (
+    MAX_PIXELS,
+    DecodedImage,
+    ImageRejected,
+    decode,
+    display_copy,
+    sniff,
+)
+from tests.evidence.images import (
+    C2PA,
+    CAMERA,
+    camera_exif,
+    jpeg_bytes,
+    photo,
+    png_bytes,
+    webp_bytes,
+)
+
+DECODE_BUDGET_SECONDS = 2.0
+
+
+def small_sources():
+    rgb = photo(96, 64, seed=1)
+    out = {}
+    for fmt, kwargs in (
+        ("JPEG", {"quality": 85}),
+        ("JPEG-progressive", {"quality": 85, "progressive": True}),
+        ("PNG", {}),
+        ("WEBP", {"quality": 80}),
+    ):
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, fmt.split("-")[0], **kwargs)
+        out[fmt] = buffer.getvalue()
+    return out
+
+
+SOURCES = small_sources()
+
+
+def decode_or_reject(data: bytes):
+    """The property: a DecodedImage or ImageRejected, nothing else, in bounded time."""
+    start = time.perf_counter()
+    try:
+        result = decode(data)
+    except ImageRejected as rejected:
+        assert rejected.code
+        assert rejected.message
+        result = rejected
+    else:
+        assert isinstance(result, DecodedImage)
+        assert result.working.ndim == 3 and result.working.shape[2] == 3
+        assert result.working.dtype == np.uint8
+        assert max(result.working.shape[:2]) <= 1024
+    assert time.perf_counter() - start < DECODE_BUDGET_SECONDS
+    return result
+
+
+fuzz = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@fuzz
+@given(fmt=st.sampled_from(sorted(SOURCES)), fraction=st.floats(0.0, 1.0))
+def test_truncated_images_decode_or_are_rejected(fmt, fraction):
+    data = SOURCES[fmt]
+    decode_or_reject(data[: int(len(data) * fraction)])
+
+
+@fuzz
+@given(
+    fmt=st.sampled_from(sorted(SOURCES)),
+    flips=st.lists(st.tuples(st.floats(0.0, 0.9999), st.integers(0, 7)), min_size=1, max_size=20),
+)
+def test_bit_flipped_images_decode_or_are_rejected(fmt, flips):
+    data = bytearray(SOURCES[fmt])
+    for position, bit in flips:
+        data[int(position * len(data))] ^= 1 << bit
+    decode_or_reject(bytes(data))
+
+
+@fuzz
+@given(
+    header=st.sampled_from(sorted(SOURCES)),
+    body=st.sampled_from(sorted(SOURCES)),
+    cut=st.integers(2, 64),
+)
+def test_header_swapped_images_decode_or_are_rejected(header, body, cut):
+    decode_or_reject(SOURCES[header][:cut] + SOURCES[body][cut:])
+
+
+@fuzz
+@given(st.binary(max_size=2048))
+def test_random_bytes_are_rejected_or_decoded(data):
+    decode_or_reject(data)
+
+
+@fuzz
+@given(junk=st.binary(min_size=1, max_size=512))
+def test_garbage_after_a_valid_header_is_handled(junk):
+    decode_or_reject(SOURCES["JPEG"][:600] + junk)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (SOURCES["JPEG"], "JPEG"),
+        (SOURCES["PNG"], "PNG"),
+        (SOURCES["WEBP"], "WEBP"),
+        (b"GIF89a" + bytes(20), None),
+        (b"%PDF-1.7", None),
+        (b"", None),
+    ],
+)
+def test_sniff_reads_magic_bytes_not_names(data, expected):
+    assert sniff(data) == expected
+
+
+def test_sniff_heif_and_avif():
+    assert sniff((C2PA / "sample1.heic").read_bytes()) == "HEIF"
+    assert sniff((C2PA / "sample1.avif").read_bytes()) == "AVIF"
+    assert sniff((CAMERA / "heic_IMG_5195.HEIC").read_bytes()) == "HEIF"
+
+
+def test_unsupported_type_is_rejected_with_a_code():
+    buffer = io.BytesIO()
+    Image.fromarray(photo(32, 32)).save(buffer, "GIF")
+
+    with pytest.raises(ImageRejected) as rejected:
+        decode(buffer.getvalue())
+    assert rejected.value.code == "unsupported_type"
+
+
+def cheap_png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose IHDR claims ``width`` x ``height``: a decompression bomb header."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_png_declaring_20000_by_20000_is_refused_before_decoding():
+    data = cheap_png_declaring(20000, 20000)
+    assert len(data) < 200
+
+    start = time.perf_counter()
+    with pytest.raises(ImageRejected) as rejected:
+        decode(data)
+    assert time.perf_counter() - start < 0.5
+    assert rejected.value.code in ("too_many_pixels", "decompression_bomb")
+
+
+def test_image_just_over_the_pixel_budget_is_refused():
+    side = int(MAX_PIXELS**0.5) + 10
+    with pytest.raises(ImageRejected) as rejected:
+        decode(cheap_png_declaring(side, side))
+    assert rejected.value.code == "too_many_pixels"
+
+
+def test_oversized_file_is_refused():
+    with pytest.raises(ImageRejected) as rejected:
+        decode(b"\xff\xd8\xff" + bytes(26 * 1024 * 1024))
+    assert rejected.value.code == "file_too_large"
+
+
+def test_truncated_png_is_a_clear_rejection():
+    data = png_bytes(photo(400, 300))
+
+    with pytest.raises(ImageRejected) as rejected:
+        decode(data[: len(data) // 2])
+    assert rejected.value.code == "truncated"
+
+
+def test_truncated_jpeg_decodes_with_a_warning():
+    data = jpeg_bytes(photo(400, 300))
+
+    image = decode(data[: len(data) // 2])
+
+    assert image.decode_warnings == ["jpeg_truncated"]
+    assert (image.width, image.height) == (400, 300)
+
+
+@pytest.mark.parametrize(
+    "name", ["corrupted.jpg", "invalid_image01137.jpg", "invalid_image02206.jpg"]
+)
+def test_broken_camera_samples_never_crash_or_hang(name):
+    result = decode_or_reject((CAMERA / name).read_bytes())
+    assert isinstance(result, DecodedImage)
+
+
+def test_exif_orientation_6_is_honoured():
+    # A landscape buffer tagged "rotate 90° clockwise" is a portrait photo.
+    rgb = np.zeros((300, 400, 3), np.uint8)
+    rgb[:, :200] = (255, 0, 0)  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6
+
+    image = decode(jpeg_bytes(rgb, exif=exif))
+
+    assert (image.width, image.height) == (300, 400)
+    assert image.working.shape[:2] == (400, 300)
+    top, bottom = image.working[10, 150], image.working[390, 150]
+    assert top[2] > 200 and top[0] < 60  # BGR: red on top after rotating clockwise
+    assert bottom[2] < 60
+
+
+def test_real_orientation_samples_come_out_upright_sized():
+    landscape = decode((CAMERA / "orientation_landscape_6.jpg").read_bytes())
+    portrait = decode((CAMERA / "orientation_portrait_3.jpg").read_bytes())
+
+    assert (landscape.width, landscape.height) == (600, 450)
+    assert landscape.working.shape[:2] == (450, 600)
+    assert (portrait.width, portrait.height) == (450, 600)
+
+
+def test_damaged_exif_does_not_reject_the_photo():
+    data = bytearray(jpeg_bytes(photo(200, 150), exif=camera_exif(taken="2025:01:01 00:00:00")))
+    at = data.find(b"Exif\x00\x00")
+    data[at + 10 : at + 30] = b"\xff" * 20  # scramble the IFD offset and entries
+
+    image = decode_or_reject(bytes(data))
+
+    assert isinstance(image, DecodedImage)
+    assert image.exif is not None
+
+
+def test_display_copy_has_no_exif_gps_or_xmp():
+    exif = camera_exif(gps=True, taken="2025:01:01 10:00:00")
+    exif[0x0112] = 6
+    data = jpeg_bytes(photo(400, 300), exif=exif, xmp=b"<x:xmpmeta>secret</x:xmpmeta>")
+
+    copy = display_copy(data)
+
+    with Image.open(io.BytesIO(copy)) as shown:
+        assert shown.format == "JPEG"
+        assert shown.size == (300, 400)  # orientation applied
+        assert len(shown.getexif()) == 0
+        assert "xmp" not in shown.info and "exif" not in shown.info
+    assert b"secret" not in copy
+    assert b"Exif" not in copy
+
+
+def test_display_copy_of_a_real_gps_photo_drops_the_position():
+    copy = display_copy((CAMERA / "gps_DSCN0010.jpg").read_bytes())
+
+    with Image.open(io.BytesIO(copy)) as shown:
+        assert not shown.getexif().get_ifd(0x8825)
+    assert b"GPS" not in copy and b"Exif" not in copy
+
+
+def test_every_format_decodes():
+    for data in (
+        jpeg_bytes(photo(300, 200)),
+        png_bytes(photo(300, 200)),
+        webp_bytes(photo(300, 200)),
+    ):
+        image = decode(data)
+        assert (image.width, image.height) == (300, 200)
+    heic = decode((C2PA / "sample1.heic").read_bytes())
+    assert heic.format == "HEIF" and heic.mime == "image/heic"
