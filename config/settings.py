@@ -39,10 +39,12 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "merchants",
     "refunds",
     "evidence",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -201,6 +203,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "enforce-deadlines": {"task": "refunds.tasks.enforce_deadlines_task", "schedule": 60.0},
     "reconcile-evidence": {"task": "evidence.tasks.reconcile_checks_task", "schedule": 120.0},
+    "purge-idempotency-keys": {
+        "task": "api.tasks.purge_idempotency_records_task",
+        "schedule": 3600.0,
+    },
 }
 
 # --- Claim rules ----------------------------------------------------------------------
@@ -216,15 +222,42 @@ CLAIMLENS = {
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ProblemAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.PlatformTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsPlatformClient"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PlatformClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"platform_client": env.str("API_RATE", default="1200/min")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiPagination",
     "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "api.exceptions.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
+# Idempotency-Key records are kept at least this long (purged hourly after that).
+API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Claimlens platform API",
-    "DESCRIPTION": "Push orders, refund-only claims and evidence; read status and findings.",
+    "DESCRIPTION": (
+        "Push orders, refund-only claims and evidence; read status and findings. "
+        "Authenticate with `Authorization: Token <token>`. Errors are RFC 9457 problem "
+        "documents (`application/problem+json`). Every POST honours `Idempotency-Key`. "
+        "See docs/api.md."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ClaimStatusEnum": "refunds.models.ClaimStatus",
+        "OutcomeEnum": "refunds.models.Outcome",
+        "ClaimReasonEnum": "refunds.models.ClaimReason",
+        "SubmittedByEnum": "evidence.models.SubmittedBy",
+    },
 }
 
 LOGGING = {

@@ -108,8 +108,14 @@ def buyer_credit(*, buyer: Buyer | int) -> BuyerCredit:
 
 def merchant_inbox(*, user, status: str = "") -> QuerySet[RefundClaim]:
     """The user's shops' claims for the inbox, optionally of one status; the order's items
-    come in one extra query. Buyer rows are not joined: the inbox never shows them."""
-    qs = claims_for_merchant_user(user=user).prefetch_related("order__items")
+    come in one extra query. Of the buyer only the display name is read (``buyer_name``)."""
+    from django.db.models import F
+
+    qs = (
+        claims_for_merchant_user(user=user)
+        .annotate(buyer_name=F("buyer__display_name"))
+        .prefetch_related("order__items")
+    )
     if status:
         qs = qs.filter(status=status)
     return qs

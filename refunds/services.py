@@ -202,11 +202,18 @@ def claim_evaluate(*, claim_id: int) -> RefundClaim:
     """Bring a claim up to date with its evidence: start checking while files are pending,
     and once all are checked, score and route it and open the merchant's response window.
 
-    Safe to call any number of times (it is called after every file's checks)."""
+    Safe to call any number of times, from several workers at once (it is called after
+    every file's checks): the claim row is locked for the whole evaluation."""
+    with transaction.atomic():
+        claim = RefundClaim.objects.select_for_update().get(pk=claim_id)
+        return _evaluate_locked(claim)
+
+
+def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
     from evidence import selectors as evidence_selectors
     from evidence.scoring import score_claim
 
-    claim = RefundClaim.objects.select_related("order").get(pk=claim_id)
+    claim_id = claim.pk
     system = Actor.system("checks")
     if evidence_selectors.claim_has_unsettled_evidence(claim_id=claim_id):
         if claim.status in (S.RECEIVED, S.AWAITING_BUYER):

@@ -10,7 +10,8 @@ them); ORB features + RANSAC registration *decide*. A reference is a copy when
 1. enough ORB matches agree on one homography (:data:`MIN_INLIERS`),
 2. that homography is what re-sharing does to a picture — a similarity transform (resize,
    crop, slight rotation), not the perspective of another viewpoint,
-3. the two pictures overlap over a large part of both frames, and
+3. the warped reference covers most of the claim frame (the claim may be a crop of the
+   reference, not the other way round), and
 4. once the reference is warped onto the claim photo and its colours are normalised,
    most of the overlap is the same picture (:data:`MAX_CHANGED_FRACTION`) and what is
    left over the overlap is compression noise, not another exposure
@@ -59,7 +60,8 @@ RANSAC_THRESHOLD_FRACTION = 0.005  # of the claim's long side: 5 px at 1024
 MAX_ANISOTROPY = 1.3  # ratio of the affine part's singular values
 MAX_PERSPECTIVE = 0.12  # relative scale change the projective terms cause across the frame
 SCALE_RANGE = (0.2, 5.0)
-MIN_OVERLAP = 0.4  # of the claim frame and of the warped reference frame
+MIN_CLAIM_OVERLAP = 0.5  # of the claim frame the warped reference must cover
+MIN_REFERENCE_OVERLAP = 0.15  # of the reference that must be in the claim: crops allowed
 MAX_CHANGED_FRACTION = 0.35  # more than this and it is not "the same picture, edited"
 # Median Lab distance left over the overlap: copies measured 0.02-1.7 (JPEG q60, 0.5x,
 # +-10% colour, 3 degrees), other shots of the same product under slightly other light 7+.
@@ -168,11 +170,14 @@ def features_from_bytes(data: bytes | memoryview) -> ImageFeatures:
 
 
 def _as_features(value: object) -> ImageFeatures | None:
-    if isinstance(value, ImageFeatures):
-        return value if value.version == FEATURES_VERSION else None
+    """Cached features as an object or bytes; None when missing, corrupt or outdated."""
     if isinstance(value, bytes | bytearray | memoryview):
-        features = features_from_bytes(bytes(value))
-        return features if features.version == FEATURES_VERSION else None
+        try:
+            value = features_from_bytes(bytes(value))
+        except (ValueError, KeyError, OSError, EOFError):
+            return None
+    if isinstance(value, ImageFeatures) and value.version == FEATURES_VERSION:
+        return value
     return None
 
 
@@ -225,7 +230,8 @@ class Registration:
         return (
             self.sane
             and self.inliers >= MIN_INLIERS
-            and min(self.claim_overlap, self.reference_overlap) >= MIN_OVERLAP
+            and self.claim_overlap >= MIN_CLAIM_OVERLAP
+            and self.reference_overlap >= MIN_REFERENCE_OVERLAP
             and self.changed_fraction <= MAX_CHANGED_FRACTION
             and self.residual <= MAX_RESIDUAL
         )
@@ -425,7 +431,9 @@ def register(claim: ImageFeatures, reference: ImageFeatures) -> Registration | N
         reference_overlap=reference_overlap,
         sane=sane,
     )
-    if not sane or inliers < MIN_INLIERS or min(claim_overlap, reference_overlap) < MIN_OVERLAP:
+    if not sane or inliers < MIN_INLIERS or claim_overlap < MIN_CLAIM_OVERLAP:
+        return result
+    if reference_overlap < MIN_REFERENCE_OVERLAP:
         return result
 
     claim_small = claim.thumbnail

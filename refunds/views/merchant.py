@@ -32,8 +32,9 @@ def inbox(request):
     filter_form = InboxFilterForm(request.GET or None)
     status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
     counts = selectors.merchant_inbox_counts(user=request.user)
-    page = Paginator(selectors.merchant_inbox(user=request.user, status=status),
-                     INBOX_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(
+        selectors.merchant_inbox(user=request.user, status=status), INBOX_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     tabs = [("", _("All claims"), sum(counts.values()))] + [
         (value, label, counts.get(value, 0)) for value, label in S.choices if counts.get(value)
     ]
@@ -57,7 +58,8 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
     own_files = [f for f in files if f.submitted_by == "merchant"]
     buyer_ids = {f.pk for f in buyer_files}
     findings = [
-        f for f in evidence_selectors.findings_for_claim(claim_id=claim.pk)
+        f
+        for f in evidence_selectors.findings_for_claim(claim_id=claim.pk)
         if f.evidence_id in buyer_ids
     ]
     artifacts = [a for finding in findings for a in finding.artifacts.all()]
@@ -67,9 +69,18 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
     signals = [f for f in findings if f.weight > 0]
     facts = [f for f in findings if f.weight == 0 and f.severity != "error"]
     errors = [f for f in findings if f.severity == "error"]
+    listing_photos = list(evidence_selectors.reference_files_for_order(order=claim.order))
+    # Beside the buyer's photo: the listing photo a check matched it to, else the first.
+    matched_ids = [f.related_evidence_id for f in signals if f.related_evidence_id]
+    matched_listing = next(
+        (p for p in listing_photos if matched_ids and p.pk == matched_ids[0]),
+        listing_photos[0] if listing_photos else None,
+    )
     decision = selectors.claim_decisions(claim_id=claim.pk).first()
     can_appeal = bool(
-        claim.status == S.DECIDED and decision and not decision.decided_by_merchant
+        claim.status == S.DECIDED
+        and decision
+        and not decision.decided_by_merchant
         and claim.appeal_deadline
     )
     return {
@@ -77,7 +88,8 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
         "items": list(claim.order.items.all()),
         "buyer_files": buyer_files,
         "own_files": own_files,
-        "listing_photos": list(evidence_selectors.reference_files_for_order(order=claim.order)),
+        "listing_photos": listing_photos,
+        "matched_listing": matched_listing,
         "signals": signals,
         "facts": facts,
         "errors": errors,
@@ -103,8 +115,11 @@ def _add_counter_evidence(request, claim, form, field="files") -> bool:
     for upload in form.cleaned_data.get(field) or []:
         try:
             evidence_add(
-                upload=upload, submitted_by="merchant", original_name=upload.name,
-                claim=claim, uploaded_by=request.user,
+                upload=upload,
+                submitted_by="merchant",
+                original_name=upload.name,
+                claim=claim,
+                uploaded_by=request.user,
             )
         except EvidenceRejected as exc:
             form.add_error(field, f"{upload.name}: {exc.message}")
@@ -129,7 +144,9 @@ def claim_page(request, claim_id: int):
         ):
             try:
                 services.claim_merchant_respond(
-                    claim=claim, user=request.user, response=response,
+                    claim=claim,
+                    user=request.user,
+                    response=response,
                     statement=form.cleaned_data["statement"],
                     offer_amount=form.cleaned_data["offer_amount"],
                 )
@@ -144,9 +161,7 @@ def claim_page(request, claim_id: int):
                 )
                 return redirect("merchant_claim", claim_id=claim.pk)
     claim.refresh_from_db()
-    return render(
-        request, "refunds/merchant_claim.html", _claim_context(request, claim, form=form)
-    )
+    return render(request, "refunds/merchant_claim.html", _claim_context(request, claim, form=form))
 
 
 @login_required
@@ -159,7 +174,8 @@ def claim_add_evidence(request, claim_id: int):
         messages.success(request, _("Your counter-evidence was added to the claim."))
         return redirect("merchant_claim", claim_id=claim.pk)
     return render(
-        request, "refunds/merchant_claim.html",
+        request,
+        "refunds/merchant_claim.html",
         _claim_context(request, claim, evidence_form=form),
     )
 
@@ -171,7 +187,9 @@ def claim_appeal(request, claim_id: int):
     claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
     try:
         services.claim_appeal(
-            claim=claim, filed_by="merchant", reason=request.POST.get("reason", ""),
+            claim=claim,
+            filed_by="merchant",
+            reason=request.POST.get("reason", ""),
             user=request.user,
         )
     except ClaimError as exc:

@@ -20,6 +20,7 @@ TRANSFORMS = {
     "resized_0.5": {"scale": 0.5},
     "resized_0.7": {"scale": 0.7},
     "cropped_10pct": {"crop": (0.1, 0.1, 0.1, 0.1)},
+    "cropped_to_the_product": {"crop": (0.25, 0.15, 0.25, 0.15)},
     "jpeg_q60": {"jpeg_quality": 60},
     "jpeg_q80": {"jpeg_quality": 80},
     "brighter_10pct": {"brightness": 0.1},
@@ -251,7 +252,10 @@ def test_cached_feature_bytes_work_as_reference_features():
 
 def test_unusable_reference_features_are_skipped():
     context = CheckContext(
-        references=[ReferencePhoto(id=1, kind="listing", label="x", features=None)]
+        references=[
+            ReferencePhoto(id=1, kind="listing", label="x", features=None),
+            ReferencePhoto(id=2, kind="listing", label="y", features=b"not an npz file"),
+        ]
     )
 
     assert run(decoded(synthetic.render_product_photo(1).image), context) == {}

@@ -1,0 +1,104 @@
+"""Uploaded files are never served from a public URL: these views stream them after
+checking who asks.
+
+* The display copy (re-encoded, metadata-free) of a file: to a member of the shop the
+  file concerns, or a reviewer. Merchants never get the original bytes (which may hold
+  GPS and camera data).
+* The original, as a download: reviewers only.
+* A finding's artifact image: to whoever may see the file the finding is about.
+
+Everybody else gets 404, the same answer as for a file that does not exist.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404
+
+from evidence.models import EvidenceFile, FindingArtifact
+from merchants.selectors import user_can_act_for
+from refunds.selectors import claim_visible_to, is_reviewer
+
+EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/avif": "avif",
+}
+
+
+def _may_see(user, evidence: EvidenceFile) -> bool:
+    if evidence.claim_id:
+        return claim_visible_to(user=user, claim_id=evidence.claim_id)
+    if is_reviewer(user):
+        return True
+    if evidence.product_id:
+        return user_can_act_for(user=user, merchant_id=evidence.product.merchant_id)
+    if evidence.shipment_id:
+        return user_can_act_for(user=user, merchant_id=evidence.shipment.order.merchant_id)
+    return False
+
+
+def _get_visible(request, file_uuid) -> EvidenceFile:
+    evidence = get_object_or_404(
+        EvidenceFile.objects.select_related("product", "shipment__order"), uuid=file_uuid
+    )
+    if not _may_see(request.user, evidence):
+        raise Http404
+    return evidence
+
+
+def _stream(field, *, content_type: str, attachment_name: str = "") -> FileResponse:
+    try:
+        handle = field.storage.open(field.name, "rb")
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    response = FileResponse(
+        handle,
+        content_type=content_type,
+        as_attachment=bool(attachment_name),
+        filename=attachment_name or None,
+    )
+    response["Cache-Control"] = "private, max-age=600"
+    response["X-Content-Type-Options"] = "nosniff"
+    # An image opened on its own must not run anything, whatever its bytes say.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; sandbox"
+    response["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@login_required
+def display_copy(request, file_uuid):
+    evidence = _get_visible(request, file_uuid)
+    if not evidence.display:
+        raise Http404  # not checked yet: there is nothing safe to show
+    return _stream(evidence.display, content_type="image/jpeg")
+
+
+@login_required
+def original_file(request, file_uuid):
+    if not is_reviewer(request.user):
+        raise Http404
+    evidence = _get_visible(request, file_uuid)
+    extension = EXTENSIONS.get(evidence.content_type, "bin")
+    return _stream(
+        evidence.original,
+        content_type=evidence.content_type or "application/octet-stream",
+        attachment_name=f"evidence-{evidence.pk}-{evidence.uuid.hex[:8]}.{extension}",
+    )
+
+
+@login_required
+def artifact_image(request, artifact_id: int):
+    artifact = get_object_or_404(
+        FindingArtifact.objects.select_related(
+            "finding__evidence__product", "finding__evidence__shipment__order"
+        ),
+        pk=artifact_id,
+    )
+    if not _may_see(request.user, artifact.finding.evidence):
+        raise Http404
+    return _stream(artifact.image, content_type="image/png")

@@ -1,0 +1,181 @@
+"""Reviewer pages: queues, take next, my claims, the review page and its actions."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from evidence import selectors as evidence_selectors
+from refunds import selectors, services
+from refunds.exceptions import ClaimError, NothingToReview
+from refunds.forms import DecisionForm, MerchantResponseForm, RequestEvidenceForm
+from refunds.models import ClaimStatus, ReviewQueue
+from refunds.selectors import FRAUD_TIERS
+from refunds.views.common import reviewer_required, risk_thresholds, timeline
+
+S = ClaimStatus
+QUEUE_PREVIEW = 25
+
+
+@reviewer_required
+def queues(request):
+    """Every active queue with what waits in it, and the most urgent claims overall."""
+    waiting = list(selectors.claims_awaiting_review().select_related("merchant")[:QUEUE_PREVIEW])
+    return render(
+        request,
+        "refunds/review_queues.html",
+        {
+            "queues": selectors.review_queue_overview(),
+            "waiting": waiting,
+            "held_count": selectors.claims_held_by(reviewer=request.user).count(),
+            "risk_thresholds": risk_thresholds(),
+            "show_review_nav": True,
+        },
+    )
+
+
+@reviewer_required
+@require_POST
+def take_next(request):
+    queue = None
+    if request.POST.get("queue"):
+        queue = get_object_or_404(ReviewQueue, pk=request.POST["queue"], is_active=True)
+    try:
+        claim = services.claim_take_next(reviewer=request.user, queue=queue)
+    except NothingToReview as exc:
+        messages.info(request, exc.message)
+        return redirect("review_queues")
+    return redirect("review_claim", claim_id=claim.pk)
+
+
+@reviewer_required
+def my_claims(request):
+    return render(
+        request,
+        "refunds/review_mine.html",
+        {
+            "claims": selectors.claims_held_by(reviewer=request.user),
+            "risk_thresholds": risk_thresholds(),
+            "show_review_nav": True,
+        },
+    )
+
+
+def _fraud_tiers(credit) -> list[dict]:
+    labels = {
+        "relatively_large": _("Relatively large (数额较大)"),
+        "huge": _("Huge (数额巨大)"),
+        "especially_huge": _("Especially huge (数额特别巨大)"),
+    }
+    return [
+        {"limit": limit, "name": name, "label": labels[name], "crossed": credit.tier == name}
+        for limit, name in sorted(FRAUD_TIERS)
+    ]
+
+
+@reviewer_required
+def review_claim(request, claim_id: int):
+    """Everything a reviewer needs to decide: findings, artifacts, both sides' evidence,
+    the buyer's history. The forms act only while the reviewer holds the claim."""
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    return _render_review(request, claim)
+
+
+def _render_review(request, claim, *, decision_form=None, request_form=None):
+    files = list(evidence_selectors.evidence_for_claim(claim_id=claim.pk))
+    findings = list(evidence_selectors.findings_for_claim(claim_id=claim.pk))
+    holder = selectors.claim_holder(claim_id=claim.pk)
+    credit = selectors.buyer_credit(buyer=claim.buyer_id)
+    held_by_me = bool(holder and holder.reviewer_id == request.user.pk)
+    return render(
+        request,
+        "refunds/review_claim.html",
+        {
+            "claim": claim,
+            "items": list(claim.order.items.all()),
+            "buyer_files": [f for f in files if f.submitted_by != "merchant"],
+            "merchant_files": [f for f in files if f.submitted_by == "merchant"],
+            "listing_photos": list(evidence_selectors.reference_files_for_order(order=claim.order)),
+            "findings": findings,
+            "artifacts": [(f, a) for f in findings for a in f.artifacts.all()],
+            "merchant_response_label": dict(MerchantResponseForm.RESPONSE_CHOICES).get(
+                claim.merchant_response, claim.merchant_response
+            ),
+            "holder": holder,
+            "held_by_me": held_by_me,
+            "can_take": claim.status in (S.IN_REVIEW, S.APPEALED) and holder is None,
+            "can_request_evidence": held_by_me and claim.status == S.IN_REVIEW,
+            "credit": credit,
+            "fraud_tiers": _fraud_tiers(credit),
+            "decisions": list(selectors.claim_decisions(claim_id=claim.pk)),
+            "appeals": list(claim.appeals.all()),
+            "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
+            "decision_form": decision_form or DecisionForm(),
+            "request_form": request_form or RequestEvidenceForm(),
+            "risk_thresholds": risk_thresholds(),
+            "show_review_nav": True,
+        },
+    )
+
+
+@reviewer_required
+@require_POST
+def assign(request, claim_id: int):
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    try:
+        services.claim_assign(claim=claim, reviewer=request.user)
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+    return redirect("review_claim", claim_id=claim.pk)
+
+
+@reviewer_required
+@require_POST
+def decide(request, claim_id: int):
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    form = DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.claim_decide(
+                claim=claim,
+                reviewer=request.user,
+                outcome=form.cleaned_data["outcome"],
+                rationale=form.cleaned_data["rationale"],
+                refund_amount=form.cleaned_data["refund_amount"],
+                confirmed_forgery=form.cleaned_data["confirmed_forgery"],
+            )
+        except ClaimError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Decision recorded."))
+            return redirect("review_queues")
+    return _render_review(request, claim, decision_form=form)
+
+
+@reviewer_required
+@require_POST
+def request_evidence(request, claim_id: int):
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    form = RequestEvidenceForm(request.POST)
+    if form.is_valid():
+        try:
+            services.claim_request_buyer_evidence(
+                claim=claim, reviewer=request.user, message=form.cleaned_data["message"]
+            )
+        except ClaimError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("The buyer was asked for more evidence."))
+            return redirect("review_queues")
+    return _render_review(request, claim, request_form=form)
+
+
+@reviewer_required
+@require_POST
+def release(request, claim_id: int):
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    services.claim_release(claim=claim, reviewer=request.user)
+    messages.info(request, _("The claim is back in its queue."))
+    return redirect("review_queues")
