@@ -31,14 +31,13 @@ format: $(STAMP)
 
 # Catalogues: the compiled .mo files are committed, so running needs no gettext.
 messages: $(STAMP)
-	$(PY) manage.py makemessages -l zh_Hans -l en --ignore=.venv --ignore=bench --ignore=tests
-	$(PY) manage.py compilemessages --ignore=.venv
+	bash scripts/messages.sh
 
 check-deploy: $(STAMP)
 	CLAIMLENS_PRODUCTION=1 SECRET_KEY=$$($(PY) -c 'import secrets;print(secrets.token_urlsafe(50))') \
 	ALLOWED_HOSTS=claimlens.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
-bench: bench-quality bench-speed bench-api
+bench: bench-quality bench-speed
 
 bench-quality: $(STAMP)
 	$(PY) bench/quality.py
@@ -46,8 +45,9 @@ bench-quality: $(STAMP)
 bench-speed: $(STAMP)
 	$(PY) bench/speed.py
 
+# The client-side walk-through of the whole API against a running server (make demo).
 bench-api: $(STAMP)
-	$(PY) bench/api_load.py
+	$(PY) bench/api_integration.py
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -157,6 +157,9 @@ STORAGES = {
         ),
     },
 }
+# Outside production WhiteNoise serves straight from the apps' static folders (no
+# collectstatic step for the demo); production serves the collected, hashed files.
+WHITENOISE_USE_FINDERS = not PRODUCTION
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -93,14 +93,14 @@ def bob(django_user_model, shop_b):
 @pytest.fixture
 def charlie(django_user_model, db):
     user = django_user_model.objects.create_user("charlie", password="pw-charlie-123")
-    user.groups.add(Group.objects.get(name="reviewers"))
+    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
     return user
 
 
 @pytest.fixture
 def dora(django_user_model, db):
     user = django_user_model.objects.create_user("dora", password="pw-dora-123")
-    user.groups.add(Group.objects.get(name="senior reviewers"))
+    user.groups.add(Group.objects.get_or_create(name="senior reviewers")[0])
     return user
 
 

@@ -252,7 +252,7 @@ class GeneratorTraceCheck(Check):
                     severity=Severity.CRITICAL,
                     message=gettext_noop(
                         "The file holds the settings of the AI image generator %(generator)s"
-                        " that made it (\u201c%(excerpt)s\u201d)."
+                        " that made it (“%(excerpt)s”)."
                     ),
                     params={"generator": generator, "excerpt": quote},
                     details={"generator": generator, "found_in": where, "excerpt": quote},
@@ -269,7 +269,7 @@ class GeneratorTraceCheck(Check):
                     severity=Severity.HIGH,
                     message=gettext_noop(
                         "The file names the AI image generator %(generator)s as its maker"
-                        " (\u201c%(excerpt)s\u201d)."
+                        " (“%(excerpt)s”)."
                     ),
                     params={"generator": generator, "excerpt": quote},
                     details={"generator": generator, "found_in": where, "excerpt": quote},

@@ -364,7 +364,7 @@ class CameraMetadataCheck(Check):
                     severity=Severity.MEDIUM,
                     message=gettext_noop(
                         "The file was saved by the image editor %(editor)s"
-                        " (recorded as \u201c%(software)s\u201d)."
+                        " (recorded as “%(software)s”)."
                     ),
                     params={"editor": name, "software": short_text(raw, 60)},
                     details={

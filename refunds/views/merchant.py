@@ -23,6 +23,7 @@ from refunds.models import ClaimStatus, Outcome
 from refunds.views.common import risk_thresholds, timeline
 
 INBOX_PAGE_SIZE = 20
+AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail"})
 S = ClaimStatus
 
 
@@ -94,7 +95,9 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
         "facts": facts,
         "errors": errors,
         "artifacts": artifacts,
-        "top_artifact": artifacts[0] if artifacts else None,
+        # What changed, drawn; the forensic aids (ELA, EXIF preview) fold away.
+        "main_artifacts": [a for a in artifacts if a.name not in AID_ARTIFACTS],
+        "aid_artifacts": [a for a in artifacts if a.name in AID_ARTIFACTS],
         "risk_reasons": claim.risk_reasons or [],
         "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=True),
         "decision": decision,

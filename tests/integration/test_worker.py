@@ -19,7 +19,9 @@ from django.db import connection
 from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+# serialized_rollback: the flush after each test must not take the seeded queues,
+# groups and weights away from the tests that run after it.
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _database_url() -> str:

@@ -1,0 +1,74 @@
+"""Reads of the platform API, each scoped to one platform client.
+
+A client sees the rows of the merchants it is bound to and nothing else; anything else
+is simply absent (404), never forbidden, so ids of other tenants reveal nothing.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from evidence.models import EvidenceFile, Finding
+from merchants.models import Merchant, PlatformClient, Product
+from refunds.models import Decision, Order, RefundClaim, WebhookEndpoint
+
+
+def merchants_for_client(*, client: PlatformClient) -> QuerySet[Merchant]:
+    return Merchant.objects.filter(platform_clients=client).order_by("pk")
+
+
+def products_for_client(*, client: PlatformClient) -> QuerySet[Product]:
+    return (
+        Product.objects.filter(merchant__platform_clients=client)
+        .select_related("merchant")
+        .annotate(photo_count=Count("photos"))
+        .order_by("pk")
+    )
+
+
+def orders_for_client(*, client: PlatformClient) -> QuerySet[Order]:
+    return (
+        Order.objects.filter(merchant__platform_clients=client)
+        .select_related("merchant", "buyer")
+        .prefetch_related("items")
+        .order_by("pk")
+    )
+
+
+def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
+    return RefundClaim.objects.filter(merchant__platform_clients=client).select_related(
+        "merchant", "order", "queue"
+    )
+
+
+def evidence_for_claim(*, claim: RefundClaim) -> QuerySet[EvidenceFile]:
+    return EvidenceFile.objects.filter(claim=claim).order_by("pk")
+
+
+def findings_for_claim(*, claim: RefundClaim) -> QuerySet[Finding]:
+    from evidence.selectors import findings_for_claim as evidence_findings
+
+    return evidence_findings(claim_id=claim.pk)
+
+
+def decisions_for_claim(*, claim: RefundClaim) -> QuerySet[Decision]:
+    return Decision.objects.filter(claim=claim).order_by("created_at", "pk")
+
+
+def webhook_endpoints_for_client(*, client: PlatformClient) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(client=client).order_by("pk")
+
+
+def artifact_for_client(*, artifact_id: int, client_id: int):
+    """The artifact when the client is active and bound to its claim's shop, else None."""
+    from evidence.models import FindingArtifact
+
+    return (
+        FindingArtifact.objects.filter(
+            pk=artifact_id,
+            finding__claim__merchant__platform_clients__pk=client_id,
+            finding__claim__merchant__platform_clients__is_active=True,
+        )
+        .select_related("finding")
+        .first()
+    )

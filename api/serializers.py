@@ -1,0 +1,438 @@
+"""The API's shapes. Serializers parse and present; the services hold the rules."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api import signing
+from api.services import EVENT_TYPES
+from evidence.models import EvidenceFile, Finding, SubmittedBy
+from merchants.models import Merchant, Product
+from refunds.models import ClaimReason, Decision, Order, Outcome, RefundClaim, WebhookEndpoint
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+MAX_FILES_PER_REQUEST = 10
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """A reference to one of the *client's* objects; others do not exist for it."""
+
+    def __init__(self, selector, **kwargs):
+        self.selector = selector
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.selector(client=self.context["request"].auth)
+
+
+def _client_merchants(*, client):
+    from api.selectors import merchants_for_client
+
+    return merchants_for_client(client=client)
+
+
+def _client_products(*, client):
+    from api.selectors import products_for_client
+
+    return products_for_client(client=client)
+
+
+def _client_orders(*, client):
+    from api.selectors import orders_for_client
+
+    return orders_for_client(client=client)
+
+
+# --- Problems ----------------------------------------------------------------------------
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(help_text="Dotted path of the field; empty for the body.")
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem document."""
+
+    type = serializers.CharField(help_text="`urn:claimlens:problem:<code>`")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine-readable code.")
+    instance = serializers.CharField(required=False)
+    errors = FieldErrorSerializer(many=True, required=False)
+
+
+# --- Merchants and products --------------------------------------------------------------
+
+
+class MerchantSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Merchant
+        fields = ["id", "platform_id", "name", "contact_email", "is_active", "created_at"]
+        read_only_fields = ["id", "is_active", "created_at"]
+        extra_kwargs = {"platform_id": {"validators": []}}  # the service reports duplicates
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    merchant = ScopedPrimaryKeyField(_client_merchants)
+    photo_count = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = Product
+        fields = ["id", "merchant", "platform_id", "title", "photo_count", "created_at"]
+        read_only_fields = ["id", "photo_count", "created_at"]
+        validators = []  # the service reports duplicates
+
+
+class EvidenceFileSerializer(serializers.ModelSerializer):
+    """An uploaded file as the platform sees it: no bytes, no metadata (no GPS)."""
+
+    class Meta:
+        model = EvidenceFile
+        fields = [
+            "id",
+            "submitted_by",
+            "original_name",
+            "content_type",
+            "size",
+            "width",
+            "height",
+            "sha256",
+            "status",
+            "rejection_code",
+            "rejection_message",
+            "created_at",
+            "checked_at",
+        ]
+        read_only_fields = fields
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        min_length=1,
+        max_length=MAX_FILES_PER_REQUEST,
+        help_text=f"One or several (up to {MAX_FILES_PER_REQUEST}) image files.",
+    )
+
+
+class ProductPhotoUploadSerializer(UploadSerializer):
+    submitted_by = serializers.ChoiceField(
+        choices=[SubmittedBy.MERCHANT, SubmittedBy.PLATFORM], default=SubmittedBy.MERCHANT
+    )
+
+
+class ClaimEvidenceUploadSerializer(UploadSerializer):
+    submitted_by = serializers.ChoiceField(choices=SubmittedBy.choices)
+
+
+class RejectedFileSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    name = serializers.CharField()
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class UploadResultSerializer(serializers.Serializer):
+    files = EvidenceFileSerializer(many=True, help_text="Files accepted; checks run on them.")
+    rejected = RejectedFileSerializer(many=True, help_text="Files refused, with the reason.")
+
+
+# --- Orders ------------------------------------------------------------------------------
+
+
+class BuyerInputSerializer(serializers.Serializer):
+    platform_id = serializers.CharField(max_length=64)
+    display_name = serializers.CharField(max_length=100)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    account_created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class BuyerSerializer(serializers.Serializer):
+    platform_id = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class OrderItemInputSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=300)
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    unit_price = serializers.DecimalField(min_value=0, **MONEY)
+    product = ScopedPrimaryKeyField(_client_products, required=False, allow_null=True)
+
+
+class OrderItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(**MONEY)
+    product = serializers.IntegerField(source="product_id", allow_null=True)
+
+
+class OrderInputSerializer(serializers.Serializer):
+    merchant = ScopedPrimaryKeyField(_client_merchants)
+    platform_id = serializers.CharField(max_length=64)
+    buyer = BuyerInputSerializer()
+    items = OrderItemInputSerializer(many=True, min_length=1, max_length=500)
+    paid_at = serializers.DateTimeField()
+    shipped_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    delivered_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    total_amount = serializers.DecimalField(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Defaults to the sum of the items; may not be less than it.",
+        **MONEY,
+    )
+    shipping_address = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    buyer = BuyerSerializer()
+    items = OrderItemSerializer(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "merchant",
+            "platform_id",
+            "buyer",
+            "items",
+            "total_amount",
+            "shipping_address",
+            "paid_at",
+            "shipped_at",
+            "delivered_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+# --- Claims ------------------------------------------------------------------------------
+
+
+class ClaimInputSerializer(serializers.Serializer):
+    order = ScopedPrimaryKeyField(_client_orders)
+    amount = serializers.DecimalField(min_value=0, **MONEY)
+    reason = serializers.ChoiceField(choices=ClaimReason.choices)
+    description = serializers.CharField(
+        max_length=5000, required=False, allow_blank=True, default=""
+    )
+    platform_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="The platform's own id of the claim (unique per merchant).",
+    )
+
+
+class DeadlinesSerializer(serializers.Serializer):
+    merchant = serializers.DateTimeField(source="merchant_deadline", allow_null=True)
+    buyer = serializers.DateTimeField(source="buyer_deadline", allow_null=True)
+    review = serializers.DateTimeField(source="review_deadline", allow_null=True)
+    appeal = serializers.DateTimeField(source="appeal_deadline", allow_null=True)
+
+
+class RiskReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    weight = serializers.IntegerField()
+    severity = serializers.CharField()
+    message = serializers.CharField(help_text="In the language of Accept-Language.")
+    msgid = serializers.CharField(help_text="The untranslated message (stable).")
+    evidence = serializers.IntegerField(allow_null=True)
+    finding = serializers.IntegerField(allow_null=True)
+
+
+def _translate(msgid: str, params) -> str:
+    text = gettext(msgid) if msgid else ""
+    try:
+        return text % params if params else text
+    except (KeyError, TypeError, ValueError):
+        return text
+
+
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    def to_representation(self, value):
+        return None if value in ("", None) else super().to_representation(value)
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    outcome = BlankAsNullChoiceField(
+        choices=Outcome.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="Null until decided.",
+    )
+    merchant_response = BlankAsNullChoiceField(
+        choices=["accept", "contest", "offer_return", "offer_partial"],
+        allow_null=True,
+        read_only=True,
+        help_text="Null until the merchant answers.",
+    )
+    order_platform_id = serializers.CharField(source="order.platform_id", read_only=True)
+    queue = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    risk_score = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        max_value=100,
+        read_only=True,
+        help_text="0–100, null until the evidence is checked.",
+    )
+    risk_reasons = serializers.SerializerMethodField()
+    deadlines = DeadlinesSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = RefundClaim
+        fields = [
+            "id",
+            "platform_id",
+            "merchant",
+            "order",
+            "order_platform_id",
+            "amount",
+            "reason",
+            "description",
+            "status",
+            "risk_score",
+            "risk_reasons",
+            "queue",
+            "deadlines",
+            "merchant_response",
+            "merchant_offer_amount",
+            "outcome",
+            "refund_amount",
+            "created_at",
+            "updated_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(RiskReasonSerializer(many=True))
+    def get_risk_reasons(self, claim: RefundClaim) -> list[dict]:
+        reasons = claim.risk_reasons if isinstance(claim.risk_reasons, list) else []
+        return [
+            {
+                "code": str(r.get("code", "")),
+                "weight": int(r.get("weight") or 0),
+                "severity": str(r.get("severity", "")),
+                "message": _translate(str(r.get("message", "")), r.get("params")),
+                "msgid": str(r.get("message", "")),
+                "evidence": r.get("evidence_id"),
+                "finding": r.get("finding_id"),
+            }
+            for r in reasons
+            if isinstance(r, dict)
+        ]
+
+
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ArtifactSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    caption = serializers.CharField()
+    url = serializers.URLField(help_text=f"Signed; valid {signing.MAX_AGE_SECONDS // 60} minutes.")
+
+
+class FindingSerializer(serializers.ModelSerializer):
+    message = serializers.CharField(source="display_message", read_only=True)
+    msgid = serializers.CharField(source="message", read_only=True)
+    check = serializers.CharField(source="check_run.check_name", read_only=True)
+    evidence = serializers.IntegerField(source="evidence_id", read_only=True)
+    related_evidence = serializers.IntegerField(
+        source="related_evidence_id", read_only=True, allow_null=True
+    )
+    artifacts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id",
+            "code",
+            "severity",
+            "weight",
+            "message",
+            "msgid",
+            "params",
+            "check",
+            "evidence",
+            "related_evidence",
+            "artifacts",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ArtifactSerializer(many=True))
+    def get_artifacts(self, finding: Finding) -> list[dict]:
+        request = self.context.get("request")
+        client_id = request.auth.pk
+        return [
+            {
+                "name": artifact.name,
+                "caption": artifact.display_caption,
+                "url": signing.artifact_url(request, artifact_id=artifact.pk, client_id=client_id),
+            }
+            for artifact in finding.artifacts.all()
+        ]
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Decision
+        fields = [
+            "id",
+            "outcome",
+            "refund_amount",
+            "rationale",
+            "decided_by",
+            "on_appeal",
+            "confirmed_forgery",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["merchant", "reviewer"]))
+    def get_decided_by(self, decision: Decision) -> str:
+        return "merchant" if decision.decided_by_merchant else "reviewer"
+
+
+# --- Webhook endpoints --------------------------------------------------------------------
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    url = serializers.URLField(max_length=500)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        required=False,
+        max_length=10,
+        help_text=_("Empty means every event."),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "event_types", "is_active", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text="The HMAC signing secret; shown only in this response."
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+        read_only_fields = [*WebhookEndpointSerializer.Meta.read_only_fields, "secret"]

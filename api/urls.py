@@ -1,0 +1,22 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from api import views
+
+app_name = "api"
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("merchants", views.MerchantViewSet, basename="merchant")
+router.register("products", views.ProductViewSet, basename="product")
+router.register("orders", views.OrderViewSet, basename="order")
+router.register("claims", views.ClaimViewSet, basename="claim")
+router.register("webhook-endpoints", views.WebhookEndpointViewSet, basename="webhook-endpoint")
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("v1/", include(router.urls)),
+    path("v1/artifacts/<str:token>/", views.ArtifactView.as_view(), name="artifact"),
+]

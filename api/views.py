@@ -1,0 +1,578 @@
+"""Platform API v1. Views are thin: parse with a serializer, call the same service the
+browser and the admin call, present with a serializer. Every object is fetched through
+a client-scoped selector, so another tenant's id is a 404."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import FileResponse, Http404
+from django.utils.translation import gettext as _
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api import selectors, services, signing
+from api import serializers as s
+from api.exceptions import ProblemError
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from api.idempotency import idempotent
+from api.pagination import ApiPagination
+from api.permissions import CanCreateMerchants
+from evidence.services import EvidenceRejected, evidence_add
+from merchants.services import merchant_create, product_create
+from refunds.audit import Actor
+from refunds.models import ClaimStatus
+from refunds.services import ItemInput, buyer_upsert, claim_submit, claim_withdraw
+
+MAX_JSON_BYTES = 1024 * 1024
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    pattern=r"^[\x21-\x7e]{1,255}$",
+    description=(
+        "Optional. The same key with the same body replays the first response (header "
+        "`Idempotent-Replayed: true`); with a different body it is a 409. Kept 24 hours."
+    ),
+)
+LANGUAGE_PARAMETER = OpenApiParameter(
+    "Accept-Language",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Language of messages: `zh-hans` (default) or `en`; others fall back.",
+)
+
+
+class JSONOnlyNegotiation(BaseContentNegotiation):
+    """Always JSON: the API never answers HTML and never fails on an Accept header."""
+
+    def select_parser(self, request, parsers):
+        for parser in parsers:
+            if request.content_type and request.content_type.split(";")[0].strip() == (
+                parser.media_type
+            ):
+                return parser
+        return None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ApiView:
+    """What every API view shares: JSON in and out, a body-size limit."""
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    content_negotiation_class = JSONOnlyNegotiation
+    pagination_class = ApiPagination
+    max_body_bytes = MAX_JSON_BYTES
+
+    @property
+    def client(self):
+        return self.request.auth
+
+    def get_object(self):
+        # Scoped queryset only: list filters in the query string never apply to one object.
+        try:
+            obj = self.get_queryset().get(pk=int(self.kwargs["pk"]))
+        except (ObjectDoesNotExist, ValueError, OverflowError) as exc:
+            raise Http404 from exc
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    def _allowed_query_parameters(self) -> set[str]:
+        if getattr(self, "action", None) != "list":
+            return set()
+        allowed = {"page", "page_size"}
+        if getattr(self, "filterset_class", None) is not None:
+            allowed |= set(self.filterset_class.base_filters)
+        if OrderingFilter in getattr(self, "filter_backends", ()):
+            allowed.add(OrderingFilter.ordering_param)
+        return allowed
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        # Unknown query parameters are refused: a typo must not silently widen a list.
+        unknown = sorted(set(request.query_params) - self._allowed_query_parameters())
+        if unknown and getattr(self, request.method.lower(), None) is not None:
+            raise ValidationError({name: [_("Unknown query parameter.")] for name in unknown[:10]})
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = (
+            MAX_UPLOAD_BYTES
+            if request.content_type.startswith("multipart/")
+            else (self.max_body_bytes)
+        )
+        if length > limit:
+            raise ProblemError(
+                _("The request body is larger than %(limit)s MB.") % {"limit": limit // 2**20},
+                code="request_too_large",
+                status_code=413,
+            )
+
+
+def _upload(request, serializer_class, **target) -> Response:
+    """Add each file through ``evidence_add``; 201 with what was accepted and refused,
+    or the first refusal as a problem when nothing was accepted."""
+    serializer = serializer_class(data=request.data, context={"request": request})
+    serializer.is_valid(raise_exception=True)
+    accepted, rejected, errors = [], [], []
+    for index, upload in enumerate(serializer.validated_data["file"]):
+        try:
+            accepted.append(
+                evidence_add(
+                    upload=upload,
+                    original_name=upload.name or "",
+                    submitted_by=serializer.validated_data["submitted_by"],
+                    **target,
+                )
+            )
+        except EvidenceRejected as exc:
+            rejected.append(
+                {
+                    "index": index,
+                    "name": upload.name or "",
+                    "code": exc.code,
+                    "message": exc.message,
+                }
+            )
+            errors.append(exc)
+    if not accepted:
+        raise errors[0]
+    body = {"files": s.EvidenceFileSerializer(accepted, many=True).data, "rejected": rejected}
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+UPLOAD_REQUEST = {"multipart/form-data": s.ClaimEvidenceUploadSerializer}
+
+
+# --- Filters -----------------------------------------------------------------------------
+
+
+MAX_ID = 2**63 - 1
+
+
+class IdFilter(filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class MerchantFilter(filters.FilterSet):
+    merchant = IdFilter(method="filter_merchant", label="Merchant id.")
+
+    def filter_merchant(self, queryset, name, value):
+        # An id that cannot exist (out of range) matches nothing: it is no error.
+        if value is None:
+            return queryset
+        if not 0 < value <= MAX_ID:
+            return queryset.none()
+        return queryset.filter(merchant_id=value)
+
+    def is_valid(self) -> bool:
+        # A parameter given empty is a mistake, not "no filter".
+        valid = super().is_valid()
+        for name in self.filters:
+            if name in self.data and not any(self.data.getlist(name)):
+                self.form.add_error(name, _("This value may not be empty."))
+                valid = False
+        return valid
+
+
+class ClaimFilter(MerchantFilter):
+    status = filters.MultipleChoiceFilter(choices=ClaimStatus.choices)
+    updated_since = filters.IsoDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        label="Only claims changed at or after this time (ISO 8601).",
+    )
+
+
+# --- Merchants -----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Merchants this client acts for"),
+    retrieve=extend_schema(summary="One merchant"),
+    create=extend_schema(
+        summary="Create a merchant (clients allowed to) and bind it to this client",
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "shop",
+                value={
+                    "platform_id": "shop-42",
+                    "name": "Shop 42 家居",
+                    "contact_email": "ops@shop42.example",
+                },
+                request_only=True,
+            )
+        ],
+    ),
+)
+class MerchantViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = s.MerchantSerializer
+    permission_classes = [*viewsets.GenericViewSet.permission_classes, CanCreateMerchants]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return selectors.merchants_for_client(client=self.client)
+
+    @idempotent
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        merchant = merchant_create(client=self.client, **serializer.validated_data)
+        return Response(self.get_serializer(merchant).data, status=status.HTTP_201_CREATED)
+
+
+# --- Products ------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Products of this client's merchants"),
+    retrieve=extend_schema(summary="One product"),
+    create=extend_schema(summary="Create a product", parameters=[IDEMPOTENCY_PARAMETER]),
+)
+class ProductViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = s.ProductSerializer
+    lookup_value_regex = r"[0-9]+"
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = MerchantFilter
+
+    def get_queryset(self):
+        return selectors.products_for_client(client=self.client)
+
+    @idempotent
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        product = product_create(**serializer.validated_data)
+        product.photo_count = 0
+        return Response(self.get_serializer(product).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Add listing (reference) photos to a product",
+        request={"multipart/form-data": s.ProductPhotoUploadSerializer},
+        responses={201: s.UploadResultSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser], filter_backends=[])
+    @idempotent
+    def photos(self, request, pk=None):
+        product = self.get_object()
+        return _upload(request, s.ProductPhotoUploadSerializer, product=product)
+
+
+# --- Orders --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Orders of this client's merchants"),
+    retrieve=extend_schema(summary="One order"),
+)
+class OrderViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = s.OrderSerializer
+    lookup_value_regex = r"[0-9]+"
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = MerchantFilter
+
+    def get_queryset(self):
+        return selectors.orders_for_client(client=self.client)
+
+    @extend_schema(
+        summary="Record an order, with its buyer inline",
+        request=s.OrderInputSerializer,
+        responses={201: s.OrderSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "order",
+                request_only=True,
+                value={
+                    "merchant": 1,
+                    "platform_id": "order-1001",
+                    "buyer": {
+                        "platform_id": "buyer-9",
+                        "display_name": "张三",
+                        "phone": "13800000000",
+                        "account_created_at": "2024-01-05T10:00:00+08:00",
+                    },
+                    "items": [
+                        {
+                            "title": "陶瓷杯 Ceramic mug",
+                            "quantity": 1,
+                            "unit_price": "199.00",
+                            "product": 1,
+                        }
+                    ],
+                    "paid_at": "2025-11-01T10:00:00+08:00",
+                    "shipped_at": "2025-11-02T09:00:00+08:00",
+                    "delivered_at": "2025-11-04T15:00:00+08:00",
+                    "shipping_address": "上海市浦东新区 XX 路 1 号",
+                },
+            )
+        ],
+    )
+    @idempotent
+    def create(self, request):
+        serializer = s.OrderInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        buyer = buyer_upsert(**data["buyer"])
+        order = _order_create_from(data, buyer)
+        order = selectors.orders_for_client(client=self.client).get(pk=order.pk)
+        return Response(s.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+def _order_create_from(data, buyer):
+    from refunds.services import order_create
+
+    return order_create(
+        merchant=data["merchant"],
+        buyer=buyer,
+        platform_id=data["platform_id"],
+        items=[
+            ItemInput(
+                title=i["title"],
+                unit_price=i["unit_price"],
+                quantity=i["quantity"],
+                product=i.get("product"),
+            )
+            for i in data["items"]
+        ],
+        paid_at=data["paid_at"],
+        shipped_at=data["shipped_at"],
+        delivered_at=data["delivered_at"],
+        total_amount=data["total_amount"],
+        shipping_address=data["shipping_address"],
+    )
+
+
+# --- Claims --------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Claims of this client's merchants", parameters=[LANGUAGE_PARAMETER]
+    ),
+    retrieve=extend_schema(
+        summary="One claim: status, risk, queue, deadlines, outcome",
+        parameters=[LANGUAGE_PARAMETER],
+    ),
+)
+class ClaimViewSet(
+    ApiView, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = s.ClaimSerializer
+    lookup_value_regex = r"[0-9]+"
+    filter_backends = [filters.DjangoFilterBackend, OrderingFilter]
+    filterset_class = ClaimFilter
+    ordering_fields = ["created_at", "updated_at", "risk_score", "amount", "id"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        return selectors.claims_for_client(client=self.client)
+
+    @extend_schema(
+        summary="Submit a refund-only claim",
+        request=s.ClaimInputSerializer,
+        responses={201: s.ClaimSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "claim",
+                request_only=True,
+                value={
+                    "order": 1,
+                    "amount": "199.00",
+                    "reason": "damaged",
+                    "description": "杯子到货有裂痕",
+                    "platform_id": "claim-77",
+                },
+            )
+        ],
+    )
+    @idempotent
+    def create(self, request):
+        serializer = s.ClaimInputSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        claim = claim_submit(actor=Actor.platform(self.client.name), **serializer.validated_data)
+        claim = self.get_queryset().get(pk=claim.pk)
+        return Response(s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Evidence files of a claim, with their check status",
+        responses={200: s.EvidenceFileSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Add evidence files to a claim (multipart `file`)",
+        request={"multipart/form-data": s.ClaimEvidenceUploadSerializer},
+        responses={201: s.UploadResultSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        pagination_class=None,
+        parser_classes=[MultiPartParser],
+        filter_backends=[],
+    )
+    def evidence(self, request, pk=None):
+        if request.method == "POST":
+            return self._add_evidence(request)
+        claim = self.get_object()
+        files = selectors.evidence_for_claim(claim=claim)
+        return Response(s.EvidenceFileSerializer(files, many=True).data)
+
+    @idempotent
+    def _add_evidence(self, request):
+        claim = self.get_object()
+        return _upload(request, s.ClaimEvidenceUploadSerializer, claim=claim)
+
+    @extend_schema(
+        summary="What the checks found (messages in the Accept-Language language)",
+        responses={200: s.FindingSerializer(many=True)},
+        parameters=[LANGUAGE_PARAMETER],
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def findings(self, request, pk=None):
+        claim = self.get_object()
+        findings = selectors.findings_for_claim(claim=claim)
+        return Response(s.FindingSerializer(findings, many=True, context={"request": request}).data)
+
+    @extend_schema(summary="Decisions on a claim", responses={200: s.DecisionSerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def decisions(self, request, pk=None):
+        claim = self.get_object()
+        return Response(
+            s.DecisionSerializer(selectors.decisions_for_claim(claim=claim), many=True).data
+        )
+
+    @extend_schema(
+        summary="Withdraw a claim (the buyer gave up)",
+        request=s.WithdrawSerializer,
+        responses={200: s.ClaimSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
+    def withdraw(self, request, pk=None):
+        claim = self.get_object()
+        serializer = s.WithdrawSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        claim_withdraw(
+            claim=claim,
+            actor=Actor.platform(self.client.name),
+            reason=serializer.validated_data["reason"],
+        )
+        claim = self.get_queryset().get(pk=claim.pk)
+        return Response(s.ClaimSerializer(claim).data)
+
+
+# --- Webhook endpoints --------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="This client's webhook endpoints"),
+    retrieve=extend_schema(summary="One webhook endpoint"),
+    update=extend_schema(summary="Replace a webhook endpoint"),
+    partial_update=extend_schema(summary="Change a webhook endpoint"),
+    destroy=extend_schema(summary="Delete a webhook endpoint"),
+)
+class WebhookEndpointViewSet(
+    ApiView,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = s.WebhookEndpointSerializer
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return selectors.webhook_endpoints_for_client(client=self.client)
+
+    @extend_schema(
+        summary="Register a webhook endpoint; the signing secret is returned only here",
+        request=s.WebhookEndpointSerializer,
+        responses={201: s.WebhookEndpointCreatedSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @idempotent
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = services.webhook_endpoint_create(
+            client=self.client, **serializer.validated_data
+        )
+        body = {**s.WebhookEndpointSerializer(endpoint).data, "secret": secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_update(self, serializer):
+        services.webhook_endpoint_update(endpoint=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.webhook_endpoint_delete(endpoint=instance)
+
+
+# --- Artifacts ----------------------------------------------------------------------------
+
+
+class ArtifactView(ApiView, APIView):
+    """A finding's artifact image behind a signed, 10-minute, client-bound URL."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    schema_public = True
+
+    @extend_schema(
+        summary="Download an artifact image (signed URL from the findings)",
+        auth=[],
+        responses={
+            (200, "image/png"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The image, streamed."
+            )
+        },
+    )
+    def get(self, request, token: str):
+        found = signing.read_artifact_token(token)
+        if found is None:
+            raise Http404
+        artifact = selectors.artifact_for_client(artifact_id=found[0], client_id=found[1])
+        if artifact is None or not artifact.image:
+            raise Http404
+        response = FileResponse(artifact.image.open("rb"), content_type="image/png")
+        response["Cache-Control"] = f"private, max-age={signing.MAX_AGE_SECONDS}"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

@@ -1,0 +1,118 @@
+"""Fixtures of the browser-page tests: uploaded files in a temporary directory, a claim
+whose buyer photo is the merchant's listing photo with damage painted on, and the zh-hans
+catalogue of the pages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUYER_PHONE = "13800000000"
+BUYER_ADDRESS = "上海市浦东新区 XX 路 1 号"
+BUYER_PLATFORM_ID = "buyer-1"
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media"), "base_url": None},
+        },
+    }
+
+
+@pytest.fixture
+def listing_product(shop_a, django_capture_on_commit_callbacks):
+    """Shop A's product with its listing photo (checked, so it is a reference)."""
+    from evidence import synthetic
+    from evidence.services import evidence_add
+    from merchants.services import product_create
+
+    product = product_create(
+        merchant=shop_a, platform_id="mug-1", title="北欧陶瓷马克杯 Nordic mug"
+    )
+    listing = synthetic.render_product_photo(101)
+    with django_capture_on_commit_callbacks(execute=True):
+        evidence_add(
+            upload=synthetic.encode_jpeg(listing.image, quality=90),
+            submitted_by="merchant",
+            original_name="listing.jpg",
+            product=product,
+        )
+    return product
+
+
+def _forged_claim(merchant, product, make_order, capture, *, seed=101, damage=707):
+    from evidence import synthetic
+    from evidence.services import evidence_add
+    from refunds.audit import Actor
+    from refunds.services import claim_submit
+
+    order = make_order(merchant, product=product, total=Decimal("199.00"))
+    forged = synthetic.paint_damage(synthetic.render_product_photo(seed), damage)
+    with capture(execute=True):
+        claim = claim_submit(
+            order=order,
+            amount=Decimal("199.00"),
+            reason="damaged",
+            description="杯子到货有裂痕 Arrived cracked",
+            actor=Actor.platform("test"),
+        )
+        evidence_add(
+            upload=synthetic.encode_jpeg(forged.image, quality=85),
+            submitted_by="buyer",
+            original_name="IMG_damage.jpg",
+            claim=claim,
+        )
+    claim.refresh_from_db()
+    return claim
+
+
+@pytest.fixture
+def forged_claim(shop_a, listing_product, make_order, django_capture_on_commit_callbacks):
+    """A claim of shop A whose photo is its listing photo with a crack painted on,
+    checked and waiting for alice's answer."""
+    return _forged_claim(shop_a, listing_product, make_order, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def make_forged_claim(make_order, django_capture_on_commit_callbacks):
+    def _make(merchant, product):
+        return _forged_claim(merchant, product, make_order, django_capture_on_commit_callbacks)
+
+    return _make
+
+
+@pytest.fixture
+def zh_catalogue(settings, tmp_path):
+    """The zh-hans translations of the pages: the merged catalogue once the lead engineer
+    has compiled it, else this fragment compiled on the fly."""
+    compiled = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo"
+    fragment = ROOT / "locale" / "fragments" / "web.po"
+    if (
+        compiled.exists()
+        and fragment.read_text(encoding="utf-8").count("还剩")
+        and ("还剩".encode() in compiled.read_bytes())
+    ):
+        return
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        pytest.skip("no compiled zh-hans catalogue and no msgfmt to compile the fragment")
+    target = tmp_path / "locale" / "zh_Hans" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        [msgfmt, "-o", str(target / "django.mo"), str(fragment)], check=True
+    )
+    settings.LOCALE_PATHS = [tmp_path / "locale", *settings.LOCALE_PATHS]
+
+
+def login(client, user):
+    client.force_login(user)
+    return client

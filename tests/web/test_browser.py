@@ -1,0 +1,149 @@
+"""A real headless Chromium against the live server: the merchant understands and
+contests a forged claim, a reviewer takes it and decides."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from evidence import synthetic
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls from the
+# test body are still synchronous and safe.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+]
+
+SCREENSHOT = "/tmp/claim_page.png"
+SCREENSHOT_EN = "/tmp/claim_page_en.png"
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(transactional_db):
+    """Transactional tests flush the database, and with it the rows the migrations seed
+    (queues, routing rules, reviewer groups, scoring weights): put them back.
+    (serialized_rollback clashes with content types re-created by earlier flushes.)"""
+    import importlib
+
+    from django.apps import apps
+
+    from evidence.scoring import ensure_defaults
+
+    importlib.import_module("refunds.migrations.0002_seed_queues_and_groups").seed(apps, None)
+    ensure_defaults()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def server(request, settings):
+    """pytest-django's live server. Its media handler parses MEDIA_URL when the server
+    starts, and ours is None (uploads are never served by URL), which it cannot parse:
+    give it a prefix nothing links to, for the test run only."""
+    settings.MEDIA_URL = "/__media-not-served-in-production__/"
+    return request.getfixturevalue("live_server")
+
+
+def _log_in(page, base_url, username, password):
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit].big")
+
+
+def test_merchant_contests_a_forged_claim_and_reviewer_decides(
+    transactional_db, server, browser, alice, charlie, forged_claim, zh_catalogue
+):
+    from refunds.models import ClaimStatus
+
+    context = browser.new_context(
+        locale="zh-CN", viewport={"width": 1360, "height": 900}, device_scale_factor=1
+    )
+    page = context.new_page()
+
+    # given: alice logs in and lands on her inbox, in Chinese
+    _log_in(page, server.url, "alice", "pw-alice-123")
+    page.wait_for_url(f"{server.url}/claims/")
+    assert page.locator("html").get_attribute("lang") == "zh-hans"
+    assert page.locator("h1").inner_text() == "针对您店铺的仅退款申请"
+    assert "小时" in page.locator(".countdown").first.inner_text()
+
+    # when: she opens the claim
+    page.click(f"a[href='/claims/{forged_claim.pk}/'].title")
+    page.wait_for_url(f"{server.url}/claims/{forged_claim.pk}/")
+
+    # then: the verdict, the findings and the artifacts are on the page, images loaded
+    assert page.locator(".verdict-high").is_visible()
+    critical = page.locator(".finding-critical").first
+    assert "Nordic mug" in critical.inner_text()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img[data-artifact], .compare img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
+    overlay_width = page.eval_on_selector("img[data-artifact='overlay']", "img => img.naturalWidth")
+    assert overlay_width > 0
+    page.screenshot(path=SCREENSHOT, full_page=True)
+    english = context.browser.new_context(locale="en-US", viewport={"width": 1360, "height": 900})
+    english.add_cookies(context.cookies())
+    english_page = english.new_page()
+    english_page.goto(page.url)
+    english_page.wait_for_function(
+        "() => [...document.querySelectorAll('.compare img')].every(img => img.naturalWidth > 0)"
+    )
+    assert "The buyer's photo is very likely edited" in english_page.content()
+    english_page.screenshot(path=SCREENSHOT_EN, full_page=True)
+    english.close()
+
+    # when: she contests with a statement and a packing photo
+    page.check("input[name=response][value=contest]")
+    page.fill("#id_statement", "这是我们的商品主图，裂痕是后期画上去的。发货时完好。")
+    packing = synthetic.encode_jpeg(synthetic.render_other_shot(101, 3).image)
+    page.set_input_files(
+        "input[name=files]",
+        files=[{"name": "packing.jpg", "mimeType": "image/jpeg", "buffer": packing}],
+    )
+    page.click("form.answer-form button[type=submit]")
+    page.wait_for_url(f"{server.url}/claims/{forged_claim.pk}/")
+
+    # then: the claim is with a reviewer
+    assert page.locator(".messages .success").inner_text() == "您的答复已提交给平台审核员。"
+    assert page.locator(".page-head .pill").first.inner_text() == "审核中"
+    forged_claim.refresh_from_db()
+    assert forged_claim.status == ClaimStatus.IN_REVIEW
+    assert forged_claim.evidence_files.filter(submitted_by="merchant").count() == 1
+
+    # when: charlie takes the next claim and denies it as forged
+    page.click(".user button")
+    _log_in(page, server.url, "charlie", "pw-charlie-123")
+    page.wait_for_url(f"{server.url}/review/")
+    page.click("form[action='/review/next/'] button.big")
+    page.wait_for_url(f"{server.url}/review/claims/{forged_claim.pk}/")
+    assert "买家信用" in page.content()
+    page.select_option("#id_outcome", "refund_denied")
+    page.fill("#id_rationale", "买家图片为商家主图的编辑副本，裂痕为后期添加。")
+    page.check("#id_confirmed_forgery")
+    page.click("#decide button[type=submit]")
+    page.wait_for_url(f"{server.url}/review/")
+
+    # then: the decision is recorded
+    assert page.locator(".messages .success").inner_text() == "裁决已记录。"
+    forged_claim.refresh_from_db()
+    assert forged_claim.status == ClaimStatus.DECIDED
+    assert forged_claim.outcome == "refund_denied"
+    assert forged_claim.confirmed_forgery
+    context.close()
