@@ -59,24 +59,20 @@ def near_duplicates(
     condition = Q()
     for i, chunk in enumerate(chunks):
         condition |= Q(**{f"phash_{i}__in": _one_bit_neighbours(chunk)})
-    candidates = (
+    # Verify every candidate on bare (id, hash) tuples: cheap even for thousands, and no
+    # arbitrary cut-off that could drop a true match before its distance is known.
+    candidate_hashes = (
         EvidenceFile.objects.filter(condition, attached_to="claim", phash__isnull=False)
         .exclude(pk=exclude_id)
-        .select_related("claim")
-        .only(
-            "pk",
-            "phash",
-            "sha256",
-            "claim__id",
-            "claim__buyer_id",
-            "claim__order_id",
-            "claim__confirmed_forgery",
-        )[: limit * 20]
+        .order_by()
+        .values_list("pk", "phash")
     )
-    matches = []
-    for candidate in candidates:
-        distance = hamming_distance(phash, candidate.phash)
-        if distance <= NEAR_DUPLICATE_RADIUS:
-            matches.append((candidate, distance))
-    matches.sort(key=lambda pair: pair[1])
-    return matches[:limit]
+    distances = {
+        pk: distance
+        for pk, other in candidate_hashes
+        if (distance := hamming_distance(phash, other)) <= NEAR_DUPLICATE_RADIUS
+    }
+    nearest = sorted(distances, key=distances.get)[:limit]
+    files = EvidenceFile.objects.select_related("claim").in_bulk(nearest)
+    matches = [(files[pk], distances[pk]) for pk in nearest if pk in files]
+    return matches

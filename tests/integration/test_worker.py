@@ -19,9 +19,10 @@ from django.db import connection
 from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parents[2]
-# serialized_rollback: the flush after each test must not take the seeded queues,
-# groups and weights away from the tests that run after it.
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+# Transactional: the worker process must see committed rows. pytest-django runs
+# these after the other database tests; what they need of the seeded data (the
+# default queue, scoring weights) is recreated on demand after a flush.
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _database_url() -> str:

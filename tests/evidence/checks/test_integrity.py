@@ -1,5 +1,4 @@
 import json
-import time
 
 import pytest
 
@@ -203,11 +202,3 @@ def test_c2pa_vectors_are_structurally_sound(name):
     findings = CHECK.run(decode((C2PA / name).read_bytes()), CheckContext())
 
     assert not codes(findings) & {"file_truncated", "file_damaged", "file_trailing_data"}
-
-
-def test_structure_walk_is_fast_on_a_large_file():
-    data = (CAMERA / "corrupted.jpg").read_bytes()  # 2 MB
-    image = decode(data)
-    start = time.perf_counter()
-    CHECK.run(image, CheckContext())
-    assert time.perf_counter() - start < 0.05

@@ -133,12 +133,3 @@ def test_small_images_are_skipped():
 )
 def test_real_photos_are_quiet(path):
     assert CHECK.run(decode(path.read_bytes()), CheckContext()) == []
-
-
-def test_check_is_cheap_on_a_megapixel_png():
-    import time
-
-    image = decode(png_bytes(photo(1024, 1024, seed=13)))
-    start = time.perf_counter()
-    CHECK.run(image, CheckContext())
-    assert time.perf_counter() - start < 0.5
