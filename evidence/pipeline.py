@@ -155,13 +155,13 @@ def run_checks(
 def _save_outcomes(evidence: EvidenceFile, outcomes: list[CheckOutcome]) -> None:
     weights = weight_table()
     # Artifact files are written before the transaction (no slow I/O while holding locks).
-    stored_artifacts: dict[int, list[tuple[str, str, str]]] = {}
+    stored_artifacts: dict[tuple[int, int], list[tuple[str, str, str]]] = {}
     for index, outcome in enumerate(outcomes):
         for f_index, finding in enumerate(outcome.findings):
             for artifact in finding.artifacts:
                 stored = FindingArtifact(name=artifact.name, caption=artifact.caption)
                 stored.image.save("a.png", ContentFile(artifact.png), save=False)
-                stored_artifacts.setdefault(index * 1000 + f_index, []).append(
+                stored_artifacts.setdefault((index, f_index), []).append(
                     (artifact.name, artifact.caption, stored.image.name)
                 )
     with transaction.atomic():
@@ -196,7 +196,7 @@ def _save_outcomes(evidence: EvidenceFile, outcomes: list[CheckOutcome]) -> None
                 )
                 FindingArtifact.objects.bulk_create(
                     FindingArtifact(finding=finding, name=n, caption=c, image=path)
-                    for n, c, path in stored_artifacts.get(index * 1000 + f_index, [])
+                    for n, c, path in stored_artifacts.get((index, f_index), [])
                 )
 
 
@@ -294,8 +294,9 @@ def mark_failed(evidence_id: int, error: str) -> None:
     EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
         status=EvidenceFile.Status.FAILED, rejection_message=error[:2000], checking_since=None
     )
-    claim_id = EvidenceFile.objects.filter(pk=evidence_id).values_list("claim_id", flat=True)
-    claim_id = claim_id.first()
+    claim_id = (
+        EvidenceFile.objects.filter(pk=evidence_id).values_list("claim_id", flat=True).first()
+    )
     if claim_id:
         from refunds.services import claim_evaluate
 
