@@ -81,6 +81,9 @@ class DecodedImage:
     # What went wrong while decoding without stopping it, as stable codes from
     # DECODE_WARNINGS (e.g. "jpeg_truncated"); the integrity check turns them into findings.
     decode_warnings: list[str] = field(default_factory=list)
+    # Values derived from the pixels that more than one step needs (e.g. the ORB
+    # features: reference matching, reuse and copy-move all use them), computed once.
+    memo: dict = field(default_factory=dict)
 
     @property
     def mime(self) -> str:

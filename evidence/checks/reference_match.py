@@ -108,7 +108,18 @@ def _downscale(array: np.ndarray, long_side: int) -> np.ndarray:
 
 
 def compute_features(image: DecodedImage | np.ndarray) -> ImageFeatures:
-    """Hashes, ~1000 ORB features and a small copy of ``image`` (a DecodedImage or BGR array)."""
+    """Hashes, ~1000 ORB features and a small copy of ``image`` (a DecodedImage or BGR array).
+
+    For a DecodedImage the result is computed once and kept in ``image.memo``."""
+    if isinstance(image, np.ndarray):
+        return _compute_features(image)
+    features = image.memo.get("features")
+    if features is None:
+        features = image.memo["features"] = _compute_features(image)
+    return features
+
+
+def _compute_features(image: DecodedImage | np.ndarray) -> ImageFeatures:
     bgr = _working_array(image)
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     orb = cv2.ORB_create(nfeatures=ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12)
