@@ -18,6 +18,7 @@ CHECK_MODULES = (
     "evidence.checks.reference_match",
     "evidence.checks.reuse",
     "evidence.checks.pixel_forensics",
+    "evidence.checks.copy_move",
 )
 
 
