@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint format messages bench bench-quality bench-speed bench-api check-deploy clean
+.PHONY: demo test venv lint format messages bench bench-quality bench-speed bench-load bench-api check-deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Claimlens needs Python 3.11 or newer")'
@@ -37,13 +37,17 @@ check-deploy: $(STAMP)
 	CLAIMLENS_PRODUCTION=1 SECRET_KEY=$$($(PY) -c 'import secrets;print(secrets.token_urlsafe(50))') \
 	ALLOWED_HOSTS=claimlens.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
-bench: bench-quality bench-speed
+bench: bench-quality bench-speed bench-load
 
 bench-quality: $(STAMP)
 	$(PY) bench/quality.py
 
 bench-speed: $(STAMP)
 	$(PY) bench/speed.py
+
+# Queue and API load on a throw-away PostgreSQL + Redis + gunicorn + Celery stack.
+bench-load: $(STAMP)
+	$(PY) bench/load.py $(BENCH_ARGS)
 
 # The client-side walk-through of the whole API against a running server (make demo).
 bench-api: $(STAMP)
