@@ -19,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from evidence.services import EvidenceRejected
 from refunds.exceptions import (
+    AlreadyExists,
     ClaimError,
     ClaimValidationError,
     IllegalTransition,
@@ -82,6 +83,8 @@ def translate_domain_exception(exc: Exception) -> Exception:
         return DomainProblem(exc.message, code="not_allowed", status_code=403)
     if isinstance(exc, NothingToReview):
         return DomainProblem(exc.message, code="nothing_to_review", status_code=409)
+    if isinstance(exc, AlreadyExists):
+        return DomainProblem(exc.message, code="already_exists", status_code=409)
     if isinstance(exc, ClaimValidationError):
         return DomainProblem(exc.message, code="invalid", status_code=400)
     if isinstance(exc, ClaimError):

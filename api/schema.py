@@ -12,7 +12,7 @@ PROBLEM_DESCRIPTIONS = {
     "401": "Missing, invalid or revoked token.",
     "403": "The client may not do this (permission_denied, not_allowed).",
     "404": "No such object among this client's merchants.",
-    "409": "Conflict: illegal_transition, duplicate_file, claim_closed, "
+    "409": "Conflict: already_exists, illegal_transition, duplicate_file, claim_closed, "
     "idempotency_key_reused, idempotency_in_progress.",
     "413": "Upload or body too large (file_too_large, too_many_pixels, request_too_large).",
     "415": "Unsupported media type (of the request, or an uploaded file's bytes).",

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from merchants.models import Membership, Merchant, PlatformClient, Product, Shipment
-from refunds.exceptions import ClaimValidationError
+from refunds.exceptions import AlreadyExists
 
 
 def hash_token(token: str) -> str:
@@ -45,7 +45,7 @@ def merchant_create(
             if client is not None:
                 client.merchants.add(merchant)
     except IntegrityError as exc:
-        raise ClaimValidationError(_("A merchant with this platform id already exists.")) from exc
+        raise AlreadyExists(_("A merchant with this platform id already exists.")) from exc
     return merchant
 
 
@@ -61,7 +61,7 @@ def product_create(*, merchant: Merchant, platform_id: str, title: str) -> Produ
         with transaction.atomic():
             return Product.objects.create(merchant=merchant, platform_id=platform_id, title=title)
     except IntegrityError as exc:
-        raise ClaimValidationError(
+        raise AlreadyExists(
             _("A product with this platform id already exists for this shop.")
         ) from exc
 
@@ -76,4 +76,4 @@ def shipment_create(*, order, carrier: str, tracking_number: str, shipped_at) ->
                 shipped_at=shipped_at,
             )
     except IntegrityError as exc:
-        raise ClaimValidationError(_("This tracking number is already recorded.")) from exc
+        raise AlreadyExists(_("This tracking number is already recorded.")) from exc

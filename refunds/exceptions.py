@@ -21,6 +21,12 @@ class ClaimValidationError(ClaimError):
     default_message = _("The claim is not valid.")
 
 
+class AlreadyExists(ClaimValidationError):
+    """The thing is already recorded (a platform id, a tracking number, an open claim)."""
+
+    default_message = _("This is already recorded.")
+
+
 class NotAllowed(ClaimError):
     default_message = _("You are not allowed to do that.")
 

@@ -20,7 +20,13 @@ from django.utils.translation import gettext as _
 
 from refunds import audit, lifecycle, routing, webhooks
 from refunds.audit import Actor
-from refunds.exceptions import ClaimValidationError, IllegalTransition, NotAllowed, NothingToReview
+from refunds.exceptions import (
+    AlreadyExists,
+    ClaimValidationError,
+    IllegalTransition,
+    NotAllowed,
+    NothingToReview,
+)
 from refunds.models import (
     Appeal,
     Assignment,
@@ -134,7 +140,7 @@ def order_create(
                 for i in items
             )
     except IntegrityError as exc:
-        raise ClaimValidationError(
+        raise AlreadyExists(
             _("An order with this platform id already exists for this shop.")
         ) from exc
     return order
@@ -162,7 +168,7 @@ def claim_submit(
             % {"amount": amount, "total": order.total_amount}
         )
     if order.claims.filter(status__in=lifecycle.OPEN_STATUSES).exists():
-        raise ClaimValidationError(_("This order already has an open refund claim."))
+        raise AlreadyExists(_("This order already has an open refund claim."))
     try:
         with transaction.atomic():
             claim = RefundClaim.objects.create(
@@ -185,7 +191,7 @@ def claim_submit(
             )
             webhooks.emit_claim_event(claim, "claim.received", {})
     except IntegrityError as exc:
-        raise ClaimValidationError(
+        raise AlreadyExists(
             _("This order already has an open refund claim, or the claim id is taken.")
         ) from exc
     _enqueue_evaluation(claim.pk)

@@ -51,12 +51,26 @@ def test_client_without_permission_cannot_create_merchant(api_a):
     assert response["Content-Type"] == PROBLEM
 
 
-def test_duplicate_merchant_platform_id_is_a_clear_400(api_creator, shop_a):
+def test_duplicate_merchant_platform_id_is_a_409(api_creator, shop_a):
     response = api_creator.post(
         "/api/v1/merchants/", {"platform_id": shop_a.platform_id, "name": "Again"}, format="json"
     )
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid"
+    assert response.status_code == 409
+    assert response["Content-Type"] == PROBLEM
+    assert response.json()["code"] == "already_exists"
+    assert response.json()["detail"]  # the reason, in the request's language
+
+
+def test_duplicate_product_platform_id_is_a_409_and_changes_nothing(api_a, shop_a, product_a):
+    response = api_a.post(
+        "/api/v1/products/",
+        {"merchant": shop_a.pk, "platform_id": product_a.platform_id, "title": "Other title"},
+        format="json",
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_exists"
+    product_a.refresh_from_db()
+    assert product_a.title != "Other title"
 
 
 # --- products and photos ------------------------------------------------------------------
@@ -150,6 +164,19 @@ def test_order_with_inline_buyer_and_items(api_a, shop_a, product_a):
     assert "phone" not in str(body)
 
 
+def test_duplicate_order_platform_id_is_a_409(api_a, shop_a, product_a):
+    body = order_body(shop_a.pk, product=product_a.pk)
+    assert api_a.post("/api/v1/orders/", body, format="json").status_code == 201
+
+    again = api_a.post("/api/v1/orders/", body, format="json")
+
+    assert again.status_code == 409
+    assert again.json()["code"] == "already_exists"
+    from refunds.models import Order
+
+    assert Order.objects.filter(platform_id=body["platform_id"]).count() == 1
+
+
 def test_order_delivered_before_shipped_is_400(api_a, shop_a):
     body = order_body(shop_a.pk)
     body["delivered_at"] = body["paid_at"]
@@ -202,6 +229,20 @@ def test_claim_submit_goes_through_the_service(
     assert 0 <= detail["risk_score"] <= 100
     assert detail["deadlines"]["merchant"] is not None
     assert detail["platform_id"] == "c-1"
+
+
+def test_second_open_claim_on_one_order_is_a_409(api_a, make_claim, shop_a):
+    claim = make_claim(shop_a)
+
+    response = api_a.post(
+        "/api/v1/claims/",
+        {"order": claim.order_id, "amount": "1.00", "reason": "damaged"},
+        format="json",
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "already_exists"
+    assert claim.order.claims.count() == 1
 
 
 def test_claim_above_order_total_is_400(api_a, make_order, shop_a):
