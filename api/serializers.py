@@ -9,10 +9,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api import signing
-from api.services import EVENT_TYPES
 from evidence.models import EvidenceFile, Finding, SubmittedBy
 from merchants.models import Merchant, Product
 from refunds.models import ClaimReason, Decision, Order, Outcome, RefundClaim, WebhookEndpoint
+from refunds.webhooks import EVENT_TYPES
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 MAX_FILES_PER_REQUEST = 10

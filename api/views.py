@@ -28,7 +28,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import selectors, services, signing
+from api import selectors, signing
 from api import serializers as s
 from api.exceptions import ProblemError
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -37,6 +37,7 @@ from api.pagination import ApiPagination
 from api.permissions import CanCreateMerchants
 from evidence.services import EvidenceRejected, evidence_add
 from merchants.services import merchant_create, product_create
+from refunds import services
 from refunds.audit import Actor
 from refunds.models import ClaimStatus
 from refunds.services import ItemInput, buyer_upsert, claim_submit, claim_withdraw

@@ -8,6 +8,7 @@ through :func:`refunds.lifecycle.transition` (lock, legality, audit, webhook).
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,7 @@ from refunds.models import (
     OrderItem,
     Outcome,
     RefundClaim,
+    WebhookEndpoint,
 )
 
 S = ClaimStatus
@@ -696,3 +698,40 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
             except IllegalTransition:
                 continue  # somebody moved it meanwhile: their move stands
     return moved
+
+
+# --- Webhook endpoints ------------------------------------------------------------------
+
+
+def webhook_endpoint_create(
+    *,
+    client,
+    url: str,
+    event_types: list[str] | None = None,
+    is_active: bool = True,
+) -> tuple[WebhookEndpoint, str]:
+    """Register a platform client's endpoint; returns it and its signing secret (shown once)."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            client=client,
+            url=url,
+            secret=secret,
+            event_types=list(event_types or []),
+            is_active=is_active,
+        )
+    return endpoint, secret
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    allowed = {"url", "event_types", "is_active"}
+    fields = [name for name in changes if name in allowed]
+    for name in fields:
+        setattr(endpoint, name, changes[name])
+    if fields:
+        endpoint.save(update_fields=fields)
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    endpoint.delete()

@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from refunds.models import RefundClaim, WebhookDelivery, WebhookEndpoint
 
+EVENT_TYPES = ("claim.received", "claim.status_changed", "claim.decided")
+
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 10
 

@@ -170,7 +170,7 @@ def test_purge_is_scheduled():
 
 
 def test_server_error_releases_the_key(api_a, monkeypatch):
-    from api import services
+    from refunds import services
 
     def boom(**kwargs):
         raise RuntimeError("database fell over")
