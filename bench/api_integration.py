@@ -63,7 +63,7 @@ class Api:
         all_headers = {**self.headers, **(headers or {})}
         data = None
         if files is not None:
-            data, content_type = _multipart(fields or {}, files)
+            data, content_type = multipart(fields or {}, files)
             all_headers["Content-Type"] = content_type
         elif body is not None:
             data = json.dumps(body).encode()
@@ -82,7 +82,7 @@ class Api:
         return status, (json.loads(raw) if is_json and raw else raw), got
 
 
-def _multipart(fields: dict[str, str], files: list[tuple[str, str, bytes, str]]):
+def multipart(fields: dict[str, str], files: list[tuple[str, str, bytes, str]]):
     boundary = uuid.uuid4().hex
     out = io.BytesIO()
     for name, value in fields.items():

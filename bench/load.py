@@ -23,7 +23,6 @@ Results: ``bench/out/load.json`` and ``bench/out/load.md``; docs/performance.md 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import socket
@@ -41,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.api_integration import multipart  # noqa: E402
 from bench.common import ROOT, machine, md_table, percentile, write_json, write_text  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -142,7 +142,10 @@ class Client:
         headers = dict(self.headers)
         data = None
         if files is not None:
-            data, headers["Content-Type"] = multipart(files, submitted_by)
+            data, headers["Content-Type"] = multipart(
+                {"submitted_by": submitted_by},
+                [(name, filename, content, "image/jpeg") for name, filename, content in files],
+            )
         elif body is not None:
             data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
         request = urllib.request.Request(  # noqa: S310 - our own server
@@ -164,23 +167,6 @@ class Client:
         if status not in expect:
             return None
         return json.loads(raw) if raw else None
-
-
-def multipart(files: list[tuple[str, str, bytes]], submitted_by: str) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = io.BytesIO()
-    out.write(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="submitted_by"\r\n\r\n'
-        f"{submitted_by}\r\n".encode()
-    )
-    for name, filename, content in files:
-        out.write(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: image/jpeg\r\n\r\n'.encode()
-        )
-        out.write(content + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 def photos() -> tuple[list[bytes], list[bytes]]:
