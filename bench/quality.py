@@ -8,11 +8,14 @@ No database is touched. Two naive peers score the same files: pHash distance to 
 listing alone, and "no camera EXIF means forged".
 
 Run: ``make bench-quality`` (writes bench/out/quality.json and bench/out/quality.md).
+``--seed N`` draws other cases (written to quality_seedN.json / .md / _misses/).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import html
 import io
 import json
@@ -42,19 +45,26 @@ from evidence.checks.reference_match import (  # noqa: E402
     features_to_bytes,
 )
 from evidence.checks.registry import default_weights  # noqa: E402
-from evidence.hashing import hamming_distance, phash  # noqa: E402
+from evidence.checks.reuse import needs_registration  # noqa: E402
+from evidence.hashing import hamming_distance, mirrored_phash, phash  # noqa: E402
 from evidence.pipeline import run_checks  # noqa: E402
 from evidence.scoring import DEFAULT_THRESHOLDS, combine  # noqa: E402
 from evidence.selectors import NEAR_DUPLICATE_RADIUS  # noqa: E402
 from evidence.synthetic_c2pa import load_test_credentials, sign_image  # noqa: E402
 
-SEED = 20250901
+DEFAULT_SEED = 20250901
+SEED = DEFAULT_SEED  # --seed N replaces it
 N_PRODUCTS = 24
 N_DISTRACTORS = 3
 PER_FORGED_KIND = 30
 PER_AI_KIND = 20
 PER_REUSED = 36
+PER_MIRRORED = 12
 PER_GENUINE_KIND = 30
+# Other buyers' genuine near-listing shots of each product already in the index: a
+# genuine similar shot is checked against the nearest of them (the reuse false-positive
+# risk: two real photos of one product from nearly the same place hash alike).
+EARLIER_GENUINE_SHOTS = 12
 SUSPICIOUS = DEFAULT_THRESHOLDS["suspicious"][0]
 PHASH_PEER_MAX_DISTANCE = 10
 PHASH_PEER_K = 6  # score = 100 - 6 * distance: distance 10 -> 40, the suspicious threshold
@@ -85,7 +95,12 @@ FORGED_KINDS = (
     "forged_combined_camera_exif",
 )
 AI_KINDS = ("ai_aigc_png_text", "ai_aigc_xmp", "ai_c2pa_trained", "ai_a1111_png")
-REUSED_KINDS = ("reused_other_buyer", "reused_confirmed_forgery", "reused_same_buyer")
+REUSED_KINDS = (
+    "reused_other_buyer",
+    "reused_confirmed_forgery",
+    "reused_same_buyer",
+    "reused_mirrored",  # another buyer's picture, flipped horizontally
+)
 GENUINE_KINDS = (
     "genuine_other_shot_exif",
     "genuine_other_shot_no_exif",
@@ -101,6 +116,7 @@ EXPECTED_CODE = {
     "reused_other_buyer": "reuse_other_buyer",
     "reused_confirmed_forgery": "reuse_confirmed_forgery",
     "reused_same_buyer": "reuse_same_buyer",
+    "reused_mirrored": "reuse_other_buyer",
 }
 
 
@@ -302,48 +318,83 @@ def ai_case(
     return Case(f"{kind}-{index:03d}", kind, product, data, params=params)
 
 
+REUSE_VARIANTS = ("identical", "recompressed_q75", "resized_0.7", "cropped_3pct")
+
+
 def reused_case(index: int, listings: list[Listing], rng: np.random.Generator) -> Case:
     """The same forged picture again, in a claim on another product's order."""
-    kind = REUSED_KINDS[index % len(REUSED_KINDS)]
-    variant = ("identical", "recompressed_q75", "resized_0.7", "cropped_3pct")[(index // 3) % 4]
+    kind = REUSED_KINDS[index % 3]  # the buyer kinds; mirrored cases come from mirrored_case
+    variant = REUSE_VARIANTS[(index // 3) % 4]
+    return _reuse(index, kind, variant, listings, rng, mirror=False)
+
+
+def mirrored_case(index: int, listings: list[Listing], rng: np.random.Generator) -> Case:
+    """Another buyer's forged picture flipped horizontally (and resized, cropped...)."""
+    variant = REUSE_VARIANTS[index % 4]
+    return _reuse(index, "reused_mirrored", variant, listings, rng, mirror=True)
+
+
+def _reuse(
+    index: int,
+    kind: str,
+    variant: str,
+    listings: list[Listing],
+    rng: np.random.Generator,
+    *,
+    mirror: bool,
+) -> Case:
     source = listings[index % len(listings)]
     target = listings[(index + 1 + int(rng.integers(len(listings) - 1))) % len(listings)]
     if target.seed == source.seed:  # pragma: no cover - the arithmetic above avoids it
         target = listings[(listings.index(source) + 1) % len(listings)]
     forgery = syn.paint_damage(source.pixels, SEED + 3 * index, region=source.product_box)
     first = syn.encode_jpeg(forgery.image, quality=int(rng.integers(85, 95)))
-    if variant == "identical":
+    if variant == "identical" and not mirror:
         data = first
     else:
         pixels = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR)
+        if mirror:
+            pixels = np.ascontiguousarray(pixels[:, ::-1])
         ops: dict = {
+            "identical": {},
             "recompressed_q75": {},
             "resized_0.7": {"scale": 0.7},
             "cropped_3pct": {"crop": (0.03, 0.03, 0.03, 0.03)},
         }[variant]
         pixels, _ = syn.degrade(pixels, **ops)
         data = syn.encode_jpeg(pixels, quality=75 if variant == "recompressed_q75" else 85)
-    # The index would hand the pipeline the earlier file when the pHashes are close enough.
-    distance = hamming_distance(phash(imaging.decode(first)), phash(imaging.decode(data)))
-    similar = []
+    # What the product's index and build_context hand the check: the earlier file when
+    # its pHash is within the index radius of this picture's pHash or of its mirror
+    # image's, with the earlier file's stored features where the check must register.
+    first_image, image = imaging.decode(first), imaging.decode(data)
+    distance = hamming_distance(phash(first_image), phash(image))
+    mirrored_distance = hamming_distance(phash(first_image), mirrored_phash(image))
+    stored = features_from_bytes(features_to_bytes(compute_features(first_image)))
     buyer_id = 1
     other_buyer = 2
-    if distance <= NEAR_DUPLICATE_RADIUS:
-        similar.append(
-            SimilarImage(
-                evidence_id=90_000 + index,
-                claim_id=80_000 + index,
-                buyer_id=buyer_id if kind == "reused_same_buyer" else other_buyer,
-                order_id=70_000 + index,
-                distance=distance,
-                confirmed_forgery=kind == "reused_confirmed_forgery",
-                same_sha256=data == first,
-            )
+    similar = []
+    for found_distance, mirrored in ((distance, False), (mirrored_distance, True)):
+        if found_distance > NEAR_DUPLICATE_RADIUS:
+            continue
+        candidate = SimilarImage(
+            evidence_id=90_000 + index,
+            claim_id=80_000 + index,
+            buyer_id=buyer_id if kind == "reused_same_buyer" else other_buyer,
+            order_id=70_000 + index,
+            distance=found_distance,
+            confirmed_forgery=kind == "reused_confirmed_forgery",
+            same_sha256=data == first and not mirrored,
+            mirrored=mirrored,
         )
+        if needs_registration(candidate):
+            candidate = dataclasses.replace(candidate, features=stored)
+        similar.append(candidate)
     params = {
         "variant": variant,
+        "mirrored": mirror,
         "phash_distance_to_first_use": distance,
-        "in_index_radius": distance <= NEAR_DUPLICATE_RADIUS,
+        "mirrored_phash_distance_to_first_use": mirrored_distance,
+        "in_index_radius": min(distance, mirrored_distance) <= NEAR_DUPLICATE_RADIUS,
         "first_use_product": source.seed,
     }
     return Case(
@@ -365,7 +416,52 @@ def genuine_case(index: int, kind: str, product: int, rng: np.random.Generator) 
         data = camera_jpeg(shot.image, rng, quality, thumbnail=bool(index % 2))
     else:
         data = syn.encode_jpeg(shot.image, quality=quality)
-    return Case(f"{kind}-{index:03d}", kind, product, data, params={"quality": quality})
+    candidates = index_candidates(product, data, index) if similar else []
+    params = {
+        "quality": quality,
+        "index_candidates": len(candidates),
+        "nearest_genuine_distance": min((c.distance for c in candidates), default=None),
+    }
+    return Case(f"{kind}-{index:03d}", kind, product, data, similar=candidates, params=params)
+
+
+@functools.cache
+def earlier_genuine_shots(product: int) -> list[tuple[int, ImageFeatures]]:
+    """Other buyers' genuine near-listing shots of ``product``: (pHash, stored features)."""
+    shots = []
+    for k in range(EARLIER_GENUINE_SHOTS):
+        pixels = syn.render_other_shot(product, 5000 + k, similar=True).image
+        image = imaging.decode(syn.encode_jpeg(pixels, quality=90))
+        stored = features_from_bytes(features_to_bytes(compute_features(image)))
+        shots.append((phash(image), stored))
+    return shots
+
+
+def index_candidates(product: int, data: bytes, index: int) -> list[SimilarImage]:
+    """What the index and build_context would hand the reuse check for a genuine photo:
+    every earlier genuine shot within the radius of its pHash or its mirror image's."""
+    image = imaging.decode(data)
+    ours, mirror = phash(image), mirrored_phash(image)
+    found = []
+    for k, (theirs, stored) in enumerate(earlier_genuine_shots(product)):
+        for distance, mirrored in (
+            (hamming_distance(ours, theirs), False),
+            (hamming_distance(mirror, theirs), True),
+        ):
+            if distance > NEAR_DUPLICATE_RADIUS:
+                continue
+            candidate = SimilarImage(
+                evidence_id=95_000 + 100 * index + k,
+                claim_id=85_000 + 100 * index + k,
+                buyer_id=100 + k,  # another buyer each
+                order_id=75_000 + 100 * index + k,
+                distance=distance,
+                mirrored=mirrored,
+            )
+            if needs_registration(candidate):
+                candidate = dataclasses.replace(candidate, features=stored)
+            found.append(candidate)
+    return sorted(found, key=lambda c: (c.distance, c.mirrored, c.evidence_id))
 
 
 # ----------------------------------------------------------------------- evaluate
@@ -662,6 +758,10 @@ def markdown(summary: dict, meta: dict) -> str:
 
 
 def main() -> int:
+    global SEED
+    if "--seed" in sys.argv:
+        SEED = int(sys.argv[sys.argv.index("--seed") + 1])
+    name = "quality" if SEED == DEFAULT_SEED else f"quality_seed{SEED}"
     started = time.perf_counter()
     rng = np.random.default_rng(SEED)
     product_seeds = [101 + i for i in range(N_PRODUCTS)]
@@ -671,7 +771,7 @@ def main() -> int:
     ctx_rng = np.random.default_rng([SEED, 1])
 
     records: list[dict] = []
-    miss_dir = common.OUT / "quality_misses"
+    miss_dir = common.OUT / f"{name}_misses"
     if miss_dir.exists():
         for old in miss_dir.iterdir():
             old.unlink()
@@ -699,6 +799,10 @@ def main() -> int:
     for i in range(PER_REUSED):
         run(reused_case(index + i, listing_list, rng))
     index += PER_REUSED
+    # Own generator and case numbers: the cases after these stay what they were.
+    mirrored_rng = np.random.default_rng([SEED, 2])
+    for i in range(PER_MIRRORED):
+        run(mirrored_case(900 + i, listing_list, mirrored_rng))
     for kind in GENUINE_KINDS:
         for i in range(PER_GENUINE_KIND):
             run(genuine_case(index, kind, product_seeds[i % N_PRODUCTS], rng))
@@ -744,9 +848,9 @@ def main() -> int:
         "misses_and_false_positives": misses,
         "cases": records,
     }
-    json_path = common.write_json("quality.json", payload)
+    json_path = common.write_json(f"{name}.json", payload)
     md = markdown(summary, meta)
-    md_path = common.write_text("quality.md", md)
+    md_path = common.write_text(f"{name}.md", md)
     print(md)
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -4,10 +4,13 @@ near-duplicate lookup on PostgreSQL at 100k and 1M indexed hashes.
 * Pipeline: what ``evidence.pipeline.check_evidence`` does for one buyer photo minus the
   database writes: write the temp file, decode once (reduced DCT decode), pHash + chunks,
   deserialise the cached reference features (``features_from_bytes``, as build_context
-  does), every check through ``run_checks``, the metadata-free display copy.
+  does), every check through ``run_checks``, the features every file stores
+  (``features_to_bytes(compute_features(image))``, memoised by reference_match), the
+  metadata-free display copy resampled from the same decode.
 * Naive: the same check classes, but every check gets its own fresh full-resolution
   decode as its "working" copy, and the reference features are recomputed from the
-  full-resolution reference JPEGs on every photo (no cache).
+  full-resolution reference JPEGs on every photo (no cache); the display copy decodes
+  the bytes once more (``display_copy(data)``).
 * Lookup: ``evidence.selectors.near_duplicates`` against ``evidence_evidencefile`` filled
   by COPY with random pHashes, plus planted near-duplicates at distances 0..7 that must
   all come back.
@@ -15,7 +18,7 @@ near-duplicate lookup on PostgreSQL at 100k and 1M indexed hashes.
 Run: ``make bench-speed`` (writes bench/out/speed.json and bench/out/speed.md).
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/claimlens_bench),
 BENCH_RUNS (default 30), BENCH_NAIVE_RUNS (default 20), BENCH_SKIP_DB=1 to skip the lookup,
-BENCH_LOOKUP_SIZES (default "100000,1000000").
+BENCH_LOOKUP_ONLY=1 to run only the lookup, BENCH_LOOKUP_SIZES (default "100000,1000000").
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ WARMUP = 2
 SIZES = {"3MP": (2000, 1500), "12MP": (4000, 3000)}
 REFERENCE_COUNTS = (1, 5)
 LOOKUP_SIZES = [int(v) for v in os.environ.get("BENCH_LOOKUP_SIZES", "100000,1000000").split(",")]
+LOOKUP_ONLY = os.environ.get("BENCH_LOOKUP_ONLY") == "1"
 LOOKUP_QUERIES = 1000
 PLANTED_QUERIES = 100
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -164,7 +168,11 @@ def pipeline_once(data: bytes, reference_blobs: list[bytes], tmp: Path) -> dict[
         if outcome.status not in ("done", "skipped"):
             raise RuntimeError(f"{outcome.check.name}: {outcome.status} {outcome.error[:300]}")
     t = time.perf_counter()
-    imaging.display_copy(data)
+    # Every file's features are stored (memoised on ``image`` by reference_match).
+    features_to_bytes(compute_features(image))
+    steps["features (stored)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    imaging.display_copy(image)
     steps["display copy"] = time.perf_counter() - t
     steps["total"] = time.perf_counter() - t_start
     return steps
@@ -221,6 +229,9 @@ def naive_once(data: bytes, reference_jpegs: list[bytes], tmp: Path) -> dict[str
         if check.applies_to(image, context):
             check.run(image, context)
         steps[f"check:{check.name}"] = time.perf_counter() - t
+    t = time.perf_counter()
+    features_to_bytes(compute_features(image))  # the last check's decode, no extra one
+    steps["features (stored)"] = time.perf_counter() - t
     t = time.perf_counter()
     imaging.display_copy(data)
     steps["display copy"] = time.perf_counter() - t
@@ -498,13 +509,34 @@ def bench_lookup() -> dict:
             f"{results[str(total_rows)]['candidate_rows_per_query_mean']}",
             flush=True,
         )
-    # The plan of the exact SQL near_duplicates sends, on the largest table.
+    # The plan of the lookup query near_duplicates sends, on the largest table.
     with CaptureQueriesContext(connection) as captured:
         near_duplicates(phash=planted_queries[0], chunks=list(hash_chunks(planted_queries[0])))
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + captured.captured_queries[-1]["sql"])
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + captured.captured_queries[0]["sql"])
         results["explain_sample"] = [row[0] for row in cursor.fetchall()]
     return results
+
+
+def lookup_only() -> int:
+    """BENCH_LOOKUP_ONLY=1: the lookup alone, to bench/out/speed_lookup.json (the full
+    report, speed.json and speed.md, needs the pipeline part too)."""
+    started = time.perf_counter()
+    payload = {"benchmark": "speed-lookup", "machine": common.machine(), "load": os.getloadavg()}
+    payload["lookup"] = bench_lookup()
+    payload["load_after"] = os.getloadavg()
+    payload["seconds"] = round(time.perf_counter() - started, 1)
+    path = common.write_json("speed_lookup.json", payload)
+    for e in payload["lookup"].values():
+        if isinstance(e, dict) and "latency_ms" in e:
+            ms, diag = e["latency_ms"], e["diagnostic_distance_in_sql"]["latency_ms"]
+            print(
+                f"{e['rows']:>9,} rows: p50 {ms['median']} p95 {ms['p95']} p99 {ms['p99']} ms,"
+                f" found {e['planted_total'] - e['planted_missed']}/{e['planted_total']};"
+                f" diagnostic p50 {diag['median']} p99 {diag['p99']} ms"
+            )
+    print(f"load {payload['load']} -> {payload['load_after']}; wrote {path}")
+    return 0
 
 
 # ---------------------------------------------------------------------------- main
@@ -629,6 +661,8 @@ def profile(runs: int = 20) -> int:
 def main() -> int:
     if "--profile" in sys.argv:
         return profile()
+    if LOOKUP_ONLY:
+        return lookup_only()
     started = time.perf_counter()
     payload: dict = {
         "benchmark": "speed",

@@ -10,8 +10,10 @@ bits, those (at most) 3 differing bits fall into at most 3 of the 4 chunks, so a
 chunk is bit-for-bit equal (pigeonhole). A query "chunk0 = a OR chunk1 = b OR chunk2 = c
 OR chunk3 = d" therefore returns *every* stored hash within Hamming distance 3 (plus some
 farther ones, to be filtered by :func:`hamming_distance`). With m chunks the guaranteed
-radius is m - 1; beyond 3 bits the index may miss matches, so callers that need a larger
-radius must use more chunks or a scan.
+radius is m - 1. Probing each chunk *and its 16 one-bit neighbours* doubles that:
+within 7 bits, at least one chunk differs by at most one bit (4 chunks x 2 bits = 8 > 7),
+so the index answers exactly up to :data:`INDEX_RADIUS` (see
+``evidence.selectors.near_duplicates``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ MASK64 = (1 << 64) - 1
 CHUNK_BITS = 16
 CHUNKS = 4
 GUARANTEED_RADIUS = CHUNKS - 1  # pigeonhole: see the module docstring
+INDEX_RADIUS = 2 * CHUNKS - 1  # with one-bit probing of every chunk
 
 
 def _gray(image: DecodedImage | Image.Image | np.ndarray) -> np.ndarray:
@@ -75,6 +78,11 @@ def phash(image: DecodedImage | Image.Image | np.ndarray) -> int:
     small = _small(_gray(image), (32, 32))
     low = cv2.dct(small)[:8, :8]
     return _bits_to_int(low > np.median(low))
+
+
+def mirrored_phash(image: DecodedImage | Image.Image | np.ndarray) -> int:
+    """:func:`phash` of the horizontally flipped picture: what a mirrored re-use hashes to."""
+    return phash(cv2.flip(_gray(image), 1))
 
 
 def dhash(image: DecodedImage | Image.Image | np.ndarray) -> int:

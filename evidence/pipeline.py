@@ -63,9 +63,15 @@ def claim_for_checking(evidence_id: int) -> EvidenceFile | None:
 
 
 def build_context(
-    evidence: EvidenceFile, phash: int | None, chunks: list[int] | None
+    evidence: EvidenceFile,
+    phash: int | None,
+    chunks: list[int] | None,
+    *,
+    image: imaging.DecodedImage | None = None,
 ) -> CheckContext:
-    """Everything the checks need besides the pixels, read in a handful of queries."""
+    """Everything the checks need besides the pixels, read in a handful of queries.
+
+    With ``image``, the near-duplicate index is also asked for its mirror image."""
     from evidence.checks.reference_match import features_from_bytes
 
     context = CheckContext(submitted_by=evidence.submitted_by, attached_to=evidence.attached_to)
@@ -93,22 +99,63 @@ def build_context(
         .values_list("pk", flat=True)[:20]
     )
     if phash is not None and chunks is not None:
-        context.similar_images = [
-            SimilarImage(
-                evidence_id=other.pk,
-                claim_id=other.claim_id,
-                buyer_id=other.claim.buyer_id if other.claim_id else None,
-                order_id=other.claim.order_id if other.claim_id else None,
-                distance=distance,
-                confirmed_forgery=bool(other.claim_id and other.claim.confirmed_forgery),
-                same_sha256=other.sha256 == evidence.sha256,
-            )
-            for other, distance in selectors.near_duplicates(
-                phash=phash, chunks=chunks, exclude_id=evidence.pk
-            )
-            if other.claim_id != claim.pk
-        ]
+        context.similar_images = _similar_images(evidence, phash, chunks, image)
     return context
+
+
+def _similar_images(
+    evidence: EvidenceFile,
+    phash: int,
+    chunks: list[int],
+    image: imaging.DecodedImage | None,
+) -> list[SimilarImage]:
+    """The index's candidates from other claims, the mirrored lookup's too, with the
+    stored features of those the reuse check can only accept after registration."""
+    from dataclasses import replace
+
+    from evidence.checks import reuse
+    from evidence.checks.reference_match import features_from_bytes
+    from evidence.hashing import mirrored_phash
+
+    lookups = [(phash, chunks, False)]
+    if image is not None:
+        lookups.append((mirrored_phash(image), None, True))
+    similar = [
+        SimilarImage(
+            evidence_id=other.pk,
+            claim_id=other.claim_id,
+            buyer_id=other.claim.buyer_id if other.claim_id else None,
+            order_id=other.claim.order_id if other.claim_id else None,
+            distance=distance,
+            confirmed_forgery=bool(other.claim_id and other.claim.confirmed_forgery),
+            same_sha256=other.sha256 == evidence.sha256 and not mirrored,
+            mirrored=mirrored,
+        )
+        for value, value_chunks, mirrored in lookups
+        for other, distance in selectors.near_duplicates(
+            phash=value, chunks=value_chunks, exclude_id=evidence.pk
+        )
+        if other.claim_id != evidence.claim_id
+    ]
+    similar.sort(key=lambda c: (c.distance, c.mirrored, c.evidence_id))
+    to_register = [c for c in similar if reuse.needs_registration(c)][: reuse.MAX_REGISTRATIONS]
+    if not to_register:
+        return similar
+    features = {}
+    for pk, blob in EvidenceFile.objects.filter(
+        pk__in={c.evidence_id for c in to_register}, features__isnull=False
+    ).values_list("pk", "features"):
+        try:
+            features[pk] = features_from_bytes(blob)
+        except (ValueError, KeyError, OSError, EOFError):
+            log.warning("unreadable stored features of evidence %s", pk)
+    registered = {id(c) for c in to_register}
+    return [
+        replace(c, features=features[c.evidence_id])
+        if id(c) in registered and c.evidence_id in features
+        else c
+        for c in similar
+    ]
 
 
 def run_checks(
@@ -259,17 +306,18 @@ def check_evidence(evidence_id: int) -> str:
             return "rejected"
         image_hash = phash(image)
         chunks = hash_chunks(image_hash)
-        features = None
-        if evidence.attached_to in ("product", "shipment"):
-            features = features_to_bytes(compute_features(image))
-        context = build_context(evidence, image_hash, chunks)
+        context = build_context(evidence, image_hash, chunks, image=image)
         done = set(
             CheckRun.objects.filter(evidence=evidence, status__in=DONE_STATUSES).values_list(
                 "check_name", "check_version"
             )
         )
         outcomes = run_checks(image, context, skip=done)
-        display = imaging.display_copy(data)
+        # Every file keeps its features: references are matched against them, and the
+        # reuse check registers a claim photo against its near-duplicates' stored ones.
+        # Memoised on ``image``, so free once reference_match has run.
+        features = features_to_bytes(compute_features(image))
+        display = imaging.display_copy(image)  # from the same decode, not the bytes
     _save_outcomes(evidence, outcomes)
     evidence_mark_checked(
         evidence_id=evidence.pk,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections.abc import Sequence
 
+from django.db import connections
+from django.db.models import BigIntegerField, F, Func, IntegerField, Q, QuerySet, Value
+from django.db.models.functions import Cast
+
+from evidence.hashing import INDEX_RADIUS, hamming_distance, hash_chunks
 from evidence.models import EvidenceFile, Finding
 
 UNSETTLED = (EvidenceFile.Status.PENDING, EvidenceFile.Status.CHECKING)
 # The index answers exactly for every stored hash within this Hamming distance (see
-# ``near_duplicates``); checks treat distances up to it as "the same picture".
-NEAR_DUPLICATE_RADIUS = 7
+# ``near_duplicates``); what counts as "the same picture" is the reuse check's call.
+NEAR_DUPLICATE_RADIUS = INDEX_RADIUS
 
 
 def claim_has_unsettled_evidence(*, claim_id: int) -> bool:
@@ -43,36 +48,66 @@ def _one_bit_neighbours(chunk: int) -> list[int]:
     return [chunk, *(chunk ^ (1 << bit) for bit in range(16))]
 
 
+class _HammingDistance(Func):
+    """``bit_count((a # b)::bit(64))``: differing bits of two bigints (PostgreSQL 14+)."""
+
+    template = "bit_count((%(expressions)s)::bit(64))"
+    arg_joiner = " # "
+    output_field = IntegerField()
+
+
+def _distance_in_database(using: str) -> bool:
+    connection = connections[using]
+    return connection.vendor == "postgresql" and connection.pg_version >= 140000
+
+
 def near_duplicates(
-    *, phash: int, chunks: list[int], exclude_id: int | None = None, limit: int = 50
+    *,
+    phash: int,
+    chunks: Sequence[int] | None = None,
+    exclude_id: int | None = None,
+    limit: int = 50,
 ) -> list[tuple[EvidenceFile, int]]:
-    """Claim files whose pHash is within ``NEAR_DUPLICATE_RADIUS`` bits, nearest first.
+    """Claim files whose pHash is within ``NEAR_DUPLICATE_RADIUS`` bits, nearest first
+    (ties by id), at most ``limit``, with their claims; ``features`` is deferred.
 
     Multi-index hashing with one-bit probing: two 64-bit hashes within 7 bits differ by
     at most 1 bit in at least one of their four 16-bit chunks (pigeonhole: 4 chunks × 2
     bits = 8 > 7). So querying each chunk column for the chunk and its 16 one-bit
-    neighbours finds every such hash through four indexed IN lookups; the candidates
-    are then verified by their full Hamming distance.
+    neighbours finds every such hash through four indexed IN lookups; every candidate is
+    then verified by its full Hamming distance. On PostgreSQL 14+ the database verifies,
+    orders and cuts (at 1M rows ~1000 candidates per query never leave it); elsewhere
+    (SQLite) the candidates' bare (id, hash) tuples are verified here. One query when
+    nothing matches, two when something does.
     """
-    from evidence.hashing import hamming_distance
-
+    chunks = hash_chunks(phash) if chunks is None else chunks
     condition = Q()
     for i, chunk in enumerate(chunks):
         condition |= Q(**{f"phash_{i}__in": _one_bit_neighbours(chunk)})
-    # Verify every candidate on bare (id, hash) tuples: cheap even for thousands, and no
-    # arbitrary cut-off that could drop a true match before its distance is known.
-    candidate_hashes = (
-        EvidenceFile.objects.filter(condition, attached_to="claim", phash__isnull=False)
-        .exclude(pk=exclude_id)
-        .order_by()
-        .values_list("pk", "phash")
+    candidates = EvidenceFile.objects.filter(condition, attached_to="claim", phash__isnull=False)
+    if exclude_id is not None:
+        candidates = candidates.exclude(pk=exclude_id)
+    if _distance_in_database(candidates.db):
+        nearest = list(
+            candidates.annotate(
+                distance=_HammingDistance(F("phash"), Cast(Value(phash), BigIntegerField()))
+            )
+            .filter(distance__lte=NEAR_DUPLICATE_RADIUS)
+            .order_by("distance", "pk")
+            .values_list("pk", "distance")[:limit]
+        )
+    else:
+        # No arbitrary cut-off before the distance is known: no true match is dropped.
+        within = (
+            (pk, distance)
+            for pk, other in candidates.order_by().values_list("pk", "phash")
+            if (distance := hamming_distance(phash, other)) <= NEAR_DUPLICATE_RADIUS
+        )
+        nearest = sorted(within, key=lambda pair: (pair[1], pair[0]))[:limit]
+    # Whole rows only for the matches (usually none): the lookup itself stays on tuples.
+    files = (
+        EvidenceFile.objects.select_related("claim")
+        .defer("features")
+        .in_bulk([pk for pk, _distance in nearest])
     )
-    distances = {
-        pk: distance
-        for pk, other in candidate_hashes
-        if (distance := hamming_distance(phash, other)) <= NEAR_DUPLICATE_RADIUS
-    }
-    nearest = sorted(distances, key=distances.get)[:limit]
-    files = EvidenceFile.objects.select_related("claim").in_bulk(nearest)
-    matches = [(files[pk], distances[pk]) for pk in nearest if pk in files]
-    return matches
+    return [(files[pk], distance) for pk, distance in nearest if pk in files]

@@ -81,6 +81,12 @@ class SimilarImage:
     distance: int  # Hamming distance of the 64-bit pHash
     confirmed_forgery: bool = False
     same_sha256: bool = False
+    # Found by the pHash of the horizontally flipped picture: a mirrored re-use.
+    mirrored: bool = False
+    # Its stored ORB features (checks.reference_match.ImageFeatures), when the pipeline
+    # loaded them for verification by registration; None for files checked before
+    # features were stored, or when not needed.
+    features: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -127,7 +133,30 @@ def to_png(array: np.ndarray) -> bytes:
     """Encode a BGR or grey uint8 array as PNG bytes (for artifacts)."""
     import cv2
 
+    # No parameters on purpose: OpenCV's default is its fast mode (zlib level 1, RLE
+    # strategy, SUB filter). Asking for IMWRITE_PNG_COMPRESSION, even level 1, switches
+    # to adaptive filtering and the default strategy, which is slower on photos.
     ok, buf = cv2.imencode(".png", array)
     if not ok:  # pragma: no cover - cv2 only fails on invalid arrays
         raise ValueError("could not encode artifact")
     return buf.tobytes()
+
+
+def palette_png(indices: np.ndarray, palette_bgr: np.ndarray) -> bytes:
+    """Encode a grey uint8 array as an indexed PNG through a 256-colour BGR palette
+    (e.g. a colour-mapped heatmap): it reads back exactly as ``palette_bgr[indices]``.
+
+    A third of the bytes of the colour image to compress, and the Huffman-only zlib
+    strategy (no string matching) suits a heatmap's few dominant values: ~4x faster
+    and ~5x smaller than ``to_png`` of the colour-mapped array.
+    """
+    import io
+    import zlib
+
+    from PIL import Image
+
+    image = Image.fromarray(indices)  # 2-D uint8: mode "L"
+    image.putpalette(palette_bgr.reshape(256, 3)[:, ::-1].tobytes())  # -> P mode, RGB
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1, compress_type=zlib.Z_HUFFMAN_ONLY)
+    return out.getvalue()

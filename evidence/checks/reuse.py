@@ -1,29 +1,53 @@
 """Has this picture been used before: in a confirmed forgery, or in other claims?
 
 The pipeline finds candidates in its perceptual-hash index (multi-index hashing on the
-pHash, see :mod:`evidence.hashing`) and hands them over as ``context.similar_images``;
-this check only judges them. It never queries anything itself.
+pHash, see :mod:`evidence.hashing`), once for the picture and once for its mirror image,
+and hands them over as ``context.similar_images`` with the stored ORB features of those
+that need them; this check only judges them. It never queries anything itself.
+
+Which candidates are "the same picture": the same bytes (SHA-256), or a pHash within
+:data:`HASH_ONLY_DISTANCE` bits. Crops, resizes and recompression move the pHash further
+(a 3 % crop: 4-10 bits), where genuinely different shots of the same product also land,
+so a candidate at :data:`HASH_ONLY_DISTANCE` + 1 .. :data:`MAX_DISTANCE` bits counts only
+when ORB registration against its stored features says it is the same picture (the
+``reference_match`` check's test: a similarity transform, most of the frame, the same
+pixels). A mirrored candidate is registered against the mirrored picture.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import cv2
 from django.utils.translation import gettext_noop
 
 from evidence import hashing
 from evidence.checks.base import Check, CheckContext, FindingData, Severity, SimilarImage
+from evidence.checks.reference_match import compute_features, register
 
 if TYPE_CHECKING:
+    from evidence.checks.reference_match import ImageFeatures
     from evidence.imaging import DecodedImage
 
-# The index guarantees every hash within 3 bits (four 16-bit chunks); anything farther
-# the pipeline may pass along is not "the same picture" for this check.
-MAX_DISTANCE = hashing.GUARANTEED_RADIUS
+# Up to here the pHash alone says "the same picture" (what the index guaranteed with
+# exact chunk matches before it probed one-bit neighbours).
+HASH_ONLY_DISTANCE = hashing.GUARANTEED_RADIUS
+# The index's radius: farther candidates are not considered at all.
+MAX_DISTANCE = hashing.INDEX_RADIUS
+# Registrations per file (each ~10 ms); nearest candidates first.
+MAX_REGISTRATIONS = 8
 MAX_LISTED = 20
 
 
-def _match(candidate: SimilarImage) -> dict:
+def needs_registration(candidate: SimilarImage) -> bool:
+    """True when registration decides whether the candidate counts (the pipeline loads
+    stored features for these): every candidate but an identical file. Within
+    :data:`HASH_ONLY_DISTANCE` a candidate without stored features (checked before they
+    were kept) still counts on its hash alone."""
+    return not candidate.same_sha256 and candidate.distance <= MAX_DISTANCE
+
+
+def _match(candidate: SimilarImage, verified_by: str) -> dict:
     return {
         "evidence_id": candidate.evidence_id,
         "claim_id": candidate.claim_id,
@@ -32,29 +56,41 @@ def _match(candidate: SimilarImage) -> dict:
         "distance": candidate.distance,
         "same_sha256": candidate.same_sha256,
         "confirmed_forgery": candidate.confirmed_forgery,
+        "mirrored": candidate.mirrored,
+        "verified_by": verified_by,  # sha256 | phash | registration
     }
 
 
 class ReuseCheck(Check):
     """Reports pictures already seen elsewhere, judged from the hash index's candidates.
 
-    Promises, for candidates within :data:`MAX_DISTANCE` bits of pHash (or with the same
-    SHA-256), outside the claim being checked: ``reuse_confirmed_forgery`` (critical) when
-    one of them belongs to a claim confirmed as forged; ``reuse_other_buyer`` (high) when
-    another buyer submitted it; ``reuse_same_buyer`` (medium) when the same buyer used it
-    in another claim. One finding per code, nearest match first, all ids in details.
-    Near-blank pictures, whose hashes match any other blank picture, are skipped.
+    Promises, for candidates outside the claim being checked that are the same picture
+    (same SHA-256; or within :data:`MAX_DISTANCE` bits of pHash and confirmed as the same
+    photograph by ORB registration against the candidate's stored features — a second
+    genuine shot of the same product is not; or, for files stored without features,
+    within :data:`HASH_ONLY_DISTANCE` bits), mirrored or not: ``reuse_confirmed_forgery`` (critical) when one of
+    them belongs to a claim confirmed as forged; ``reuse_other_buyer`` (high) when another
+    buyer submitted it; ``reuse_same_buyer`` (medium) when the same buyer used it in a
+    claim on another order (a claim filed again on the same order may repeat its photos).
+    One finding per code, nearest match first, all ids in details. Near-blank pictures,
+    whose hashes match any other blank picture, are skipped.
     """
 
     name = "reuse"
-    version = 1
+    version = 2
     codes = {
         "reuse_confirmed_forgery": (
             90,
             "The same picture was part of a claim already confirmed as forged.",
         ),
         "reuse_other_buyer": (60, "The same picture was submitted in another buyer's claim."),
-        "reuse_same_buyer": (30, "The same buyer already submitted this picture in another claim."),
+        # Suspicious on its own (>= 40): a damage photo cannot show this order's item
+        # when it was already used for another order; below "high-risk" (70) because one
+        # photo of two orders' items delivered together is an honest explanation.
+        "reuse_same_buyer": (
+            50,
+            "The same buyer already submitted this picture in a claim on another order.",
+        ),
     }
     submitted_by = frozenset({"buyer", "platform"})
 
@@ -67,21 +103,25 @@ class ReuseCheck(Check):
         ]
         if not candidates or hashing.is_low_information(image.gray):
             return []
-        candidates.sort(key=lambda c: (not c.same_sha256, c.distance, c.evidence_id))
+        candidates.sort(key=lambda c: (not c.same_sha256, c.distance, c.mirrored, c.evidence_id))
+        same = self._same_pictures(image, candidates)
 
-        forged = [c for c in candidates if c.confirmed_forgery]
+        forged = [(c, how) for c, how in same if c.confirmed_forgery]
         other_buyer = [
-            c
-            for c in candidates
+            (c, how)
+            for c, how in same
             if not c.confirmed_forgery
             and c.buyer_id is not None
             and context.buyer_id is not None
             and c.buyer_id != context.buyer_id
         ]
         same_buyer = [
-            c
-            for c in candidates
-            if not c.confirmed_forgery and c.buyer_id is not None and c.buyer_id == context.buyer_id
+            (c, how)
+            for c, how in same
+            if not c.confirmed_forgery
+            and c.buyer_id is not None
+            and c.buyer_id == context.buyer_id
+            and (c.order_id is None or c.order_id != context.order_id)
         ]
         findings = []
         if forged:
@@ -122,10 +162,49 @@ class ReuseCheck(Check):
             )
         return findings
 
+    def _same_pictures(
+        self, image: DecodedImage, candidates: list[SimilarImage]
+    ) -> list[tuple[SimilarImage, str]]:
+        """The candidates that are this picture, each file once, with how that was told."""
+        same: list[tuple[SimilarImage, str]] = []
+        seen: set[int] = set()
+        registrations = 0
+        for candidate in candidates:
+            if candidate.evidence_id in seen:
+                continue
+            if candidate.same_sha256:
+                verified_by = "sha256"
+            elif candidate.features is not None and registrations < MAX_REGISTRATIONS:
+                # Two genuine shots of one product from nearly the same place can hash
+                # within a few bits: with features at hand, registration decides.
+                registrations += 1
+                if not self._registers(image, candidate):
+                    continue
+                verified_by = "registration"
+            elif candidate.distance <= HASH_ONLY_DISTANCE:
+                verified_by = "phash"
+            else:
+                continue
+            seen.add(candidate.evidence_id)
+            same.append((candidate, verified_by))
+        return same
+
+    def _registers(self, image: DecodedImage, candidate: SimilarImage) -> bool:
+        ours = _mirrored_features(image) if candidate.mirrored else compute_features(image)
+        theirs: ImageFeatures = candidate.features
+        if theirs.version != ours.version:  # computed by other code: not comparable
+            return False
+        registration = register(ours, theirs)
+        return registration is not None and registration.is_same_picture
+
     def _finding(
-        self, code: str, severity: Severity, message: str, matches: list[SimilarImage]
+        self,
+        code: str,
+        severity: Severity,
+        message: str,
+        matches: list[tuple[SimilarImage, str]],
     ) -> FindingData:
-        nearest = matches[0]
+        nearest = matches[0][0]
         return FindingData(
             code=code,
             severity=severity,
@@ -135,10 +214,18 @@ class ReuseCheck(Check):
                 "count": len(matches),
             },
             details={
-                "matches": [_match(c) for c in matches[:MAX_LISTED]],
+                "matches": [_match(c, how) for c, how in matches[:MAX_LISTED]],
                 "total": len(matches),
                 "nearest_distance": nearest.distance,
+                "hash_only_distance": HASH_ONLY_DISTANCE,
                 "max_distance": MAX_DISTANCE,
             },
             related_evidence_id=nearest.evidence_id,
         )
+
+
+def _mirrored_features(image: DecodedImage) -> ImageFeatures:
+    features = image.memo.get("mirrored_features")
+    if features is None:
+        features = image.memo["mirrored_features"] = compute_features(cv2.flip(image.working, 1))
+    return features

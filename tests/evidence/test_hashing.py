@@ -103,3 +103,41 @@ def test_flat_pictures_are_low_information():
 
     assert hashing.is_low_information(flat)
     assert not hashing.is_low_information(synthetic.render_product_photo(3).image)
+
+
+def test_mirrored_phash_is_the_phash_of_the_flipped_picture():
+    photo = synthetic.render_product_photo(4).image
+    mirrored = decoded(np.ascontiguousarray(photo[:, ::-1]), quality=100)
+
+    assert hashing.mirrored_phash(photo) == hashing.phash(np.ascontiguousarray(photo[:, ::-1]))
+    assert hashing.hamming_distance(hashing.mirrored_phash(mirrored), hashing.phash(photo)) <= 2
+    assert hashing.hamming_distance(hashing.phash(mirrored), hashing.phash(photo)) > 7
+
+
+@given(
+    st.integers(min_value=0, max_value=(1 << 64) - 1),
+    st.sets(st.integers(min_value=0, max_value=63), max_size=hashing.INDEX_RADIUS),
+)
+def test_hashes_within_the_index_radius_have_a_chunk_at_most_one_bit_apart(value, flipped_bits):
+    other = value
+    for bit in flipped_bits:
+        other ^= 1 << bit
+
+    chunk_distances = [
+        (a ^ b).bit_count()
+        for a, b in zip(hashing.hash_chunks(value), hashing.hash_chunks(other), strict=True)
+    ]
+
+    assert min(chunk_distances) <= 1
+
+
+def test_radius_eight_is_beyond_one_bit_probing():
+    other = sum(1 << (16 * chunk + bit) for chunk in range(4) for bit in (0, 1))
+
+    chunk_distances = [
+        (a ^ b).bit_count()
+        for a, b in zip(hashing.hash_chunks(0), hashing.hash_chunks(other), strict=True)
+    ]
+
+    assert hashing.hamming_distance(0, other) == hashing.INDEX_RADIUS + 1
+    assert min(chunk_distances) == 2

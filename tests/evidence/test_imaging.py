@@ -1,6 +1,7 @@
+import dataclasses
 import io
 import struct
-import time
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -27,8 +28,6 @@ from tests.evidence.images import (
     webp_bytes,
 )
 
-DECODE_BUDGET_SECONDS = 2.0
-
 
 def small_sources():
     rgb = photo(96, 64, seed=1)
@@ -49,8 +48,8 @@ SOURCES = small_sources()
 
 
 def decode_or_reject(data: bytes):
-    """The property: a DecodedImage or ImageRejected, nothing else, in bounded time."""
-    start = time.perf_counter()
+    """The property: a DecodedImage or ImageRejected, nothing else (a hang would stall
+    the suite itself: there is no timed assertion here)."""
     try:
         result = decode(data)
     except ImageRejected as rejected:
@@ -62,7 +61,6 @@ def decode_or_reject(data: bytes):
         assert result.working.ndim == 3 and result.working.shape[2] == 3
         assert result.working.dtype == np.uint8
         assert max(result.working.shape[:2]) <= 1024
-    assert time.perf_counter() - start < DECODE_BUDGET_SECONDS
     return result
 
 
@@ -160,10 +158,14 @@ def test_png_declaring_20000_by_20000_is_refused_before_decoding():
     data = cheap_png_declaring(20000, 20000)
     assert len(data) < 200
 
-    start = time.perf_counter()
-    with pytest.raises(ImageRejected) as rejected:
-        decode(data)
-    assert time.perf_counter() - start < 0.5
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageRejected) as rejected:
+            decode(data)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000  # decoding would need 1.2 GB: it was refused from the header
     assert rejected.value.code in ("too_many_pixels", "decompression_bomb")
 
 
@@ -275,3 +277,119 @@ def test_every_format_decodes():
         assert (image.width, image.height) == (300, 200)
     heic = decode((C2PA / "sample1.heic").read_bytes())
     assert heic.format == "HEIF" and heic.mime == "image/heic"
+
+
+# --- one decode for the working copy and the display copy -----------------------------
+
+
+def test_a_4_by_3_jpeg_is_decoded_once_at_the_reduced_scale_that_covers_the_display():
+    # draft((1600, 1600)) would pick full scale for 3200x2400 (2400 // 1600 == 1).
+    image = decode(jpeg_bytes(photo(3200, 2400)))
+
+    assert image.display_source.size == (1600, 1200)
+    assert image.working.shape[:2] == (768, 1024)
+    with Image.open(io.BytesIO(display_copy(image))) as shown:
+        assert shown.size == (1600, 1200)
+
+
+def test_display_copy_of_the_decoded_image_is_the_one_of_the_bytes():
+    data = jpeg_bytes(photo(2400, 1800))
+
+    assert display_copy(decode(data)) == display_copy(data)
+
+
+def test_display_copy_of_the_decoded_image_is_upright():
+    rgb = np.zeros((1500, 2000, 3), np.uint8)
+    rgb[:, :1000] = (255, 0, 0)  # left half red; EXIF 6 turns it into the top half
+    exif = Image.Exif()
+    exif[0x0112] = 6
+
+    copy = display_copy(decode(jpeg_bytes(rgb, exif=exif)))
+
+    with Image.open(io.BytesIO(copy)) as shown:
+        assert shown.size == (1200, 1600)
+        top, bottom = shown.getpixel((600, 100)), shown.getpixel((600, 1500))
+    assert top[0] > 200 and top[2] < 60
+    assert bottom[0] < 60
+
+
+def test_display_copy_of_a_hand_built_decoded_image_decodes_its_bytes():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image = decode(jpeg_bytes(photo(400, 300), exif=exif))
+    bare = dataclasses.replace(image, display_source=None, orientation=1)
+
+    with Image.open(io.BytesIO(display_copy(bare))) as shown:
+        assert shown.size == (300, 400)
+
+
+def test_display_copy_drops_a_jpeg_comment():
+    data = jpeg_bytes(photo(400, 300), comment=b"home address: secret")
+
+    copy = display_copy(decode(data))
+
+    assert b"secret" in data
+    assert b"secret" not in copy
+
+
+def test_display_copy_is_never_enlarged():
+    with Image.open(io.BytesIO(display_copy(decode(png_bytes(photo(300, 200)))))) as shown:
+        assert shown.size == (300, 200)
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        (png_bytes(photo(2400, 1600)), (1600, 1067)),
+        (webp_bytes(photo(1000, 1800)), (889, 1600)),
+        ((C2PA / "sample1.heic").read_bytes(), None),
+        ((C2PA / "sample1.avif").read_bytes(), None),
+        ((CAMERA / "heic_IMG_5195.HEIC").read_bytes(), None),
+    ],
+    ids=["png", "webp", "heic", "avif", "camera-heic"],
+)
+def test_display_copy_of_other_formats(data, size):
+    image = decode(data)
+
+    with Image.open(io.BytesIO(display_copy(image))) as shown:
+        assert shown.format == "JPEG"
+        assert max(shown.size) <= 1600
+        if size is None:  # samples: the photo's own aspect, fitted to 1600
+            expected = 1600 / max(image.width, image.height)
+            assert abs(shown.width - image.width * min(1, expected)) <= 1
+            assert abs(shown.height - image.height * min(1, expected)) <= 1
+        else:
+            assert shown.size == size
+        assert len(shown.getexif()) == 0
+
+
+def test_display_copy_of_an_animation_shows_its_first_frame():
+    frames = [Image.new("RGB", (64, 48), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], lossless=True)
+
+    with Image.open(io.BytesIO(display_copy(decode(out.getvalue())))) as shown:
+        red, _green, blue = shown.getpixel((32, 24))
+    assert red > 200 and blue < 60
+
+
+def test_display_copy_of_a_truncated_jpeg_is_made_from_what_decoded():
+    data = jpeg_bytes(photo(2000, 1500))
+    image = decode(data[: len(data) // 2])
+
+    with Image.open(io.BytesIO(display_copy(image))) as shown:
+        assert shown.size == (1600, 1200)
+    assert image.decode_warnings == ["jpeg_truncated"]
+
+
+def test_display_copy_of_a_large_full_decode_averages_instead_of_aliasing():
+    # A one-pixel checkerboard shrunk 2.5x: averaging gives flat grey, point sampling
+    # would keep black and white pixels (or moire).
+    checker = (np.indices((1800, 4000)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    data = png_bytes(np.repeat(checker[:, :, None], 3, axis=2))
+
+    with Image.open(io.BytesIO(display_copy(decode(data)))) as shown:
+        grey = np.asarray(shown.convert("L"), dtype=np.int16)
+    assert grey.shape == (720, 1600)
+    assert abs(int(np.median(grey)) - 127) <= 8
+    assert np.percentile(np.abs(grey - 127), 99) <= 20

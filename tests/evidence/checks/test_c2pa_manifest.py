@@ -1,6 +1,5 @@
 import json
 import socket
-import time
 
 import pytest
 
@@ -116,11 +115,8 @@ def test_cie_sig_ca_jpg_walks_the_ingredient_manifest():
 
 
 def test_cloud_jpg_remote_manifest_is_not_fetched(no_network):
-    start = time.perf_counter()
+    findings = run_file("cloud.jpg")  # no_network: any connection attempt fails the test
 
-    findings = run_file("cloud.jpg")
-
-    assert time.perf_counter() - start < 5
     remote = by_code(findings, "c2pa_remote_unverified")
     assert remote.severity == Severity.LOW
     assert remote.params["host"] == "cai-manifests.adobe.com"

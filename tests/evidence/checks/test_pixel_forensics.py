@@ -7,7 +7,7 @@ from PIL import Image
 
 from evidence import synthetic
 from evidence.checks import pixel_forensics
-from evidence.checks.base import CheckContext, Severity
+from evidence.checks.base import CheckContext, Severity, palette_png
 from evidence.checks.pixel_forensics import (
     ElaCheck,
     ExifThumbnailCheck,
@@ -74,6 +74,33 @@ def test_ela_heatmap_is_an_info_aid_with_a_caveat():
     assert "normal" in artifact.caption
     heatmap = cv2.imdecode(np.frombuffer(artifact.png, np.uint8), cv2.IMREAD_COLOR)
     assert heatmap.shape == image.working.shape
+
+
+def test_ela_heatmap_is_an_indexed_png_of_the_inferno_colour_map():
+    image = decoded(synthetic.render_product_photo(2).image)
+
+    (finding,) = ElaCheck().run(image, CheckContext())
+
+    png = finding.artifacts[0].png
+    with Image.open(io.BytesIO(png)) as stored:
+        assert stored.mode == "P"  # one byte per pixel to compress, not three
+    levels, gain = pixel_forensics.ela_levels(pixel_forensics.error_level_map(image.working))
+    assert finding.details["gain"] == round(gain, 2)
+    expected = cv2.applyColorMap(levels, cv2.COLORMAP_INFERNO)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), expected)
+    assert len(png) < len(cv2.imencode(".png", expected)[1])
+
+
+def test_palette_png_reads_back_as_the_palette_lookup():
+    rng = np.random.default_rng(3)
+    indices = rng.integers(0, 256, (37, 53), dtype=np.uint8)
+    palette = rng.integers(0, 256, (256, 3), dtype=np.uint8)  # BGR
+
+    png = palette_png(indices, palette)
+
+    assert is_png(png)
+    decoded_bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert np.array_equal(decoded_bgr, palette[indices])
 
 
 def test_ela_lights_up_a_pasted_uncompressed_patch():

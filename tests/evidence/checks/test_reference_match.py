@@ -13,7 +13,14 @@ from evidence.checks.reference_match import (
     features_from_bytes,
     features_to_bytes,
 )
-from tests.evidence.checks.conftest_visual import box_iou, contains_centre, decoded, is_png
+from evidence.imaging import decode
+from tests.evidence.checks.conftest_visual import (
+    TESTDATA,
+    box_iou,
+    contains_centre,
+    decoded,
+    is_png,
+)
 
 TRANSFORMS = {
     "as_is": {},
@@ -31,6 +38,17 @@ TRANSFORMS = {
     "desaturated_10pct": {"saturation": -0.1},
     "rotated_3deg": {"rotate_deg": 3},
     "rotated_minus_3deg": {"rotate_deg": -3},
+    # ~500 px wide: too small for a homography's perspective terms to stay put.
+    "resized_0.44_rotated": {"scale": 0.44, "rotate_deg": -3, "jpeg_quality": 65},
+    # +10 % brightness clips the near-white studio background at 255.
+    "upscaled_rotated_brighter_q65": {
+        "scale": 1.47,
+        "rotate_deg": -2.8,
+        "crop": (0.08, 0.06, 0.07, 0.02),
+        "brightness": 0.1,
+        "contrast": 0.06,
+        "jpeg_quality": 65,
+    },
     "everything_at_once": {
         "scale": 0.7,
         "crop": (0.05, 0.08, 0.1, 0.03),
@@ -83,6 +101,61 @@ def test_painted_damage_on_a_copy_is_found_and_located(seed, damage, transform):
     assert altered.severity == Severity.HIGH
     box = found_box(altered, truth)
     assert box_iou(box, truth) >= 0.3 or contains_centre(box, truth)
+    assert all(box_iou(b, truth) > 0 for b in boxes_of(altered)), "a box away from the damage"
+
+
+def boxes_of(finding):
+    return [(b["x0"], b["y0"], b["x1"], b["y1"]) for b in finding.details["boxes"]]
+
+
+@pytest.mark.parametrize(
+    ("product", "seed", "transform"),
+    [
+        (116, 20250916, {"jpeg_quality": 89}),
+        (104, 20250928, {"jpeg_quality": 90}),
+        (104, 20250901 + 177, {"rotate_deg": -2.59, "jpeg_quality": 90}),
+    ],
+    ids=["no_region_survived", "one_branch_boxed", "one_branch_boxed_rotated"],
+)
+def test_hairline_crack_is_boxed_along_its_whole_length(product, seed, transform):
+    # given a 2 px crack painted on a downloaded listing (under 1 px in the difference
+    # map, broken into pieces where it crosses dark print): misses of an earlier version
+    listing = synthetic.render_product_photo(product)
+    downloaded = cv2.imdecode(
+        np.frombuffer(synthetic.encode_jpeg(listing.image, quality=92), np.uint8),
+        cv2.IMREAD_COLOR,
+    )
+    forgery = synthetic.paint_damage(downloaded, seed, kind="crack", region=listing.product_box)
+    quality = transform.pop("jpeg_quality")
+    image, truth = synthetic.degrade(forgery.image, forgery.damage_box, **transform)
+
+    # when
+    findings = run(decoded(image, quality=quality), context_for(listing))
+
+    # then one box, over the whole crack rather than over one of its pieces
+    boxes = boxes_of(findings["reference_altered_region"])
+    assert len(boxes) == 1
+    assert box_iou(boxes[0], truth) >= 0.5
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        {"rotate_deg": 3, "jpeg_quality": 70},
+        {"rotate_deg": -2.5, "crop": (0.05, 0.02, 0.0, 0.08), "scale": 0.6},
+        {"scale": 1.4, "rotate_deg": 3.5, "brightness": -0.1, "jpeg_quality": 62},
+    ],
+    ids=["rotated", "rotated_cropped_small", "upscaled_rotated_darker"],
+)
+@pytest.mark.parametrize("seed", [13, 14])
+def test_unaltered_rotated_copy_has_no_altered_region(seed, transform):
+    # resampling every high-contrast edge must not read as an edit
+    listing = synthetic.render_product_photo(seed)
+    image, _ = synthetic.degrade(listing.image, **transform)
+
+    findings = run(decoded(image), context_for(listing))
+
+    assert set(findings) == {"reference_copy"}
 
 
 def test_box_is_in_full_resolution_and_relative_coordinates():
@@ -161,6 +234,20 @@ def test_genuine_near_same_view_registers_but_is_rejected_by_its_residual():
     assert not registration.is_copy
 
 
+@pytest.mark.parametrize("seed", [30, 31, 32, 33, 34, 35])
+def test_copy_of_another_product_with_the_same_layout_is_not_a_copy_of_this_one(seed):
+    # given a painted copy of one product's listing, and the listings of other products
+    # shot the same way (same studio background, label layout, logo and pose)
+    forgery = synthetic.paint_damage(synthetic.render_product_photo(seed), seed)
+    others = [synthetic.render_product_photo(seed + k) for k in (10, 20, 30, 40)]
+
+    # when the claim is checked against those other products only
+    findings = run(decoded(forgery.image), context_for(*others))
+
+    # then none of them is named as its source
+    assert findings == {}
+
+
 def test_photo_of_another_product_is_not_a_copy():
     findings = run(
         decoded(synthetic.render_product_photo(11).image),
@@ -179,6 +266,24 @@ def test_the_matching_reference_among_several_is_named():
     assert findings["reference_copy"].related_reference_id == 101
     assert findings["reference_copy"].params["label"] == "Product 1"
     assert findings["reference_altered_region"].details["reference_id"] == 101
+
+
+def test_search_stops_at_a_clear_copy(monkeypatch):
+    photos = [synthetic.render_product_photo(seed) for seed in (40, 41, 42, 43)]
+    forgery = synthetic.paint_damage(photos[0], 40, kind="stain")
+    calls = []
+    original = reference_match.register
+
+    def counting(claim, reference):
+        calls.append(reference)
+        return original(claim, reference)
+
+    monkeypatch.setattr(reference_match, "register", counting)
+
+    findings = run(decoded(forgery.image), context_for(*photos))
+
+    assert findings["reference_copy"].related_reference_id == 100
+    assert len(calls) == 1
 
 
 def test_packing_photo_copy_says_packing_photo():
@@ -265,3 +370,57 @@ def test_tiny_or_flat_claim_photo_does_not_crash():
     context = context_for(synthetic.render_product_photo(1))
 
     assert run(decoded(np.full((40, 60, 3), 128, np.uint8)), context) == {}
+
+
+REAL_PHOTOS = [
+    "gps_DSCN0010.jpg",
+    "gps_DSCN0021.jpg",
+    "mobile_jolla.jpg",
+    "orientation_landscape_6.jpg",  # the same waterfall and overlaid words as the next,
+    "orientation_portrait_3.jpg",  # photographed from another spot: not a copy
+]
+
+
+def real_photo(name):
+    return decode((TESTDATA / "camera" / name).read_bytes())
+
+
+@pytest.mark.parametrize("name", REAL_PHOTOS)
+def test_real_photo_is_not_a_copy_of_other_real_photos(name):
+    references = [
+        ReferencePhoto(
+            id=i, kind="listing", label=other, features=compute_features(real_photo(other))
+        )
+        for i, other in enumerate(REAL_PHOTOS)
+        if other != name
+    ]
+
+    assert run(real_photo(name), CheckContext(references=references)) == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "damage", "transform"),
+    [
+        ("mobile_jolla.jpg", "stain", {"scale": 0.5, "jpeg_quality": 75}),
+        ("gps_DSCN0021.jpg", "crack", {"rotate_deg": 2, "crop": (0.05, 0.0, 0.03, 0.08)}),
+        ("orientation_landscape_6.jpg", "tear", {"brightness": 0.1, "jpeg_quality": 70}),
+    ],
+)
+def test_painted_copy_of_a_real_photo_is_found_and_located(name, damage, transform):
+    # given a real photo used as the listing, copied with damage painted on
+    photo = real_photo(name)
+    pixels = cv2.imdecode(np.frombuffer(photo.data, np.uint8), cv2.IMREAD_COLOR)
+    if pixels.shape[:2] != (photo.height, photo.width):  # EXIF-rotated files
+        pixels = photo.working
+    forgery = synthetic.paint_damage(pixels, 5, kind=damage)
+    image, truth = synthetic.degrade(forgery.image, forgery.damage_box, **transform)
+    context = CheckContext(
+        references=[
+            ReferencePhoto(id=1, kind="listing", label=name, features=compute_features(photo))
+        ]
+    )
+
+    findings = run(decoded(image), context)
+
+    box = found_box(findings["reference_altered_region"], truth)
+    assert box_iou(box, truth) >= 0.3 or contains_centre(box, truth)

@@ -1,0 +1,126 @@
+"""The near-duplicate index (``selectors.near_duplicates``) on SQLite and PostgreSQL."""
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from evidence import selectors
+from evidence.hashing import hamming_distance, hash_chunks, to_signed64
+from evidence.models import EvidenceFile
+
+# The top bit set: the stored value is a negative bigint on every backend.
+QUERY = to_signed64(0xF0E1_D2C3_B4A5_9687)
+
+
+def flip(value: int, bits: list[int]) -> int:
+    for bit in bits:
+        value ^= 1 << bit
+    return to_signed64(value)
+
+
+# Bits by chunk (chunk 0 holds bits 48-63): at 7 bits no chunk is more than one bit
+# away only in the chunk holding one flipped bit, the hardest case for the index.
+PLANTED = {
+    0: [],
+    1: [63],
+    2: [0, 16],
+    3: [1, 17, 33],
+    4: [2, 18, 34, 50],
+    5: [3, 4, 19, 35, 51],
+    6: [5, 6, 20, 21, 36, 52],
+    7: [7, 8, 22, 23, 37, 38, 53],
+}
+TOO_FAR = {
+    8: [9, 10, 24, 25, 39, 40, 54, 55],  # two bits in every chunk: not even a candidate
+    9: [11, 12, 13, 26, 27, 28, 41, 42, 43],  # chunk 0 equal: a candidate, rejected
+}
+
+
+def index(claim, value: int, *, product=None) -> EvidenceFile:
+    chunks = hash_chunks(value)
+    return EvidenceFile.objects.create(
+        attached_to="product" if product else "claim",
+        claim=None if product else claim,
+        product=product,
+        submitted_by="buyer",
+        original=f"evidence/original/test/{uuid.uuid4()}",
+        sha256=uuid.uuid4().hex * 2,
+        content_type="image/jpeg",
+        size=1000,
+        status=EvidenceFile.Status.CHECKED,
+        phash=value,
+        **{f"phash_{i}": chunk for i, chunk in enumerate(chunks)},
+    )
+
+
+@pytest.fixture
+def planted(make_claim, shop_a):
+    claim = make_claim(shop_a)
+    files = {d: index(claim, flip(QUERY, bits)) for d, bits in {**PLANTED, **TOO_FAR}.items()}
+    for _ in range(30):  # unrelated pictures
+        index(claim, to_signed64(uuid.uuid4().int >> 64))
+    return claim, files
+
+
+def test_every_hash_within_seven_bits_is_found_nearest_first(
+    planted, django_assert_max_num_queries
+):
+    _claim, files = planted
+
+    with django_assert_max_num_queries(2):
+        matches = selectors.near_duplicates(phash=QUERY, chunks=list(hash_chunks(QUERY)))
+
+    assert [(f.pk, d) for f, d in matches] == [(files[d].pk, d) for d in PLANTED]
+    assert all(hamming_distance(QUERY, f.phash) == d for f, d in matches)
+    assert matches[0][0].claim.pk == _claim.pk  # claims come along, no query per file
+
+
+def test_the_python_verification_agrees_with_the_database(planted, monkeypatch):
+    expected = selectors.near_duplicates(phash=QUERY)
+    monkeypatch.setattr(selectors, "_distance_in_database", lambda using: False)
+
+    assert selectors.near_duplicates(phash=QUERY) == expected
+
+
+def test_listing_photos_and_the_file_itself_are_not_candidates(planted, shop_a):
+    from merchants.services import product_create
+
+    claim, files = planted
+    index(None, QUERY, product=product_create(merchant=shop_a, platform_id="p-1", title="Mug"))
+
+    matches = selectors.near_duplicates(phash=QUERY, exclude_id=files[0].pk)
+
+    assert [d for _f, d in matches] == list(range(1, 8))
+
+
+def test_limit_keeps_the_nearest_and_breaks_ties_by_id(planted):
+    claim, files = planted
+    twin = index(claim, QUERY)
+
+    matches = selectors.near_duplicates(phash=QUERY, limit=3)
+
+    assert [(f.pk, d) for f, d in matches] == [(files[0].pk, 0), (twin.pk, 0), (files[1].pk, 1)]
+
+
+def test_features_are_not_read_by_the_lookup(planted):
+    matches = selectors.near_duplicates(phash=QUERY)
+
+    assert "features" in matches[0][0].get_deferred_fields()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_database_computes_the_distance(planted, django_assert_num_queries):
+    with django_assert_num_queries(2) as captured:
+        matches = selectors.near_duplicates(phash=QUERY)
+
+    assert "bit_count" in captured.captured_queries[0]["sql"]
+    assert [d for _f, d in matches] == list(PLANTED)
+    assert connection.vendor == "postgresql"
+
+
+def test_a_lookup_without_matches_is_one_query(planted, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        matches = selectors.near_duplicates(phash=~QUERY)
+
+    assert matches == []
