@@ -197,8 +197,7 @@ def decode(data: bytes, path: Path | None = None) -> DecodedImage:
             raise _undecodable(exc) from exc
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    working = _fit(work, WORKING_LONG_SIDE, Image.Resampling.BILINEAR)
-    working = _orient(working, orientation)
+    working = _orient(_working_copy(work), orientation)
     # Re-open for metadata readers: ``draft`` changed the decoder state of ``pil``.
     meta = Image.open(io.BytesIO(data))
     return DecodedImage(
@@ -302,6 +301,32 @@ _TRANSPOSE = {
 def _orient(img: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSE.get(orientation)
     return img.transpose(method) if method is not None else img
+
+
+def _working_copy(img: Image.Image) -> Image.Image:
+    """``img`` scaled down (never up) to fit WORKING_LONG_SIDE, sized as
+    ``Image.thumbnail`` would size it.
+
+    A JPEG arrives DCT-reduced to a long side in [1024, 2048): a downscale by less than
+    2, where OpenCV's bilinear costs a quarter of Pillow's antialiased filter (~4 ms
+    instead of ~19 at 12 MP) and aliases little. Larger factors (full decodes of PNG,
+    HEIC...) keep Pillow's antialiased bilinear."""
+    width, height = img.size
+    scale = WORKING_LONG_SIDE / max(width, height)
+    if scale >= 1:
+        return img
+    if scale < 0.5:
+        return _fit(img, WORKING_LONG_SIDE, Image.Resampling.BILINEAR)
+    import cv2
+
+    size = _thumbnail_size(width, height, WORKING_LONG_SIDE)
+    return Image.fromarray(cv2.resize(np.asarray(img), size, interpolation=cv2.INTER_LINEAR))
+
+
+def _thumbnail_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    probe = Image.new("1", (width, height))
+    probe.thumbnail((long_side, long_side))
+    return probe.size
 
 
 def _fit(img: Image.Image, long_side: int, resample: Image.Resampling) -> Image.Image:

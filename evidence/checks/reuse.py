@@ -68,8 +68,9 @@ class ReuseCheck(Check):
     (same SHA-256; or within :data:`MAX_DISTANCE` bits of pHash and confirmed as the same
     photograph by ORB registration against the candidate's stored features — a second
     genuine shot of the same product is not; or, for files stored without features,
-    within :data:`HASH_ONLY_DISTANCE` bits), mirrored or not: ``reuse_confirmed_forgery`` (critical) when one of
-    them belongs to a claim confirmed as forged; ``reuse_other_buyer`` (high) when another
+    within :data:`HASH_ONLY_DISTANCE` bits), mirrored or not:
+    ``reuse_confirmed_forgery`` (critical) when one of them belongs to a claim confirmed
+    as forged; ``reuse_other_buyer`` (high) when another
     buyer submitted it; ``reuse_same_buyer`` (medium) when the same buyer used it in a
     claim on another order (a claim filed again on the same order may repeat its photos).
     One finding per code, nearest match first, all ids in details. Near-blank pictures,
