@@ -170,3 +170,37 @@ def evidence_mark_checked(
     if chunks is not None:
         fields.update({f"phash_{i}": value for i, value in enumerate(chunks)})
     EvidenceFile.objects.filter(pk=evidence_id).update(**fields)
+
+
+def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
+    """Compute and store ORB features for checked files that have none (files checked
+    before every file kept them: the reuse check can then confirm them by registration).
+
+    Idempotent: only rows still without features are written; a file that no longer
+    decodes is counted and left as it is."""
+    from evidence.checks.reference_match import compute_features, features_to_bytes
+
+    counts = {"stored": 0, "undecodable": 0}
+    last_id = 0
+    while True:
+        batch = list(
+            EvidenceFile.objects.filter(
+                pk__gt=last_id, status=EvidenceFile.Status.CHECKED, features__isnull=True
+            )
+            .order_by("pk")
+            .only("pk", "original")[:batch_size]
+        )
+        if not batch:
+            return counts
+        for evidence in batch:
+            last_id = evidence.pk
+            try:
+                with evidence.original.open("rb") as handle:
+                    image = imaging.decode(handle.read())
+            except (imaging.ImageRejected, OSError):
+                counts["undecodable"] += 1
+                continue
+            features = features_to_bytes(compute_features(image))
+            counts["stored"] += EvidenceFile.objects.filter(
+                pk=evidence.pk, features__isnull=True
+            ).update(features=features)
