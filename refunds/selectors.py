@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 
 from refunds.models import Assignment, Buyer, ClaimStatus, Outcome, RefundClaim
 
@@ -57,6 +58,11 @@ FRAUD_TIERS: tuple[tuple[Decimal, str], ...] = (
     (Decimal("30000"), "huge"),
     (Decimal("3000"), "relatively_large"),
 )
+FRAUD_TIER_LABELS = {
+    "relatively_large": _("Relatively large (数额较大)"),
+    "huge": _("Huge (数额巨大)"),
+    "especially_huge": _("Especially huge (数额特别巨大)"),
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,41 @@ def buyer_credit(*, buyer: Buyer | int) -> BuyerCredit:
         amount_refunded=row["amount_refunded"] or Decimal("0"),
         amount_in_forged_claims=forged,
         tier=tier,
+    )
+
+
+def buyer_claims_against_shop(*, buyer_id: int, merchant_id: int) -> QuerySet[RefundClaim]:
+    """The buyer's claims against one shop, oldest first (what that shop already knows)."""
+    return (
+        RefundClaim.objects.filter(buyer_id=buyer_id, merchant_id=merchant_id)
+        .select_related("order")
+        .order_by("created_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class MerchantBuyerCredit:
+    """What a merchant may know of a buyer's history: the buyer's claims against the
+    merchant's own shop, and which fraud tier (if any) the platform-wide amount sought with
+    evidence a reviewer confirmed as forged has crossed. Not that amount, and nothing of
+    the buyer's claims against other shops."""
+
+    claims_against_shop: list[RefundClaim]
+    tier: str  # as BuyerCredit.tier
+
+    @property
+    def crosses_fraud_tier(self) -> bool:
+        return bool(self.tier)
+
+
+def buyer_credit_for_merchant(*, buyer: Buyer | int, merchant_id: int) -> MerchantBuyerCredit:
+    """The merchant's view of a buyer's credit (see :class:`MerchantBuyerCredit`)."""
+    buyer_id = buyer if isinstance(buyer, int) else buyer.pk
+    return MerchantBuyerCredit(
+        claims_against_shop=list(
+            buyer_claims_against_shop(buyer_id=buyer_id, merchant_id=merchant_id)
+        ),
+        tier=buyer_credit(buyer=buyer_id).tier,
     )
 
 

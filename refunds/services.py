@@ -8,6 +8,7 @@ through :func:`refunds.lifecycle.transition` (lock, legality, audit, webhook).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -639,6 +640,35 @@ def claim_close(*, claim: RefundClaim, actor: Actor, reason: str = "") -> Refund
         reason=reason,
         expected_from={S.DECIDED},
     )
+
+
+# --- Evidence pack ----------------------------------------------------------------------
+
+
+def evidence_pack_export(*, claim: RefundClaim, user) -> bytes:
+    """The claim's evidence pack for ``user`` (ZIP bytes; what it holds for whom:
+    :mod:`refunds.evidence_pack`), with the export recorded in the claim's audit trail:
+    who, for which audience, and the ZIP's SHA-256 and size, so the platform can later
+    confirm that a pack put before it is one it issued. Raises :class:`NotAllowed` for a
+    user who is neither of the claim's shop nor a reviewer (nothing is recorded)."""
+    from refunds.evidence_pack import evidence_pack_build, pack_audience
+
+    audience = pack_audience(claim=claim, user=user)
+    # Built outside the transaction: images and a PDF take a moment; the audit append
+    # (which serialises writers) must not wait for them.
+    data = evidence_pack_build(claim=claim, user=user)
+    with transaction.atomic():
+        audit.record(
+            action="evidence_pack_exported",
+            actor=Actor.of_user(user),
+            claim=claim,
+            data={
+                "audience": audience,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+            },
+        )
+    return data
 
 
 # --- Deadlines --------------------------------------------------------------------------

@@ -14,6 +14,11 @@ urlpatterns = [
         name="merchant_claim_evidence",
     ),
     path("claims/<int:claim_id>/appeal/", merchant.claim_appeal, name="merchant_claim_appeal"),
+    path(
+        "claims/<int:claim_id>/evidence-pack.zip",
+        merchant.claim_evidence_pack,
+        name="merchant_claim_evidence_pack",
+    ),
     # Reviewers
     path("review/", reviewer.queues, name="review_queues"),
     path("review/next/", reviewer.take_next, name="review_take_next"),
@@ -27,4 +32,9 @@ urlpatterns = [
         name="review_request_evidence",
     ),
     path("review/claims/<int:claim_id>/release/", reviewer.release, name="review_release"),
+    path(
+        "review/claims/<int:claim_id>/evidence-pack.zip",
+        reviewer.evidence_pack,
+        name="review_evidence_pack",
+    ),
 ]

@@ -3,10 +3,11 @@ words, the risk thresholds."""
 
 from __future__ import annotations
 
+import io
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
@@ -32,7 +33,12 @@ ACTION_LABELS = {
     "appeal_decided": _("A second reviewer decided the appeal"),
     "closed": _("The claim was closed"),
     "withdrawn": _("The buyer withdrew the claim"),
+    "evidence_pack_exported": _("An evidence pack of the claim was exported"),
 }
+# Actions of the merchant's side: a merchant's timeline names its shop for these.
+MERCHANT_ACTIONS = frozenset(
+    {"merchant_accepted", "merchant_contest", "merchant_offer_return", "merchant_offer_partial"}
+)
 # Reasons the system writes in English; shown translated.
 SYSTEM_REASONS = {
     "suspicious evidence: longer response window": _(
@@ -75,14 +81,31 @@ def reviewer_required(view):
     return wrapper
 
 
+def evidence_pack_response(claim, data: bytes) -> FileResponse:
+    """The claim's evidence pack as a download nobody caches (it holds the evidence)."""
+    from refunds.evidence_pack import pack_filename
+
+    response = FileResponse(
+        io.BytesIO(data),
+        as_attachment=True,
+        filename=pack_filename(claim),
+        content_type="application/zip",
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def risk_thresholds() -> tuple[int, int]:
     from evidence.scoring import threshold
 
     return threshold("suspicious"), threshold("high-risk")
 
 
-def timeline(events, *, for_merchant: bool) -> list[dict]:
-    """Audit events as lines a person reads. Merchants see roles, not reviewers' names."""
+def timeline(events, *, for_merchant: bool, shop_name: str = "") -> list[dict]:
+    """Audit events as lines a person reads. Merchants see roles, not reviewers' names;
+    their own shop's acts are "Your shop", or ``shop_name`` when given (a document read by
+    others, such as the evidence pack)."""
     from refunds.models import ClaimStatus
 
     lines = []
@@ -92,13 +115,10 @@ def timeline(events, *, for_merchant: bool) -> list[dict]:
             who = _("Claimlens")
         elif actor.startswith("platform:"):
             who = _("Platform")
-        elif for_merchant and event.action in (
-            "merchant_accepted",
-            "merchant_contest",
-            "merchant_offer_return",
-            "merchant_offer_partial",
+        elif for_merchant and (
+            event.action in MERCHANT_ACTIONS or (event.data or {}).get("audience") == "merchant"
         ):
-            who = _("Your shop")
+            who = shop_name or _("Your shop")
         elif for_merchant:
             who = _("Platform reviewer")
         else:

@@ -5,15 +5,20 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from evidence import selectors as evidence_selectors
 from refunds import selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import DecisionForm, MerchantResponseForm, RequestEvidenceForm
 from refunds.models import ClaimStatus, ReviewQueue
-from refunds.selectors import FRAUD_TIERS
-from refunds.views.common import reviewer_required, risk_thresholds, timeline
+from refunds.selectors import FRAUD_TIER_LABELS, FRAUD_TIERS
+from refunds.views.common import (
+    evidence_pack_response,
+    reviewer_required,
+    risk_thresholds,
+    timeline,
+)
 
 S = ClaimStatus
 QUEUE_PREVIEW = 25
@@ -64,13 +69,13 @@ def my_claims(request):
 
 
 def _fraud_tiers(credit) -> list[dict]:
-    labels = {
-        "relatively_large": _("Relatively large (数额较大)"),
-        "huge": _("Huge (数额巨大)"),
-        "especially_huge": _("Especially huge (数额特别巨大)"),
-    }
     return [
-        {"limit": limit, "name": name, "label": labels[name], "crossed": credit.tier == name}
+        {
+            "limit": limit,
+            "name": name,
+            "label": FRAUD_TIER_LABELS[name],
+            "crossed": credit.tier == name,
+        }
         for limit, name in sorted(FRAUD_TIERS)
     ]
 
@@ -118,6 +123,16 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "show_review_nav": True,
         },
     )
+
+
+@reviewer_required
+@require_GET
+def evidence_pack(request, claim_id: int):
+    """The claim's evidence pack (ZIP), reviewer's edition; the export is recorded in the
+    claim's audit trail."""
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    data = services.evidence_pack_export(claim=claim, user=request.user)
+    return evidence_pack_response(claim, data)
 
 
 @reviewer_required

@@ -16,35 +16,8 @@ BUYER_PLATFORM_ID = "buyer-1"
 
 
 @pytest.fixture(autouse=True)
-def _media_in_tmp(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "media"), "base_url": None},
-        },
-    }
-
-
-@pytest.fixture
-def listing_product(shop_a, django_capture_on_commit_callbacks):
-    """Shop A's product with its listing photo (checked, so it is a reference)."""
-    from evidence import synthetic
-    from evidence.services import evidence_add
-    from merchants.services import product_create
-
-    product = product_create(
-        merchant=shop_a, platform_id="mug-1", title="北欧陶瓷马克杯 Nordic mug"
-    )
-    listing = synthetic.render_product_photo(101)
-    with django_capture_on_commit_callbacks(execute=True):
-        evidence_add(
-            upload=synthetic.encode_jpeg(listing.image, quality=90),
-            submitted_by="merchant",
-            original_name="listing.jpg",
-            product=product,
-        )
-    return product
+def _media_in_tmp(media_in_tmp):
+    """Every page test keeps its uploads in a temporary directory."""
 
 
 def _forged_claim(merchant, product, make_order, capture, *, seed=101, damage=707):
