@@ -2,9 +2,9 @@
 near-duplicate lookup on PostgreSQL at 100k and 1M indexed hashes.
 
 * Pipeline: what ``evidence.pipeline.check_evidence`` does for one buyer photo minus the
-  database writes: write the temp file, decode once (reduced DCT decode), pHash + chunks,
-  deserialise the cached reference features (``features_from_bytes``, as build_context
-  does), every check through ``run_checks``, the features every file stores
+  database writes: decode once (reduced DCT decode), pHash + chunks, the context with
+  the references' stored feature blobs (as build_context; reference_match reads them
+  back), every check through ``run_checks``, the features every file stores
   (``features_to_bytes(compute_features(image))``, memoised by reference_match), the
   metadata-free display copy resampled from the same decode.
 * Naive: the same check classes, but every check gets its own fresh full-resolution
@@ -37,7 +37,6 @@ import gc  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from urllib.parse import urlsplit, urlunsplit  # noqa: E402
@@ -56,7 +55,6 @@ from evidence import synthetic as syn  # noqa: E402
 from evidence.checks.base import CheckContext, ReferencePhoto  # noqa: E402
 from evidence.checks.reference_match import (  # noqa: E402
     compute_features,
-    features_from_bytes,
     features_to_bytes,
 )
 from evidence.checks.registry import all_checks  # noqa: E402
@@ -124,7 +122,7 @@ def make_images(size: tuple[int, int]) -> dict:
 
 
 def context_for(reference_blobs: list[bytes]) -> CheckContext:
-    """As build_context: the cached features deserialised from their stored bytes."""
+    """As build_context: the cached features as stored (the check reads them back)."""
     return CheckContext(
         submitted_by="buyer",
         attached_to="claim",
@@ -136,7 +134,7 @@ def context_for(reference_blobs: list[bytes]) -> CheckContext:
         delivered_at=dt.datetime(2025, 9, 4, 11, tzinfo=CHINA),
         claim_created_at=dt.datetime(2025, 9, 5, 9, tzinfo=CHINA),
         references=[
-            ReferencePhoto(i + 1, "listing", f"listing {i + 1}", features_from_bytes(blob))
+            ReferencePhoto(i + 1, "listing", f"listing {i + 1}", blob)
             for i, blob in enumerate(reference_blobs)
         ],
     )
@@ -145,13 +143,11 @@ def context_for(reference_blobs: list[bytes]) -> CheckContext:
 # ------------------------------------------------------------------ optimised path
 
 
-def pipeline_once(data: bytes, reference_blobs: list[bytes], tmp: Path) -> dict[str, float]:
+def pipeline_once(data: bytes, reference_blobs: list[bytes]) -> dict[str, float]:
     """One photo through the product's pipeline minus the DB; seconds per step."""
     steps: dict[str, float] = {}
     t_start = t = time.perf_counter()
-    path = tmp / "evidence.jpg"
-    path.write_bytes(data)
-    image = imaging.decode(data, path=path)
+    image = imaging.decode(data)
     steps["decode"] = time.perf_counter() - t
     t = time.perf_counter()
     image_hash = phash(image)
@@ -159,7 +155,7 @@ def pipeline_once(data: bytes, reference_blobs: list[bytes], tmp: Path) -> dict[
     steps["hashes"] = time.perf_counter() - t
     t = time.perf_counter()
     context = context_for(reference_blobs)
-    steps["context (features_from_bytes)"] = time.perf_counter() - t
+    steps["context"] = time.perf_counter() - t
     t = time.perf_counter()
     outcomes = run_checks(image, context)
     steps["checks (all)"] = time.perf_counter() - t
@@ -181,7 +177,7 @@ def pipeline_once(data: bytes, reference_blobs: list[bytes], tmp: Path) -> dict[
 # ---------------------------------------------------------------------- naive path
 
 
-def full_decode(data: bytes, path: Path | None = None) -> imaging.DecodedImage:
+def full_decode(data: bytes) -> imaging.DecodedImage:
     """A DecodedImage whose working copy is the whole picture at full resolution."""
     pil = Image.open(io.BytesIO(data))
     info = dict(pil.info)
@@ -194,25 +190,22 @@ def full_decode(data: bytes, path: Path | None = None) -> imaging.DecodedImage:
         height=full.height,
         pil=Image.open(io.BytesIO(data)),
         working=working,
-        path=path,
         info=info,
     )
 
 
-def naive_once(data: bytes, reference_jpegs: list[bytes], tmp: Path) -> dict[str, float]:
+def naive_once(data: bytes, reference_jpegs: list[bytes]) -> dict[str, float]:
     """Every check decodes for itself at full resolution; references recomputed each time."""
     steps: dict[str, float] = {}
     t_start = t = time.perf_counter()
-    path = tmp / "evidence.jpg"
-    path.write_bytes(data)
-    image = full_decode(data, path)
+    image = full_decode(data)
     image_hash = phash(image)
     hash_chunks(image_hash)
     steps["hashes (own full decode)"] = time.perf_counter() - t
     base = context_for([])
     for check in all_checks():
         t = time.perf_counter()
-        image = full_decode(data, path)
+        image = full_decode(data)
         context = base
         if check.name == "reference_match":
             context = CheckContext(
@@ -252,49 +245,44 @@ def measure(fn, runs: int, *args) -> dict:
 
 def bench_pipeline() -> dict:
     results: dict = {}
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        for label, size in SIZES.items():
-            t = time.perf_counter()
-            images = make_images(size)
-            claim = images["claim"]
-            blobs = [
-                features_to_bytes(compute_features(imaging.decode(ref)))
-                for ref in images["references"]
-            ]
+    for label, size in SIZES.items():
+        t = time.perf_counter()
+        images = make_images(size)
+        claim = images["claim"]
+        blobs = [
+            features_to_bytes(compute_features(imaging.decode(ref))) for ref in images["references"]
+        ]
+        print(
+            f"{label}: claim JPEG {len(claim) / 1e6:.2f} MB, references "
+            f"{[round(len(r) / 1e6, 2) for r in images['references']]} MB, "
+            f"made in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
+        entry = {
+            "size": list(size),
+            "claim_jpeg_bytes": len(claim),
+            "reference_jpeg_bytes": [len(r) for r in images["references"]],
+            "reference_feature_blob_bytes": [len(b) for b in blobs],
+        }
+        for count in REFERENCE_COUNTS:
+            optimised = measure(pipeline_once, RUNS, claim, blobs[:count])
             print(
-                f"{label}: claim JPEG {len(claim) / 1e6:.2f} MB, references "
-                f"{[round(len(r) / 1e6, 2) for r in images['references']]} MB, "
-                f"made in {time.perf_counter() - t:.1f} s",
+                f"  {count} ref(s) pipeline: median {optimised['total']['median']} ms, "
+                f"p95 {optimised['total']['p95']} ms",
                 flush=True,
             )
-            entry = {
-                "size": list(size),
-                "claim_jpeg_bytes": len(claim),
-                "reference_jpeg_bytes": [len(r) for r in images["references"]],
-                "reference_feature_blob_bytes": [len(b) for b in blobs],
+            naive = measure(naive_once, NAIVE_RUNS, claim, images["references"][:count])
+            print(
+                f"  {count} ref(s) naive:    median {naive['total']['median']} ms, "
+                f"p95 {naive['total']['p95']} ms",
+                flush=True,
+            )
+            entry[f"{count}_refs"] = {
+                "pipeline": optimised,
+                "naive": naive,
+                "speedup_median": round(naive["total"]["median"] / optimised["total"]["median"], 2),
             }
-            for count in REFERENCE_COUNTS:
-                optimised = measure(pipeline_once, RUNS, claim, blobs[:count], tmp)
-                print(
-                    f"  {count} ref(s) pipeline: median {optimised['total']['median']} ms, "
-                    f"p95 {optimised['total']['p95']} ms",
-                    flush=True,
-                )
-                naive = measure(naive_once, NAIVE_RUNS, claim, images["references"][:count], tmp)
-                print(
-                    f"  {count} ref(s) naive:    median {naive['total']['median']} ms, "
-                    f"p95 {naive['total']['p95']} ms",
-                    flush=True,
-                )
-                entry[f"{count}_refs"] = {
-                    "pipeline": optimised,
-                    "naive": naive,
-                    "speedup_median": round(
-                        naive["total"]["median"] / optimised["total"]["median"], 2
-                    ),
-                }
-            results[label] = entry
+        results[label] = entry
     return results
 
 
@@ -643,14 +631,12 @@ def profile(runs: int = 20) -> int:
     blobs = [
         features_to_bytes(compute_features(imaging.decode(ref))) for ref in images["references"]
     ]
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        pipeline_once(images["claim"], blobs, tmp)
-        profiler = Profiler(interval=0.0005)
-        profiler.start()
-        for _ in range(runs):
-            pipeline_once(images["claim"], blobs, tmp)
-        profiler.stop()
+    pipeline_once(images["claim"], blobs)
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for _ in range(runs):
+        pipeline_once(images["claim"], blobs)
+    profiler.stop()
     text = profiler.output_text(unicode=False, color=False, show_all=False)
     path = common.write_text("profile_12mp_5refs.txt", text)
     print(text)

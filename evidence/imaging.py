@@ -16,11 +16,12 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from pillow_heif import register_heif_opener
+
+from evidence import containers
 
 register_heif_opener()
 
@@ -80,7 +81,6 @@ class DecodedImage:
     height: int
     pil: Image.Image  # opened (header read), not necessarily fully loaded
     working: np.ndarray  # BGR uint8, oriented, long side <= WORKING_LONG_SIDE
-    path: Path | None = None  # a file holding ``data`` (c2pa reads from a path)
     info: dict = field(default_factory=dict)  # Pillow's info dict (PNG text, icc, xmp...)
     # What went wrong while decoding without stopping it, as stable codes from
     # DECODE_WARNINGS (e.g. "jpeg_truncated"); the integrity check turns them into findings.
@@ -88,15 +88,23 @@ class DecodedImage:
     # Values derived from the pixels that more than one step needs (e.g. the ORB
     # features: reference matching, reuse and copy-move all use them), computed once.
     memo: dict = field(default_factory=dict)
-    # The RGB decode the working copy was made from (long side >= DISPLAY_LONG_SIDE
+    # The BGR decode the working copy was made from (long side >= DISPLAY_LONG_SIDE
     # unless the photo is smaller; EXIF orientation not yet applied) and that
     # orientation: ``display_copy`` resamples it instead of decoding the bytes again.
-    display_source: Image.Image | None = field(default=None, repr=False)
+    display_source: np.ndarray | None = field(default=None, repr=False)
     orientation: int = 1
 
     @property
     def mime(self) -> str:
         return ALLOWED_TYPES[self.format]
+
+    @property
+    def structure(self) -> containers.StructureReport | None:
+        """The container walk (cut short? damaged? data after the end?); ``decode``
+        already walked a JPEG's to choose its codec, so that one is not walked twice."""
+        if "structure" not in self.memo:
+            self.memo["structure"] = containers.structure_of(self.format, self.data)
+        return self.memo["structure"]
 
     @cached_property
     def gray(self) -> np.ndarray:
@@ -125,11 +133,17 @@ class DecodedImage:
             raw = raw.encode("utf-8")
         if raw:
             return raw
-        start = self.data.find(b"<x:xmpmeta")
+        where = self.data
+        if self.format == "JPEG":
+            # Metadata sits before the picture data; no need to search megabytes of it.
+            segments = containers.jpeg_segments(self.data)
+            if segments and segments[-1][0] == 0xDA:
+                where = b"".join(payload for marker, payload in segments[:-1])
+        start = where.find(b"<x:xmpmeta")
         if start < 0:
             return None
-        end = self.data.find(b"</x:xmpmeta>", start)
-        return self.data[start : end + len(b"</x:xmpmeta>")] if end > 0 else None
+        end = where.find(b"</x:xmpmeta>", start)
+        return where[start : end + len(b"</x:xmpmeta>")] if end > 0 else None
 
 
 def _png_exif_chunk(data: bytes) -> Image.Exif:
@@ -148,14 +162,13 @@ def _png_exif_chunk(data: bytes) -> Image.Exif:
     return exif
 
 
-def decode(data: bytes, path: Path | None = None) -> DecodedImage:
+def decode(data: bytes) -> DecodedImage:
     """Decode ``data`` once. Raises :class:`ImageRejected` with a clear reason.
 
     Every failure of the decoder ends in ``ImageRejected`` (never another exception);
     a JPEG that is merely cut short is decoded as far as it goes (the codec greys the
     rest) and carries ``"jpeg_truncated"`` in ``decode_warnings`` for the integrity check.
     """
-    import cv2
 
     if len(data) > MAX_BYTES:
         raise ImageRejected(
@@ -171,8 +184,16 @@ def decode(data: bytes, path: Path | None = None) -> DecodedImage:
             "This file is not a JPEG, PNG, WebP, HEIC or AVIF image.",
         )
     decode_warnings: list[str] = []
+    walk = containers.structure_of(fmt, data) if fmt == "JPEG" else None
+    # A JPEG that is whole and undamaged goes to OpenCV's libjpeg-turbo (the same pixels
+    # as Pillow's, as a BGR array with no conversion: ~10 ms less at 12 MP). Damaged and
+    # cut-short files stay with Pillow, which refuses what cannot be trusted and greys
+    # what is missing (below), as does anything OpenCV refuses.
+    fast_jpeg = walk is not None and not walk.truncated and walk.damaged_at is None
     try:
-        work, width, height, orientation, info = _decode_working(data, decode_warnings)
+        source, width, height, orientation, info = _decode_source(
+            data, decode_warnings, fast_jpeg=fast_jpeg
+        )
     except ImageRejected:
         raise
     except Exception as exc:
@@ -180,8 +201,8 @@ def decode(data: bytes, path: Path | None = None) -> DecodedImage:
             # libjpeg stops at an EOI marker and greys what is missing; Pillow only
             # refuses because the stream ended without one. Give it the marker.
             try:
-                work, width, height, orientation, info = _decode_working(
-                    data + b"\xff\xd9", decode_warnings
+                source, width, height, orientation, info = _decode_source(
+                    data + b"\xff\xd9", decode_warnings, fast_jpeg=False
                 )
             except ImageRejected:
                 raise
@@ -197,29 +218,30 @@ def decode(data: bytes, path: Path | None = None) -> DecodedImage:
             raise _undecodable(exc) from exc
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    working = _orient(_working_copy(work), orientation)
-    # Re-open for metadata readers: ``draft`` changed the decoder state of ``pil``.
-    meta = Image.open(io.BytesIO(data))
+    working = orient_array(_resize_to_fit(source, WORKING_LONG_SIDE), orientation)
     return DecodedImage(
         data=data,
         format=fmt,
         width=width,
         height=height,
-        pil=meta,
-        # cvtColor: the same contiguous BGR array as [:, :, ::-1].copy(), 4x faster.
-        working=cv2.cvtColor(np.asarray(working), cv2.COLOR_RGB2BGR),
-        path=path,
+        # Opened afresh (headers only) for the metadata readers.
+        pil=Image.open(io.BytesIO(data)),
+        working=np.ascontiguousarray(working),
         info=info,
         decode_warnings=decode_warnings,
-        display_source=work,
+        memo={"structure": walk} if walk is not None else {},
+        display_source=source,
         orientation=orientation,
     )
 
 
-def _decode_working(
-    data: bytes, decode_warnings: list[str]
-) -> tuple[Image.Image, int, int, int, dict]:
-    """Open, size-check and decode the reduced RGB copy; Pillow errors propagate."""
+def _decode_source(
+    data: bytes, decode_warnings: list[str], *, fast_jpeg: bool
+) -> tuple[np.ndarray, int, int, int, dict]:
+    """Open and size-check with Pillow, then decode the reduced BGR copy that both the
+    working and the display copies come from; decoder errors propagate."""
+    import cv2
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -243,19 +265,38 @@ def _decode_working(
         orientation = _orientation(pil, decode_warnings)
         if pil.format == "JPEG":
             # Reduced DCT decode: 1/2, 1/4 or 1/8 scale straight from the codec, the
-            # smallest that still covers the display copy (which covers the working
-            # copy). ``draft`` bounds both sides, so ask for the photo's own aspect:
-            # ``(1600, 1600)`` would force a full decode of a 4000x3000 photo.
+            # smallest that still covers the display copy (which covers the working copy).
+            # Ask for the photo's own aspect: ``(1600, 1600)`` would force a full decode
+            # of a 4000x3000 photo (draft bounds both sides).
             scale = DISPLAY_LONG_SIDE / max(width, height)
+            wanted = (math.ceil(width * scale), math.ceil(height * scale))
+            if fast_jpeg and pil.mode in ("RGB", "L"):  # CMYK: Pillow knows Adobe's ink
+                reduction = _draft_reduction(width, height, wanted)
+                flags = {
+                    1: cv2.IMREAD_COLOR,
+                    2: cv2.IMREAD_REDUCED_COLOR_2,
+                    4: cv2.IMREAD_REDUCED_COLOR_4,
+                    8: cv2.IMREAD_REDUCED_COLOR_8,
+                }[reduction] | cv2.IMREAD_IGNORE_ORIENTATION
+                bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+                if bgr is not None and bgr.shape[:2] == (
+                    math.ceil(height / reduction),
+                    math.ceil(width / reduction),
+                ):
+                    return bgr, width, height, orientation, info
             if scale < 1:
-                pil.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
+                pil.draft("RGB", wanted)
         if getattr(pil, "n_frames", 1) > 1:
             pil.seek(0)  # animations: the first frame is the photo
         pil.load()
-        # convert() would copy an RGB picture (a JPEG after draft) for nothing: ~10 ms
-        # at 12 MP. The working copy is made from a copy of it anyway (see ``_fit``).
-        work = pil if pil.mode == "RGB" else pil.convert("RGB")
-    return work, width, height, orientation, info
+        rgb = pil if pil.mode == "RGB" else pil.convert("RGB")
+    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR), width, height, orientation, info
+
+
+def _draft_reduction(width: int, height: int, wanted: tuple[int, int]) -> int:
+    """The DCT scale denominator Pillow's ``draft`` picks for ``wanted``."""
+    most = min(width // wanted[0], height // wanted[1])  # 0 for a photo under the size
+    return next((d for d in (8, 4, 2) if d <= most), 1)
 
 
 def _orientation(pil: Image.Image, decode_warnings: list[str]) -> int:
@@ -286,57 +327,58 @@ def _undecodable(exc: BaseException) -> ImageRejected:
     )
 
 
-# What ImageOps.exif_transpose does for each EXIF orientation.
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
-def _orient(img: Image.Image, orientation: int) -> Image.Image:
-    method = _TRANSPOSE.get(orientation)
-    return img.transpose(method) if method is not None else img
-
-
-def _working_copy(img: Image.Image) -> Image.Image:
-    """``img`` scaled down (never up) to fit WORKING_LONG_SIDE, sized as
-    ``Image.thumbnail`` would size it.
-
-    A JPEG arrives DCT-reduced to a long side in [1024, 2048): a downscale by less than
-    2, where OpenCV's bilinear costs a quarter of Pillow's antialiased filter (~4 ms
-    instead of ~19 at 12 MP) and aliases little. Larger factors (full decodes of PNG,
-    HEIC...) keep Pillow's antialiased bilinear."""
-    width, height = img.size
-    scale = WORKING_LONG_SIDE / max(width, height)
-    if scale >= 1:
-        return img
-    if scale < 0.5:
-        return _fit(img, WORKING_LONG_SIDE, Image.Resampling.BILINEAR)
+def orient_array(array: np.ndarray, orientation: int) -> np.ndarray:
+    """``array`` turned the way EXIF ``orientation`` (1..8) says, as
+    ``ImageOps.exif_transpose`` turns a picture."""
     import cv2
 
-    size = _thumbnail_size(width, height, WORKING_LONG_SIDE)
-    return Image.fromarray(cv2.resize(np.asarray(img), size, interpolation=cv2.INTER_LINEAR))
+    if orientation == 2:
+        return cv2.flip(array, 1)
+    if orientation == 3:
+        return cv2.rotate(array, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(array, 0)
+    if orientation == 5:
+        return cv2.transpose(array)
+    if orientation == 6:
+        return cv2.rotate(array, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(array), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(array, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return array
+
+
+def _resize_to_fit(array: np.ndarray, long_side: int) -> np.ndarray:
+    """``array`` scaled down (never up) to fit ``long_side``, sized as
+    ``Image.thumbnail`` would size it.
+
+    A JPEG arrives DCT-reduced to a long side in [1600, 3200): a downscale by less than
+    2, where bilinear interpolation aliases little (and matches Lanczos within 38-50 dB
+    PSNR on camera photos, under the JPEG's own error) at a fraction of Pillow's
+    resampling time. Larger factors (full decodes of PNG, HEIC...) average areas."""
+    import cv2
+
+    height, width = array.shape[:2]
+    scale = long_side / max(width, height)
+    if scale >= 1:
+        return array
+    size = _thumbnail_size(width, height, long_side)
+    interpolation = cv2.INTER_LINEAR if scale >= 0.5 else cv2.INTER_AREA
+    return cv2.resize(array, size, interpolation=interpolation)
 
 
 def _thumbnail_size(width: int, height: int, long_side: int) -> tuple[int, int]:
-    probe = Image.new("1", (width, height))
-    probe.thumbnail((long_side, long_side))
-    return probe.size
-
-
-def _fit(img: Image.Image, long_side: int, resample: Image.Resampling) -> Image.Image:
-    """``img`` scaled down (never up) to fit ``long_side``, exactly as
-    ``Image.thumbnail`` sizes it, leaving ``img`` itself untouched."""
-    if max(img.size) <= long_side:
-        return img
-    small = img.copy()  # a memcpy; thumbnail's own size rounding is worth keeping
-    small.thumbnail((long_side, long_side), resample)
-    return small
+    """The size ``Image.thumbnail((long_side, long_side))`` gives a picture this size:
+    the long side set, the short one rounded to the integer that keeps the aspect best."""
+    aspect = width / height
+    if width >= height:
+        candidates = (math.floor(long_side / aspect), math.ceil(long_side / aspect))
+        short = min(candidates, key=lambda n: abs(aspect - long_side / n) if n else math.inf)
+        return long_side, max(short, 1)
+    candidates = (math.floor(long_side * aspect), math.ceil(long_side * aspect))
+    short = min(candidates, key=lambda n: abs(aspect - n / long_side))
+    return max(short, 1), long_side
 
 
 def display_copy(image: DecodedImage | bytes) -> bytes:
@@ -353,22 +395,10 @@ def display_copy(image: DecodedImage | bytes) -> bytes:
         image = decode(image)
     elif image.display_source is None:  # built by hand, not by decode()
         image = decode(image.data)
-    rgb = np.asarray(image.display_source)
-    height, width = rgb.shape[:2]
-    scale = DISPLAY_LONG_SIDE / max(width, height)
-    if scale < 1:
-        # A JPEG arrives DCT-reduced to a long side in [1600, 3200): a downscale by less
-        # than 2, where OpenCV's bilinear matches Lanczos within 38-50 dB PSNR on camera
-        # photos (under the JPEG's own error) at a third of Pillow's resampling time.
-        # Larger factors (full decodes of PNG, HEIC...) need area averaging not to alias.
-        rgb = cv2.resize(
-            rgb,
-            (max(1, round(width * scale)), max(1, round(height * scale))),
-            interpolation=cv2.INTER_LINEAR if scale > 0.5 else cv2.INTER_AREA,
-        )
-    shown = _orient(Image.fromarray(rgb), image.orientation)
-    out = io.BytesIO()
-    # A new image from bare pixels: no EXIF, XMP, ICC profile or JPEG comment of the
-    # original can be carried over.
-    shown.save(out, "JPEG", quality=DISPLAY_QUALITY)
-    return out.getvalue()
+    shown = orient_array(_resize_to_fit(image.display_source, DISPLAY_LONG_SIDE), image.orientation)
+    # Encoded from bare pixels: OpenCV writes a JFIF header and nothing else, so no EXIF,
+    # XMP, ICC profile or JPEG comment of the original can be carried over.
+    ok, encoded = cv2.imencode(".jpg", shown, [cv2.IMWRITE_JPEG_QUALITY, DISPLAY_QUALITY])
+    if not ok:  # pragma: no cover - cv2 only fails on invalid arrays
+        raise ValueError("could not encode the display copy")
+    return encoded.tobytes()

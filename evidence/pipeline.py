@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -72,8 +70,6 @@ def build_context(
     """Everything the checks need besides the pixels, read in a handful of queries.
 
     With ``image``, the near-duplicate index is also asked for its mirror image."""
-    from evidence.checks.reference_match import features_from_bytes
-
     context = CheckContext(submitted_by=evidence.submitted_by, attached_to=evidence.attached_to)
     claim = evidence.claim
     if claim is None:
@@ -89,7 +85,7 @@ def build_context(
             id=ref.pk,
             kind="listing" if ref.product_id else "packing",
             label=ref.product.title if ref.product_id else ref.original_name or str(ref.pk),
-            features=features_from_bytes(bytes(ref.features)),
+            features=bytes(ref.features),  # read by the check; a corrupt one is set aside
         )
         for ref in selectors.reference_files_for_order(order=order)
     ]
@@ -293,31 +289,26 @@ def check_evidence(evidence_id: int) -> str:
         claim_evaluate(claim_id=evidence.claim_id)  # the claim is now "checking"
     with evidence.original.open("rb") as handle:
         data = handle.read()
-    suffix = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "HEIF": ".heic", "AVIF": ".avif"}
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            fmt = imaging.sniff(data) or "JPEG"
-            path = Path(tmp) / f"evidence{suffix.get(fmt, '.bin')}"
-            path.write_bytes(data)
-            image = imaging.decode(data, path=path)
-        except imaging.ImageRejected as exc:
-            _record_rejection(evidence, exc)
-            _after(evidence)
-            return "rejected"
-        image_hash = phash(image)
-        chunks = hash_chunks(image_hash)
-        context = build_context(evidence, image_hash, chunks, image=image)
-        done = set(
-            CheckRun.objects.filter(evidence=evidence, status__in=DONE_STATUSES).values_list(
-                "check_name", "check_version"
-            )
+    try:
+        image = imaging.decode(data)
+    except imaging.ImageRejected as exc:
+        _record_rejection(evidence, exc)
+        _after(evidence)
+        return "rejected"
+    image_hash = phash(image)
+    chunks = hash_chunks(image_hash)
+    context = build_context(evidence, image_hash, chunks, image=image)
+    done = set(
+        CheckRun.objects.filter(evidence=evidence, status__in=DONE_STATUSES).values_list(
+            "check_name", "check_version"
         )
-        outcomes = run_checks(image, context, skip=done)
-        # Every file keeps its features: references are matched against them, and the
-        # reuse check registers a claim photo against its near-duplicates' stored ones.
-        # Memoised on ``image``, so free once reference_match has run.
-        features = features_to_bytes(compute_features(image))
-        display = imaging.display_copy(image)  # from the same decode, not the bytes
+    )
+    outcomes = run_checks(image, context, skip=done)
+    # Every file keeps its features: references are matched against them, and the
+    # reuse check registers a claim photo against its near-duplicates' stored ones.
+    # Memoised on ``image``, so free once reference_match has run.
+    features = features_to_bytes(compute_features(image))
+    display = imaging.display_copy(image)  # from the same decode, not the bytes
     _save_outcomes(evidence, outcomes)
     evidence_mark_checked(
         evidence_id=evidence.pk,

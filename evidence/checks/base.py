@@ -3,7 +3,7 @@
 A check is a small, versioned, *pure* unit: it receives an already decoded image
 (:class:`evidence.imaging.DecodedImage`) and a :class:`CheckContext` assembled by the
 pipeline, and returns a list of :class:`FindingData`. It never touches the database,
-the file system (beyond reading ``image.path``), the network or Celery. That is what
+the file system, the network or Celery. That is what
 makes every check testable on fixtures and benchmarkable in isolation.
 
 Messages are English msgids marked with ``gettext_noop`` plus ``params``: they are
@@ -67,7 +67,9 @@ class ReferencePhoto:
     id: int  # ProductPhoto or packing EvidenceFile id, as the pipeline assigns
     kind: str  # "listing" | "packing"
     label: str  # human label: product title, "packing photo 2"
-    features: Any  # opaque object produced by checks.reference_match.compute_features()
+    # Opaque to the pipeline: what checks.reference_match.compute_features() produces, or
+    # its stored bytes (features_to_bytes), which the check reads back itself.
+    features: Any
 
 
 @dataclass(frozen=True)
@@ -130,16 +132,17 @@ class Check:
 
 
 def to_png(array: np.ndarray) -> bytes:
-    """Encode a BGR or grey uint8 array as PNG bytes (for artifacts)."""
-    import cv2
+    """Encode a BGR or grey uint8 array as PNG bytes (for artifacts).
 
-    # No parameters on purpose: OpenCV's default is its fast mode (zlib level 1, RLE
-    # strategy, SUB filter). Asking for IMWRITE_PNG_COMPRESSION, even level 1, switches
-    # to adaptive filtering and the default strategy, which is slower on photos.
-    ok, buf = cv2.imencode(".png", array)
-    if not ok:  # pragma: no cover - cv2 only fails on invalid arrays
-        raise ValueError("could not encode artifact")
-    return buf.tobytes()
+    fpng (one deflate pass tuned for 24-bit pictures) writes a photo ~8x faster than
+    libpng at its fastest setting, for files ~25 % larger: 2 ms instead of 16 for a
+    reference side-by-side, on every forged copy."""
+    import cv2
+    import fpng
+
+    if array.ndim == 2:
+        array = cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    return fpng.from_cv2(array)  # converts to RGB (a contiguous copy) first
 
 
 def palette_png(indices: np.ndarray, palette_bgr: np.ndarray) -> bytes:

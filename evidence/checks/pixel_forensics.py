@@ -17,7 +17,6 @@ original bytes). None of these checks emits HIGH or CRITICAL.
 from __future__ import annotations
 
 import io
-import struct
 from typing import TYPE_CHECKING
 
 import cv2
@@ -35,6 +34,8 @@ from evidence.checks.base import (
     palette_png,
     to_png,
 )
+from evidence.containers import jpeg_segments
+from evidence.imaging import orient_array
 
 if TYPE_CHECKING:
     from evidence.imaging import DecodedImage
@@ -151,38 +152,22 @@ def ijg_table(base: np.ndarray, quality: int) -> np.ndarray:
     return np.clip((base * scale + 50) // 100, 1, 255)
 
 
+# Row q - 1: the luminance table libjpeg writes at quality q.
+_IJG_LUMINANCE_BY_QUALITY = np.stack([ijg_table(IJG_LUMINANCE, q) for q in range(1, 101)])
+
+
 def estimate_quality(tables: dict[int, list[int]]) -> tuple[int, bool]:
     """(estimated IJG quality of the luminance table, whether all tables are exactly IJG)."""
     luma = np.asarray(tables.get(0, []), dtype=np.int32)
     if luma.size != 64:
         return 0, False
-    errors = [int(np.abs(ijg_table(IJG_LUMINANCE, q) - luma).sum()) for q in range(1, 101)]
+    errors = np.abs(_IJG_LUMINANCE_BY_QUALITY - luma).sum(axis=1)
     quality = int(np.argmin(errors)) + 1
-    exact = errors[quality - 1] == 0
+    exact = bool(errors[quality - 1] == 0)
     chroma = tables.get(1)
     if exact and chroma is not None and len(chroma) == 64:
         exact = bool(np.array_equal(ijg_table(IJG_CHROMINANCE, quality), np.asarray(chroma)))
     return quality, exact
-
-
-def _segments(data: bytes) -> list[tuple[int, bytes]]:
-    """JPEG marker segments before the first scan: (marker, payload)."""
-    out: list[tuple[int, bytes]] = []
-    pos = 2
-    while pos + 4 <= len(data) and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        out.append((marker, data[pos + 4 : pos + 2 + length]))
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
-            break
-        pos += 2 + length
-    return out
 
 
 def _dct_matrix() -> np.ndarray:
@@ -266,7 +251,7 @@ class JpegCompressionCheck(Check):
         if 0 not in tables:
             return []
         quality, standard = estimate_quality(tables)
-        adobe = any(m == 0xEE and p.startswith(b"Adobe") for m, p in _segments(image.data))
+        adobe = any(m == 0xEE and p.startswith(b"Adobe") for m, p in jpeg_segments(image.data))
         exif = image.exif
         make = str(exif.get(CAMERA_MAKE) or "").strip("\x00 ")
         model = str(exif.get(CAMERA_MODEL) or "").strip("\x00 ")
@@ -326,26 +311,12 @@ def exif_thumbnail(data: bytes, exif: Image.Exif) -> bytes | None:
     offset, length = ifd1.get(0x0201), ifd1.get(0x0202)
     if not isinstance(offset, int) or not isinstance(length, int) or length <= 0:
         return None
-    for marker, payload in _segments(data):
+    for marker, payload in jpeg_segments(data):
         if marker == 0xE1 and payload.startswith(b"Exif\x00\x00"):
             tiff = payload[6:]
             thumb = tiff[offset : offset + length]
             return thumb if thumb[:2] == b"\xff\xd8" else None
     return None
-
-
-def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
-    ops = {
-        2: lambda a: cv2.flip(a, 1),
-        3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
-        4: lambda a: cv2.flip(a, 0),
-        5: lambda a: cv2.transpose(a),
-        6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
-        7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
-        8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
-    }
-    op = ops.get(orientation)
-    return op(array) if op else array
 
 
 def _trim_bars(gray: np.ndarray) -> np.ndarray:
@@ -395,7 +366,7 @@ class ExifThumbnailCheck(Check):
         if min(thumb.shape[:2]) < 16:
             return []
         orientation = image.exif.get(ORIENTATION, 1)
-        thumb = _orient(thumb, orientation if isinstance(orientation, int) else 1)
+        thumb = orient_array(thumb, orientation if isinstance(orientation, int) else 1)
         thumb_gray = _trim_bars(cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY))
         main_gray = image.gray
         if hashing.is_low_information(thumb_gray) and hashing.is_low_information(main_gray):

@@ -286,7 +286,7 @@ def test_a_4_by_3_jpeg_is_decoded_once_at_the_reduced_scale_that_covers_the_disp
     # draft((1600, 1600)) would pick full scale for 3200x2400 (2400 // 1600 == 1).
     image = decode(jpeg_bytes(photo(3200, 2400)))
 
-    assert image.display_source.size == (1600, 1200)
+    assert image.display_source.shape[:2] == (1200, 1600)
     assert image.working.shape[:2] == (768, 1024)
     with Image.open(io.BytesIO(display_copy(image))) as shown:
         assert shown.size == (1600, 1200)
@@ -393,3 +393,83 @@ def test_display_copy_of_a_large_full_decode_averages_instead_of_aliasing():
     assert grey.shape == (720, 1600)
     assert abs(int(np.median(grey)) - 127) <= 8
     assert np.percentile(np.abs(grey - 127), 99) <= 20
+
+
+# --- the codec path: OpenCV for whole JPEGs, Pillow for the rest ------------------------
+
+
+@pytest.mark.parametrize(
+    "size", [(4000, 3000), (3000, 4000), (2400, 1800), (1000, 700), (333, 251)]
+)
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_whole_jpeg_decodes_to_the_same_pixels_through_either_codec(size, progressive):
+    from evidence.imaging import _decode_source
+
+    data = jpeg_bytes(photo(*size, seed=5), quality=92, progressive=progressive)
+
+    fast, *fast_rest = _decode_source(data, [], fast_jpeg=True)
+    pillow, *pillow_rest = _decode_source(data, [], fast_jpeg=False)
+
+    assert fast.shape == pillow.shape
+    assert np.array_equal(fast, pillow)
+    assert fast_rest == pillow_rest
+
+
+def test_a_greyscale_jpeg_decodes_to_three_equal_channels():
+    grey = photo(900, 600, seed=2)[:, :, 0]
+    buffer = io.BytesIO()
+    Image.fromarray(grey).save(buffer, "JPEG", quality=90)
+
+    image = decode(buffer.getvalue())
+
+    assert image.working.shape == (600, 900, 3)
+    assert np.array_equal(image.working[:, :, 0], image.working[:, :, 2])
+
+
+def test_a_cmyk_jpeg_decodes_the_way_pillow_reads_it():
+    rgb = photo(640, 480, seed=3)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buffer, "JPEG", quality=95)
+    data = buffer.getvalue()
+
+    image = decode(data)
+
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))[:, :, ::-1]
+    assert np.array_equal(image.working, expected)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_turns_arrays_as_exif_transpose_turns_pictures(orientation):
+    from PIL import ImageOps
+
+    from evidence.imaging import orient_array
+
+    rgb = photo(64, 40, seed=orientation)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pictured = ImageOps.exif_transpose(Image.open(io.BytesIO(png_bytes(rgb, exif=exif))))
+
+    assert np.array_equal(orient_array(rgb, orientation), np.asarray(pictured.convert("RGB")))
+
+
+def test_reduced_copies_are_sized_exactly_as_pillow_thumbnails():
+    import random
+
+    from evidence.imaging import _thumbnail_size
+
+    rng = random.Random(7)
+    sizes = [(rng.randint(1025, 9000), rng.randint(1, 9000)) for _ in range(400)]
+    sizes += [(h, w) for w, h in sizes] + [(4000, 3000), (1025, 1), (1, 1025), (2049, 1537)]
+    for width, height in sizes:
+        probe = Image.new("1", (width, height))
+        probe.thumbnail((1024, 1024))
+        assert _thumbnail_size(width, height, 1024) == probe.size, (width, height)
+
+
+def test_xmp_outside_pillows_reach_is_found_in_the_jpeg_header_only():
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    in_comment = jpeg_bytes(photo(200, 150), comment=xmp)
+    after_the_picture = jpeg_bytes(photo(200, 150)) + xmp
+
+    assert decode(in_comment).xmp == xmp
+    assert decode(after_the_picture).xmp is None

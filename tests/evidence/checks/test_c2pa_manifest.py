@@ -235,3 +235,18 @@ def test_read_manifest_store_returns_none_without_manifest():
 @pytest.mark.parametrize("path", QUIET_CAMERA_FILES, ids=lambda p: p.name)
 def test_real_camera_photos_have_no_manifest_findings(path):
     assert CHECK.run(decode(path.read_bytes()), CheckContext()) == []
+
+
+def test_the_jpeg_pre_filter_reads_only_the_metadata_segments():
+    from evidence.checks.c2pa_manifest import might_carry_c2pa
+
+    plain = jpeg_bytes(photo(320, 240))
+    signed = (C2PA / "CA.jpg").read_bytes()
+    # The word in the compressed picture's place (after the scan starts) is no manifest.
+    after_the_scan = plain + b"c2pa jumb provenance"
+
+    assert might_carry_c2pa(signed, "JPEG")
+    assert not might_carry_c2pa(plain, "JPEG")
+    assert not might_carry_c2pa(after_the_scan, "JPEG")
+    assert might_carry_c2pa(after_the_scan, "PNG")  # other containers: every byte is read
+    assert run(after_the_scan) == []

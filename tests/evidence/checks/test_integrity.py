@@ -3,7 +3,8 @@ import json
 import pytest
 
 from evidence.checks.base import CheckContext, Severity
-from evidence.checks.integrity import FileIntegrityCheck, jpeg_structure, png_structure
+from evidence.checks.integrity import FileIntegrityCheck
+from evidence.containers import jpeg_structure, png_structure
 from evidence.imaging import decode
 from tests.evidence.images import (
     C2PA,
@@ -51,6 +52,13 @@ def test_jpeg_missing_only_its_eoi_marker_is_truncated():
     assert "file_truncated" in codes(run(data[:-2]))
     assert jpeg_structure(data[:-2]).truncated
     assert not jpeg_structure(data).truncated
+
+
+def test_jpeg_cut_after_the_first_byte_of_its_eoi_marker_is_truncated():
+    data = jpeg_bytes(photo(800, 600))
+
+    assert jpeg_structure(data[:-1]).truncated  # ends on a lone 0xFF
+    assert "file_truncated" in codes(run(data[:-1]))
 
 
 def test_blank_block_inside_picture_data_is_damage():

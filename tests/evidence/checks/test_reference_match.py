@@ -366,6 +366,80 @@ def test_unusable_reference_features_are_skipped():
     assert run(decoded(synthetic.render_product_photo(1).image), context) == {}
 
 
+def legacy_npz_blob(features) -> bytes:
+    """Features as stored before the compact framing (numpy savez, thumbnail as JPEG)."""
+    import io
+
+    _, jpeg = cv2.imencode(".jpg", features.thumbnail, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        meta=np.array(
+            [features.version, features.width, features.height, features.phash, features.dhash],
+            dtype=np.int64,
+        ),
+        points=features.points,
+        descriptors=features.descriptors,
+        thumbnail=jpeg.reshape(-1),
+    )
+    return buffer.getvalue()
+
+
+def test_features_stored_before_the_compact_framing_still_match():
+    listing = synthetic.render_product_photo(9)
+    forgery = synthetic.paint_damage(listing, 9, kind="crack")
+    stored = legacy_npz_blob(compute_features(listing.image))
+
+    restored = features_from_bytes(stored)
+    findings = run(
+        decoded(forgery.image),
+        CheckContext(references=[ReferencePhoto(7, "listing", "Mug", stored)]),
+    )
+
+    assert np.array_equal(restored.descriptors, compute_features(listing.image).descriptors)
+    assert set(findings) == {"reference_copy", "reference_altered_region"}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["cut_short", "longer", "wrong_magic", "thumbnail_not_jpeg", "empty"],
+)
+def test_damaged_stored_features_are_refused_with_a_clear_error(damage):
+    blob = features_to_bytes(compute_features(synthetic.render_product_photo(3).image))
+    jpeg_at = blob.rindex(b"\xff\xd8\xff")
+    damaged = {
+        "cut_short": blob[:-100],
+        "longer": blob + b"\x00",
+        "wrong_magic": b"XXXX" + blob[4:],
+        "thumbnail_not_jpeg": blob[:jpeg_at] + b"\x00\x00" + blob[jpeg_at + 2 :],
+        "empty": b"",
+    }[damage]
+
+    with pytest.raises(reference_match.CorruptFeatures):
+        features_from_bytes(damaged)
+
+
+def test_a_reference_whose_stored_thumbnail_is_garbage_is_set_aside_for_the_next():
+    listing = synthetic.render_product_photo(9)
+    forgery = synthetic.paint_damage(listing, 9, kind="crack")
+    good = features_to_bytes(compute_features(listing.image))
+    jpeg_at = good.rindex(b"\xff\xd8\xff")
+    # The header and features are intact, the thumbnail's JPEG body is noise: only
+    # the pixel comparison can find out.
+    garbage = good[: jpeg_at + 2] + bytes(len(good) - jpeg_at - 2)
+    context = CheckContext(
+        references=[
+            ReferencePhoto(1, "listing", "broken", garbage),
+            ReferencePhoto(2, "listing", "Mug", good),
+        ]
+    )
+
+    findings = ReferenceMatchCheck().run(decoded(forgery.image), context)
+
+    assert {f.code for f in findings} == {"reference_copy", "reference_altered_region"}
+    assert {f.related_reference_id for f in findings} == {2}
+
+
 def test_tiny_or_flat_claim_photo_does_not_crash():
     context = context_for(synthetic.render_product_photo(1))
 
