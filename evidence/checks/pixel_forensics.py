@@ -48,6 +48,7 @@ ORIENTATION = 0x0112
 
 ELA_QUALITY = 90
 ELA_MAX_GAIN = 20.0
+ELA_HEATMAP_LONG_SIDE = 512
 
 
 def error_level_map(bgr: np.ndarray, quality: int = ELA_QUALITY) -> np.ndarray:
@@ -65,7 +66,7 @@ def error_level_map(bgr: np.ndarray, quality: int = ELA_QUALITY) -> np.ndarray:
 
 def _percentile_u8(values: np.ndarray, q: float) -> float:
     """Percentile of a uint8 array through its histogram (no sort)."""
-    counts = np.bincount(values.ravel(), minlength=256)
+    counts = cv2.calcHist([values], [0], None, [256], [0, 256]).ravel()
     return float(np.searchsorted(np.cumsum(counts), q / 100 * values.size))
 
 
@@ -74,22 +75,36 @@ ELA_PALETTE = cv2.applyColorMap(np.arange(256, dtype=np.uint8), cv2.COLORMAP_INF
 
 
 def ela_levels(error: np.ndarray) -> tuple[np.ndarray, float]:
-    """The amplified error map (uint8) and the gain used (bounded: noise stays dark)."""
+    """The heatmap's levels (uint8) and the gain used (bounded: noise stays dark).
+
+    The map is reduced to at most ELA_HEATMAP_LONG_SIDE by keeping the brightest pixel of
+    each block, so a small bright patch stays as bright, at a quarter of the pixels to
+    encode (the page shows the heatmap at about that size anyway)."""
     p99 = _percentile_u8(error, 99.5)
     gain = min(ELA_MAX_GAIN, 255.0 / max(p99, 1.0))
-    return cv2.convertScaleAbs(error, alpha=gain), gain
+    return cv2.convertScaleAbs(_max_pool(error, ELA_HEATMAP_LONG_SIDE), alpha=gain), gain
+
+
+def _max_pool(values: np.ndarray, long_side: int) -> np.ndarray:
+    """``values`` reduced by a whole factor to fit ``long_side``, each block's maximum."""
+    factor = -(-max(values.shape[:2]) // long_side)  # ceil
+    if factor <= 1:
+        return values
+    block = np.ones((factor, factor), np.uint8)
+    return cv2.dilate(values, block, anchor=(0, 0))[::factor, ::factor].copy()
 
 
 class ElaCheck(Check):
     """Attaches an error-level-analysis heatmap for reviewers (INFO, weight 0).
 
-    Promises: one ``ela_heatmap`` finding with an "ela" PNG the size of the working copy,
+    Promises: one ``ela_heatmap`` finding with an "ela" PNG of at most
+    ELA_HEATMAP_LONG_SIDE (the working copy's error, each block's brightest pixel kept),
     captioned with the caveat that bright edges and textures are normal. It says nothing
     by itself; on photos above 1024 px it shows the reduced copy's re-compression error.
     """
 
     name = "ela"
-    version = 1
+    version = 2  # 2: the heatmap max-pooled to 512 px (1: the working copy's size)
     codes = {"ela_heatmap": (0, "Error-level analysis heatmap, a reviewer aid (not a signal).")}
 
     def run(self, image: DecodedImage, context: CheckContext) -> list[FindingData]:
@@ -109,7 +124,7 @@ class ElaCheck(Check):
                     "gain": round(gain, 2),
                     "mean_error": round(float(error.mean()), 3),
                     "p99_error": _percentile_u8(error, 99),
-                    "size": [int(error.shape[1]), int(error.shape[0])],
+                    "size": [int(levels.shape[1]), int(levels.shape[0])],
                 },
                 artifacts=[
                     Artifact(

@@ -73,7 +73,24 @@ def test_ela_heatmap_is_an_info_aid_with_a_caveat():
     assert artifact.name == "ela" and is_png(artifact.png)
     assert "normal" in artifact.caption
     heatmap = cv2.imdecode(np.frombuffer(artifact.png, np.uint8), cv2.IMREAD_COLOR)
-    assert heatmap.shape == image.working.shape
+    height, width = image.working.shape[:2]
+    assert max(width, height) > pixel_forensics.ELA_HEATMAP_LONG_SIDE  # the case reduced
+    factor = -(-max(width, height) // pixel_forensics.ELA_HEATMAP_LONG_SIDE)
+    assert heatmap.shape == (-(-height // factor), -(-width // factor), 3)
+    assert finding.details["size"] == [heatmap.shape[1], heatmap.shape[0]]
+
+
+def test_ela_heatmap_keeps_a_one_pixel_bright_spot_as_bright():
+    error = np.zeros((768, 1024), np.uint8)
+    error[:, :] = 2
+    error[301, 555] = 200  # odd coordinates: inside a 2x2 block, not at its corner
+
+    levels, gain = pixel_forensics.ela_levels(error)
+
+    assert levels.shape == (384, 512)
+    assert levels[150, 277] == min(255, round(200 * gain))
+    assert levels.max() == levels[150, 277]
+    assert np.count_nonzero(levels == levels.max()) == 1
 
 
 def test_ela_heatmap_is_an_indexed_png_of_the_inferno_colour_map():
