@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
 from evidence.services import CLAIM_STATUSES_ACCEPTING_EVIDENCE, EvidenceRejected, evidence_add
@@ -184,10 +184,11 @@ def claim_add_evidence(request, claim_id: int):
 
 
 @login_required
-@require_GET
+@require_POST
 def claim_evidence_pack(request, claim_id: int):
     """The claim's evidence pack (ZIP) for the merchant to hand to the police or a court;
-    the export is recorded in the claim's audit trail."""
+    the export is recorded in the claim's audit trail. A POST: it writes that record and
+    costs a PDF, so another site must not be able to trigger it (CSRF), nor a prefetcher."""
     claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
     data = services.evidence_pack_export(claim=claim, user=request.user)
     return evidence_pack_response(claim, data)

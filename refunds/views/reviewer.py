@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
 from refunds import selectors, services
@@ -126,10 +126,10 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
 
 
 @reviewer_required
-@require_GET
+@require_POST
 def evidence_pack(request, claim_id: int):
     """The claim's evidence pack (ZIP), reviewer's edition; the export is recorded in the
-    claim's audit trail."""
+    claim's audit trail (a POST, as the merchant's)."""
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
     data = services.evidence_pack_export(claim=claim, user=request.user)
     return evidence_pack_response(claim, data)

@@ -4,6 +4,7 @@ contests a forged claim, a reviewer takes it and decides."""
 from __future__ import annotations
 
 import os
+import zipfile
 
 import pytest
 
@@ -108,6 +109,16 @@ def test_merchant_contests_a_forged_claim_and_reviewer_decides(
     assert "The buyer's photo is very likely edited" in english_page.content()
     english_page.screenshot(path=SCREENSHOT_EN, full_page=True)
     english.close()
+
+    # when: she downloads the evidence pack (a POST form with the page's CSRF token)
+    with page.expect_download() as download_info:
+        page.click("button[data-evidence-pack]")
+    download = download_info.value
+
+    # then: the browser saves the ZIP, report included
+    assert download.suggested_filename == f"claimlens-claim-{forged_claim.pk}-evidence-pack.zip"
+    with zipfile.ZipFile(download.path()) as archive:
+        assert {"report.pdf", "manifest.json"} <= set(archive.namelist())
 
     # when: she contests with a statement and a packing photo
     page.check("input[name=response][value=contest]")

@@ -39,7 +39,7 @@ def _pdf_text(archive: zipfile.ZipFile) -> str:
 def test_merchant_downloads_the_pack_of_its_claim(client, alice, forged_claim):
     client.force_login(alice)
 
-    response = client.get(_merchant_url(forged_claim), **EN)
+    response = client.post(_merchant_url(forged_claim), **EN)
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
@@ -61,7 +61,7 @@ def test_merchant_downloads_the_pack_of_its_claim(client, alice, forged_claim):
 def test_merchants_pack_holds_none_of_the_buyers_private_data(client, alice, forged_claim):
     client.force_login(alice)
 
-    body = b"".join(client.get(_merchant_url(forged_claim), **EN).streaming_content)
+    body = b"".join(client.post(_merchant_url(forged_claim), **EN).streaming_content)
 
     archive = zipfile.ZipFile(io.BytesIO(body))
     manifest = archive.read("manifest.json").decode()
@@ -75,7 +75,7 @@ def test_merchants_pack_holds_none_of_the_buyers_private_data(client, alice, for
 def test_merchant_cannot_download_other_shops_pack(client, bob, forged_claim):
     client.force_login(bob)
 
-    response = client.get(_merchant_url(forged_claim))
+    response = client.post(_merchant_url(forged_claim))
 
     assert response.status_code == 404
     assert not _exports(forged_claim).exists()
@@ -84,14 +84,14 @@ def test_merchant_cannot_download_other_shops_pack(client, bob, forged_claim):
 def test_merchant_cannot_use_the_reviewers_download(client, alice, forged_claim):
     client.force_login(alice)
 
-    assert client.get(_review_url(forged_claim)).status_code == 404
+    assert client.post(_review_url(forged_claim)).status_code == 404
     assert not _exports(forged_claim).exists()
 
 
 def test_reviewer_downloads_the_reviewers_pack(client, charlie, forged_claim):
     client.force_login(charlie)
 
-    response = client.get(_review_url(forged_claim), **EN)
+    response = client.post(_review_url(forged_claim), **EN)
 
     assert response.status_code == 200
     assert response["Cache-Control"] == "private, no-store"
@@ -104,17 +104,37 @@ def test_reviewer_downloads_the_reviewers_pack(client, charlie, forged_claim):
 
 @pytest.mark.parametrize("url", [_merchant_url, _review_url])
 def test_anonymous_visitor_is_sent_to_login(client, forged_claim, url):
-    response = client.get(url(forged_claim))
+    response = client.post(url(forged_claim))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_the_pack_is_only_fetched_with_get(client, alice, forged_claim):
+def test_a_link_or_an_image_tag_cannot_make_a_pack(client, alice, charlie, forged_claim):
+    # A GET could be triggered by any site the merchant visits (<img src=...>) or by a
+    # prefetcher: every export writes an audit record and renders a PDF.
     client.force_login(alice)
+    assert client.get(_merchant_url(forged_claim)).status_code == 405
+    client.force_login(charlie)
+    assert client.get(_review_url(forged_claim)).status_code == 405
 
-    assert client.post(_merchant_url(forged_claim)).status_code == 405
     assert not _exports(forged_claim).exists()
+
+
+def test_the_pack_needs_the_pages_csrf_token(alice, forged_claim):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+
+    refused = browser.post(_merchant_url(forged_claim))
+    page = browser.get(reverse("merchant_claim", args=[forged_claim.pk]))
+    token = page.context["csrf_token"]
+    accepted = browser.post(_merchant_url(forged_claim), {"csrfmiddlewaretoken": str(token)})
+
+    assert refused.status_code == 403
+    assert accepted.status_code == 200
+    assert _exports(forged_claim).count() == 1
 
 
 def test_both_claim_pages_offer_the_pack(client, alice, charlie, forged_claim):
@@ -123,14 +143,14 @@ def test_both_claim_pages_offer_the_pack(client, alice, charlie, forged_claim):
     client.force_login(charlie)
     review_page = client.get(reverse("review_claim", args=[forged_claim.pk]), **EN)
 
-    assert f'href="{_merchant_url(forged_claim)}"' in merchant_page.content.decode()
+    assert f'action="{_merchant_url(forged_claim)}"' in merchant_page.content.decode()
     assert "Download the evidence pack (ZIP)" in merchant_page.content.decode()
-    assert f'href="{_review_url(forged_claim)}"' in review_page.content.decode()
+    assert f'action="{_review_url(forged_claim)}"' in review_page.content.decode()
 
 
 def test_export_appears_in_the_merchants_history(client, alice, forged_claim):
     client.force_login(alice)
-    client.get(_merchant_url(forged_claim), **EN)
+    client.post(_merchant_url(forged_claim), **EN)
 
     html = client.get(reverse("merchant_claim", args=[forged_claim.pk]), **EN).content.decode()
 
@@ -141,7 +161,7 @@ def test_export_appears_in_the_merchants_history(client, alice, forged_claim):
 def test_report_is_chinese_by_default(client, alice, forged_claim, zh_catalogue):
     client.force_login(alice)
 
-    body = b"".join(client.get(_merchant_url(forged_claim)).streaming_content)
+    body = b"".join(client.post(_merchant_url(forged_claim)).streaming_content)
 
     archive = zipfile.ZipFile(io.BytesIO(body))
     manifest = json.loads(archive.read("manifest.json"))
