@@ -210,6 +210,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,
     },
+    # The audit chain's head copied into the file storage (S3 in production), so that
+    # cutting off or rewriting the newest events is detected by verify_audit.
+    "audit-checkpoint": {
+        "task": "refunds.tasks.audit_checkpoint_task",
+        "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=600.0),
+    },
 }
 
 # --- Claim rules ----------------------------------------------------------------------

@@ -4,6 +4,12 @@ Every event's hash covers its canonical content plus the previous event's hash, 
 global sequence. Appending takes a lock (a PostgreSQL advisory lock; SQLite's
 ``BEGIN IMMEDIATE`` already serialises writers) so two transactions can never fork the
 chain. ``verify_chain`` recomputes every hash and reports the first broken link.
+
+The chain alone cannot show that its *newest* events were cut off, nor that it was
+rewritten from some event on with every hash recomputed. Checkpoints can: a periodic task
+(:func:`checkpoint_write`) copies the head's sequence number and hash out of the database
+into the file storage (S3 with versioning or object lock in production), and
+:func:`verify_checkpoint` checks that the chain still holds that event with that hash.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
@@ -137,3 +145,75 @@ def _iterate(batch_size: int) -> Iterator[AuditEvent]:
             return
         yield from batch
         last_seq = batch[-1].seq
+
+
+# --- checkpoints outside the database -------------------------------------------------
+
+CHECKPOINT_DIR = "audit-checkpoints"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    hash: str
+    at: str  # the event's time, ISO 8601 UTC
+    name: str = ""  # where it is stored
+
+
+def checkpoint_write(storage=None) -> Checkpoint | None:
+    """Store the chain head's sequence number and hash as a small JSON file; None when
+    the chain is empty or that head is already stored. Names sort by sequence number."""
+    storage = storage or default_storage
+    head = AuditEvent.objects.order_by("-seq").first()
+    if head is None:
+        return None
+    latest = checkpoint_latest(storage)
+    if latest is not None and latest.seq == head.seq:
+        return None
+    name = f"{CHECKPOINT_DIR}/{head.seq:012d}-{head.hash[:16]}.json"
+    body = {
+        "seq": head.seq,
+        "hash": head.hash,
+        "at": _timestamp(head.created_at),
+        "written_at": _timestamp(timezone.now()),
+    }
+    stored = storage.save(name, ContentFile(json.dumps(body, sort_keys=True).encode()))
+    return Checkpoint(head.seq, head.hash, body["at"], stored)
+
+
+def checkpoint_latest(storage=None) -> Checkpoint | None:
+    """The stored checkpoint with the highest sequence number, None without any."""
+    storage = storage or default_storage
+    try:
+        _dirs, files = storage.listdir(CHECKPOINT_DIR)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    names = sorted(f for f in files if f.endswith(".json"))
+    if not names:
+        return None
+    name = f"{CHECKPOINT_DIR}/{names[-1]}"
+    with storage.open(name, "rb") as handle:
+        body = json.loads(handle.read())
+    return Checkpoint(int(body["seq"]), str(body["hash"]), str(body["at"]), name)
+
+
+def verify_checkpoint(storage=None) -> tuple[Checkpoint | None, str | None]:
+    """(the latest checkpoint, a problem or None): the chain must still hold the
+    checkpointed event with the checkpointed hash. A missing event means the newest events
+    were cut off; another hash, that the chain was rewritten before that point."""
+    checkpoint = checkpoint_latest(storage)
+    if checkpoint is None:
+        return None, None
+    stored = AuditEvent.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
+    if stored is None:
+        head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+        return checkpoint, (
+            f"event #{checkpoint.seq} of checkpoint {checkpoint.name} is missing: the chain "
+            f"ends at #{head}, so its newest events were removed"
+        )
+    if stored != checkpoint.hash:
+        return checkpoint, (
+            f"event #{checkpoint.seq} no longer has the hash checkpoint {checkpoint.name} "
+            "recorded: the chain was rewritten up to that event"
+        )
+    return checkpoint, None

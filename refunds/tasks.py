@@ -34,3 +34,12 @@ def enforce_deadlines_task() -> dict[str, int]:
 @shared_task(soft_time_limit=30, time_limit=45)
 def deliver_webhook_task(delivery_id: int) -> bool:
     return webhooks.deliver(delivery_id)
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def audit_checkpoint_task() -> int | None:
+    """Copy the audit chain's head out of the database (see ``refunds.audit``)."""
+    from refunds import audit
+
+    checkpoint = audit.checkpoint_write()
+    return checkpoint.seq if checkpoint else None
