@@ -226,7 +226,8 @@ def decode(data: bytes) -> DecodedImage:
         height=height,
         # Opened afresh (headers only) for the metadata readers.
         pil=Image.open(io.BytesIO(data)),
-        working=np.ascontiguousarray(working),
+        # Writable and its own: a small picture's working copy is not a resized copy.
+        working=working if working.flags.writeable else working.copy(),
         info=info,
         decode_warnings=decode_warnings,
         memo={"structure": walk} if walk is not None else {},
@@ -290,7 +291,17 @@ def _decode_source(
             pil.seek(0)  # animations: the first frame is the photo
         pil.load()
         rgb = pil if pil.mode == "RGB" else pil.convert("RGB")
-    return cv2.cvtColor(np.asarray(rgb), cv2.COLOR_RGB2BGR), width, height, orientation, info
+        # What the JPEG's DCT reduction does, for every other format: average whole
+        # blocks down to the smallest size that still covers the display copy, before
+        # any copy is made. A 50 MP PNG then costs its decode plus a few MB, not three
+        # full copies (~520 MB), and area averaging does not alias.
+        factor = max(rgb.size) // DISPLAY_LONG_SIDE  # a drafted JPEG is reduced already
+        reduced = rgb.reduce(factor) if factor >= 2 else rgb
+        bgr, size = reduced.tobytes("raw", "BGR"), reduced.size  # Pillow swaps the channels
+        for opened in {id(i): i for i in (pil, rgb, reduced)}.values():
+            opened.close()
+    array = np.frombuffer(bgr, np.uint8).reshape(size[1], size[0], 3)  # read-only
+    return array, width, height, orientation, info
 
 
 def _draft_reduction(width: int, height: int, wanted: tuple[int, int]) -> int:

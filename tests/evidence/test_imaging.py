@@ -473,3 +473,64 @@ def test_xmp_outside_pillows_reach_is_found_in_the_jpeg_header_only():
 
     assert decode(in_comment).xmp == xmp
     assert decode(after_the_picture).xmp is None
+
+
+def test_a_large_cmyk_jpeg_still_covers_the_display_size():
+    # Pillow's draft already halves it; the block averaging must not halve it again.
+    rgb = photo(4000, 3000, seed=4)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buffer, "JPEG", quality=80)
+
+    image = decode(buffer.getvalue())
+
+    assert image.display_source.shape[:2] == (1500, 2000)
+    with Image.open(io.BytesIO(display_copy(image))) as shown:
+        assert shown.size == (1600, 1200)
+
+
+MEMORY_PROBE = """
+import sys
+import cv2, django
+django.setup()
+from evidence.imaging import decode
+
+def peak_kb():  # this process's own high-water mark (ru_maxrss survives exec)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+
+data = open(sys.argv[1], "rb").read()
+before = peak_kb()
+image = decode(data)
+print(image.working.shape[:2], image.display_source.shape[:2], (peak_kb() - before) // 1024)
+"""
+
+
+def test_a_50_megapixel_png_is_decoded_without_copies_of_the_whole_picture(tmp_path):
+    # Pillow's decode of 50 MP (4 bytes a pixel) is 200 MB; each full BGR copy would add
+    # 150 MB. Measured in a fresh process: the peak resident size is what counts.
+    import os
+    import subprocess
+    import sys
+
+    y, x = np.mgrid[0:5000, 0:10000].astype(np.uint16)
+    rgb = np.stack([(x // 40) % 256, (y // 20) % 256, ((x + y) // 60) % 256], -1)
+    path = tmp_path / "panorama.png"
+    Image.fromarray(rgb.astype(np.uint8)).save(path, compress_level=1)
+    del x, y, rgb
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", MEMORY_PROBE, str(path)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+
+    assert out.startswith("(512, 1024) (834, 1667) ")  # averaged by 6: still >= 1600 wide
+    growth_mb = int(out.rsplit(" ", 1)[1])
+    assert 150 < growth_mb < 320, f"decoding grew the process by {growth_mb} MB"
