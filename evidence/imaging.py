@@ -226,8 +226,9 @@ def decode(data: bytes) -> DecodedImage:
         height=height,
         # Opened afresh (headers only) for the metadata readers.
         pil=Image.open(io.BytesIO(data)),
-        # Writable and its own: a small picture's working copy is not a resized copy.
-        working=working if working.flags.writeable else working.copy(),
+        # Its own array: a small picture's working copy is not a resized one, and no
+        # check may change the pixels the display copy is made from.
+        working=working.copy() if working is source else working,
         info=info,
         decode_warnings=decode_warnings,
         memo={"structure": walk} if walk is not None else {},

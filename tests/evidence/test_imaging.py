@@ -534,3 +534,15 @@ def test_a_50_megapixel_png_is_decoded_without_copies_of_the_whole_picture(tmp_p
     assert out.startswith("(512, 1024) (834, 1667) ")  # averaged by 6: still >= 1600 wide
     growth_mb = int(out.rsplit(" ", 1)[1])
     assert 150 < growth_mb < 320, f"decoding grew the process by {growth_mb} MB"
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_small_pictures_working_copy_is_its_own_writable_array(fmt):
+    data = jpeg_bytes(photo(800, 600)) if fmt == "JPEG" else png_bytes(photo(800, 600))
+
+    image = decode(data)
+    before = display_copy(image)
+    image.working[:] = 0  # whatever a check did to it
+
+    assert image.working.flags.writeable
+    assert display_copy(image) == before
