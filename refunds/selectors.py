@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import statistics
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -255,3 +257,222 @@ def claim_visible_to(*, user, claim_id: int) -> bool:
     if claims_for_merchant_user(user=user).filter(pk=claim_id).exists():
         return True
     return is_reviewer(user)
+
+
+# --- Reviewers' statistics --------------------------------------------------------------
+
+OPEN_STATUSES: tuple[str, ...] = tuple(
+    status.value
+    for status in (
+        S.RECEIVED,
+        S.CHECKING,
+        S.AWAITING_MERCHANT,
+        S.AWAITING_BUYER,
+        S.IN_REVIEW,
+        S.APPEALED,
+    )
+)
+RISK_BANDS = ("pending", "low", "medium", "high")
+TOP_FINDING_CODES = 10
+# Aids (ELA heatmaps... "info") and failed checks ("error") say nothing about the photo.
+SIGNAL_SEVERITIES = ("low", "medium", "high", "critical")
+# The buyer's side, as on the review page: every file the merchant did not send.
+BUYER_SIDE = ("buyer", "platform")
+
+
+@dataclass(frozen=True)
+class ReviewerStatistics:
+    reviewer_id: int
+    username: str
+    decisions: int
+    appeal_decisions: int
+    confirmed_forgeries: int
+    median_take_to_decision: dt.timedelta | None  # None when no assignment time is known
+
+
+@dataclass(frozen=True)
+class FindingCodeCount:
+    code: str
+    claims: int  # distinct claims with the code
+    findings: int
+
+
+@dataclass(frozen=True)
+class ReviewStatistics:
+    since: dt.datetime
+    now: dt.datetime
+    # Workload now
+    open_by_status: dict[str, int]  # every status of OPEN_STATUSES, in that order
+    waiting_unassigned: int
+    oldest_waiting_since: dt.datetime | None
+    # Reviewers' decisions made in the period
+    decisions: int
+    decisions_by_outcome: dict[str, int]  # every Outcome value, in declaration order
+    confirmed_forgeries: int
+    appeal_decisions: int
+    appeals_overturned: int
+    merchant_acceptances: int
+    median_claim_to_decision: dt.timedelta | None
+    reviewers: tuple[ReviewerStatistics, ...]
+    # Automated checks on claims submitted in the period
+    claims_by_risk_band: dict[str, int]  # every band of RISK_BANDS, in that order
+    top_finding_codes: tuple[FindingCodeCount, ...]
+
+    @property
+    def open_claims(self) -> int:
+        return sum(self.open_by_status.values())
+
+    @property
+    def forgery_share(self) -> float | None:
+        """Percentage of the period's reviewer decisions that confirmed a forgery."""
+        return 100 * self.confirmed_forgeries / self.decisions if self.decisions else None
+
+    @property
+    def oldest_waiting_age(self) -> dt.timedelta | None:
+        return self.now - self.oldest_waiting_since if self.oldest_waiting_since else None
+
+
+def _median(durations: list[dt.timedelta]) -> dt.timedelta | None:
+    return statistics.median(durations) if durations else None
+
+
+def review_statistics(*, since: dt.datetime, thresholds: tuple[int, int]) -> ReviewStatistics:
+    """What the reviewers' statistics page shows (docs/lifecycle.md, "Statistics"): the
+    open workload now, and the reviewers' decisions and the automated checks since
+    ``since``. ``thresholds`` are the (suspicious, high-risk) scores of the risk bands.
+
+    Six queries whatever the number of claims: counts are aggregated in the database;
+    the medians are computed here from the period's (start, end) pairs, one row per
+    decision of the period, which is fine at the platform's scale and avoids
+    database-specific date arithmetic (the suite runs on SQLite and PostgreSQL)."""
+    from django.db.models import F, Min, Subquery
+    from django.db.models.functions import Coalesce
+    from django.utils import timezone
+
+    from refunds.models import AuditEvent, Decision
+
+    now = timezone.now()
+    suspicious, high = thresholds
+
+    # 1. Workload now. A claim waits in review since it last entered in_review/appealed
+    # (its audit trail); a claim without such an event counts from its creation.
+    held = Assignment.objects.filter(claim=OuterRef("pk"), released_at__isnull=True)
+    entered_review = (
+        AuditEvent.objects.filter(claim=OuterRef("pk"), to_status__in=[S.IN_REVIEW, S.APPEALED])
+        .order_by("-seq")
+        .values("created_at")[:1]
+    )
+    waiting = Q(status__in=[S.IN_REVIEW, S.APPEALED], is_held=False)
+    workload = (
+        RefundClaim.objects.filter(status__in=OPEN_STATUSES)
+        .annotate(
+            is_held=Exists(held),
+            waiting_since=Coalesce(Subquery(entered_review), F("created_at")),
+        )
+        .aggregate(
+            **{status: Count("pk", filter=Q(status=status)) for status in OPEN_STATUSES},
+            waiting_unassigned=Count("pk", filter=waiting),
+            oldest_waiting_since=Min("waiting_since", filter=waiting),
+        )
+    )
+
+    # 2. Reviewers' decisions of the period (a merchant's acceptance is counted apart).
+    in_period = Decision.objects.filter(created_at__gte=since)
+    by_reviewer = in_period.filter(reviewer__isnull=False)
+    overturned = Q(on_appeal=True, appeal__isnull=False) & ~Q(
+        outcome=F("appeal__original_decision__outcome")
+    )
+    decided = in_period.aggregate(
+        decisions=Count("pk", filter=Q(reviewer__isnull=False)),
+        **{
+            f"outcome_{outcome}": Count("pk", filter=Q(reviewer__isnull=False, outcome=outcome))
+            for outcome in Outcome.values
+        },
+        confirmed_forgeries=Count("pk", filter=Q(reviewer__isnull=False, confirmed_forgery=True)),
+        appeal_decisions=Count("pk", filter=Q(reviewer__isnull=False, on_appeal=True)),
+        appeals_overturned=Count("pk", filter=Q(reviewer__isnull=False) & overturned),
+        merchant_acceptances=Count("pk", filter=Q(decided_by_merchant=True)),
+    )
+    per_reviewer = (
+        by_reviewer.order_by()
+        .values("reviewer_id", "reviewer__username")
+        .annotate(
+            decisions=Count("pk"),
+            appeal_decisions=Count("pk", filter=Q(on_appeal=True)),
+            confirmed_forgeries=Count("pk", filter=Q(confirmed_forgery=True)),
+        )
+        .order_by("-decisions", "reviewer__username")
+    )
+    # The assignment a decision closed: the deciding reviewer's latest one on that claim
+    # taken before the decision.
+    taken_at = (
+        Assignment.objects.filter(
+            claim=OuterRef("claim_id"),
+            reviewer=OuterRef("reviewer_id"),
+            assigned_at__lte=OuterRef("created_at"),
+        )
+        .order_by("-assigned_at")
+        .values("assigned_at")[:1]
+    )
+    claim_to_decision: list[dt.timedelta] = []
+    take_to_decision: dict[int, list[dt.timedelta]] = {}
+    for reviewer_id, on_appeal, decided_at, claimed_at, taken in by_reviewer.annotate(
+        taken_at=Subquery(taken_at)
+    ).values_list("reviewer_id", "on_appeal", "created_at", "claim__created_at", "taken_at"):
+        if not on_appeal:  # the time a claim waits for its first answer
+            claim_to_decision.append(decided_at - claimed_at)
+        if taken is not None:
+            take_to_decision.setdefault(reviewer_id, []).append(decided_at - taken)
+
+    # 3. Automated checks on the claims submitted in the period.
+    submitted = RefundClaim.objects.filter(created_at__gte=since)
+    bands = submitted.aggregate(
+        pending=Count("pk", filter=Q(risk_score__isnull=True)),
+        low=Count("pk", filter=Q(risk_score__lt=suspicious)),
+        medium=Count("pk", filter=Q(risk_score__gte=suspicious, risk_score__lt=high)),
+        high=Count("pk", filter=Q(risk_score__gte=high)),
+    )
+    # Both conditions in one filter() so they hold for the same finding.
+    codes = (
+        submitted.filter(
+            findings__evidence__submitted_by__in=BUYER_SIDE,
+            findings__severity__in=SIGNAL_SEVERITIES,
+        )
+        .order_by()
+        .values("findings__code")
+        .annotate(claims=Count("pk", distinct=True), findings=Count("findings"))
+        .order_by("-claims", "-findings", "findings__code")[:TOP_FINDING_CODES]
+    )
+
+    return ReviewStatistics(
+        since=since,
+        now=now,
+        open_by_status={status: workload[status] for status in OPEN_STATUSES},
+        waiting_unassigned=workload["waiting_unassigned"],
+        oldest_waiting_since=workload["oldest_waiting_since"],
+        decisions=decided["decisions"],
+        decisions_by_outcome={o: decided[f"outcome_{o}"] for o in Outcome.values},
+        confirmed_forgeries=decided["confirmed_forgeries"],
+        appeal_decisions=decided["appeal_decisions"],
+        appeals_overturned=decided["appeals_overturned"],
+        merchant_acceptances=decided["merchant_acceptances"],
+        median_claim_to_decision=_median(claim_to_decision),
+        reviewers=tuple(
+            ReviewerStatistics(
+                reviewer_id=row["reviewer_id"],
+                username=row["reviewer__username"],
+                decisions=row["decisions"],
+                appeal_decisions=row["appeal_decisions"],
+                confirmed_forgeries=row["confirmed_forgeries"],
+                median_take_to_decision=_median(take_to_decision.get(row["reviewer_id"], [])),
+            )
+            for row in per_reviewer
+        ),
+        claims_by_risk_band={band: bands[band] for band in RISK_BANDS},
+        top_finding_codes=tuple(
+            FindingCodeCount(
+                code=row["findings__code"], claims=row["claims"], findings=row["findings"]
+            )
+            for row in codes
+        ),
+    )

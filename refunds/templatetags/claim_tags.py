@@ -109,3 +109,9 @@ def translate_value(value) -> str:
 @register.filter
 def severity_rank(severity: str) -> int:
     return SEVERITY_RANK.get(severity, 9)
+
+
+@register.filter
+def duration_hours(value: dt.timedelta | None) -> float | None:
+    """A duration in hours (for ``floatformat``); None stays None."""
+    return value.total_seconds() / 3600 if value is not None else None
