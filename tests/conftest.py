@@ -169,6 +169,36 @@ def make_claim(make_order, django_capture_on_commit_callbacks):
     return _make
 
 
+@pytest.fixture
+def contest_and_decide():
+    """The shop contests the claim; the reviewer takes the next claim and decides it.
+    Returns the decision."""
+    from refunds import services
+
+    def _decide(
+        claim,
+        merchant_user,
+        reviewer,
+        *,
+        outcome="refund_denied",
+        confirmed_forgery=True,
+        rationale="The buyer's photo is our listing photo with a painted crack.",
+    ):
+        services.claim_merchant_respond(
+            claim=claim, user=merchant_user, response="contest", statement="裂痕是画上去的 painted"
+        )
+        services.claim_take_next(reviewer=reviewer)
+        return services.claim_decide(
+            claim=claim,
+            reviewer=reviewer,
+            outcome=outcome,
+            rationale=rationale,
+            confirmed_forgery=confirmed_forgery,
+        )
+
+    return _decide
+
+
 # --- stored files ---------------------------------------------------------------------
 
 

@@ -73,20 +73,6 @@ def forged_claim(shop_a, listing_product, make_order, django_capture_on_commit_c
     return claim
 
 
-def _decide(claim, merchant_user, reviewer, *, forged: bool):
-    services.claim_merchant_respond(
-        claim=claim, user=merchant_user, response="contest", statement="裂痕是画上去的 painted"
-    )
-    services.claim_take_next(reviewer=reviewer)
-    return services.claim_decide(
-        claim=claim,
-        reviewer=reviewer,
-        outcome="refund_denied",
-        rationale="The buyer's photo is our listing photo with a painted crack.",
-        confirmed_forgery=forged,
-    )
-
-
 def _open(data: bytes) -> tuple[zipfile.ZipFile, dict]:
     archive = zipfile.ZipFile(io.BytesIO(data))
     return archive, json.loads(archive.read("manifest.json"))
@@ -221,8 +207,10 @@ def test_chinese_report_is_written_in_chinese(alice, forged_claim):
     assert "CLM-2025-0042" in text
 
 
-def test_decision_and_timeline_name_no_reviewer_for_the_merchant(alice, charlie, forged_claim):
-    _decide(forged_claim, alice, charlie, forged=True)
+def test_decision_and_timeline_name_no_reviewer_for_the_merchant(
+    alice, charlie, forged_claim, contest_and_decide
+):
+    contest_and_decide(forged_claim, alice, charlie)
 
     merchant_archive, merchant = _open(_build(forged_claim, alice))
     _reviewer_archive, reviewer = _open(_build(forged_claim, charlie))
@@ -245,10 +233,10 @@ def test_decision_and_timeline_name_no_reviewer_for_the_merchant(alice, charlie,
 
 
 @pytest.fixture
-def forged_elsewhere(bob, charlie, shop_b, make_claim):
+def forged_elsewhere(bob, charlie, shop_b, make_claim, contest_and_decide):
     """The same buyer's 3,500 CNY claim against shop B, decided as forged."""
     claim = make_claim(shop_b, amount=Decimal("3500.00"), total=Decimal("3500.00"))
-    _decide(claim, bob, charlie, forged=True)
+    contest_and_decide(claim, bob, charlie)
     return claim
 
 

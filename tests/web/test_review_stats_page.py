@@ -8,30 +8,16 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from refunds import services
 from refunds.models import Decision
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
-RATIONALE = "买家图片为商家主图的编辑副本。Edited copy of the listing photo."
 
 
-def _decided(claim, merchant_user, reviewer, *, outcome="refund_denied", forgery=True):
-    services.claim_merchant_respond(
-        claim=claim, user=merchant_user, response="contest", statement="裂痕是画上去的 painted"
-    )
-    services.claim_take_next(reviewer=reviewer)
-    return services.claim_decide(
-        claim=claim,
-        reviewer=reviewer,
-        outcome=outcome,
-        rationale=RATIONALE,
-        confirmed_forgery=forgery,
-    )
-
-
-def test_reviewer_sees_the_statistics_in_english(client, alice, charlie, shop_a, make_claim):
-    _decided(make_claim(shop_a), alice, charlie)
+def test_reviewer_sees_the_statistics_in_english(
+    client, alice, charlie, shop_a, make_claim, contest_and_decide
+):
+    contest_and_decide(make_claim(shop_a), alice, charlie)
     client.force_login(charlie)
 
     response = client.get(reverse("review_stats"), **EN)
@@ -47,9 +33,9 @@ def test_reviewer_sees_the_statistics_in_english(client, alice, charlie, shop_a,
 
 
 def test_reviewer_sees_the_statistics_in_simplified_chinese(
-    client, alice, charlie, shop_a, make_claim, zh_catalogue
+    client, alice, charlie, shop_a, make_claim, zh_catalogue, contest_and_decide
 ):
-    _decided(make_claim(shop_a), alice, charlie)
+    contest_and_decide(make_claim(shop_a), alice, charlie)
     client.force_login(charlie)
 
     page = client.get(reverse("review_stats"), **ZH).content.decode()
@@ -77,10 +63,14 @@ def test_anonymous_is_sent_to_login_from_the_statistics(client):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_the_period_parameter_selects_the_decisions(client, alice, charlie, shop_a, make_claim):
-    claim = _decided(make_claim(shop_a), alice, charlie)
+def test_the_period_parameter_selects_the_decisions(
+    client, alice, charlie, shop_a, make_claim, contest_and_decide
+):
+    decision = contest_and_decide(make_claim(shop_a), alice, charlie)
     # Decided 20 days ago: in the last 30 days, not in the last 7.
-    Decision.objects.filter(claim=claim).update(created_at=timezone.now() - dt.timedelta(days=20))
+    Decision.objects.filter(pk=decision.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=20)
+    )
     client.force_login(charlie)
 
     week = client.get(reverse("review_stats"), {"days": "7"}, **EN)
@@ -108,10 +98,18 @@ def test_a_bad_period_falls_back_to_30_days(client, charlie, value):
 
 @pytest.mark.parametrize("claims", [1, 5])
 def test_statistics_query_count_does_not_grow_with_claims(
-    client, alice, charlie, dora, shop_a, make_claim, django_assert_num_queries, claims
+    client,
+    alice,
+    charlie,
+    dora,
+    shop_a,
+    make_claim,
+    django_assert_num_queries,
+    claims,
+    contest_and_decide,
 ):
     for index in range(claims):
-        _decided(make_claim(shop_a), alice, charlie if index % 2 else dora)
+        contest_and_decide(make_claim(shop_a), alice, charlie if index % 2 else dora)
     make_claim(shop_a)
     client.force_login(charlie)
 
