@@ -299,7 +299,7 @@ def _decode_source(
         factor = max(rgb.size) // DISPLAY_LONG_SIDE  # a drafted JPEG is reduced already
         reduced = rgb.reduce(factor) if factor >= 2 else rgb
         bgr, size = reduced.tobytes("raw", "BGR"), reduced.size  # Pillow swaps the channels
-        for opened in {id(i): i for i in (pil, rgb, reduced)}.values():
+        for opened in (reduced, rgb, pil):  # the same image twice is fine: close is idempotent
             opened.close()
     array = np.frombuffer(bgr, np.uint8).reshape(size[1], size[0], 3)  # read-only
     return array, width, height, orientation, info
