@@ -172,7 +172,7 @@ def make_claim(make_order, django_capture_on_commit_callbacks):
 @pytest.fixture
 def contest_and_decide():
     """The shop contests the claim; the reviewer takes the next claim and decides it.
-    Returns the decision."""
+    Returns the claim, decided (as ``claim_decide`` does)."""
     from refunds import services
 
     def _decide(

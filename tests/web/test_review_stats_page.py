@@ -66,11 +66,9 @@ def test_anonymous_is_sent_to_login_from_the_statistics(client):
 def test_the_period_parameter_selects_the_decisions(
     client, alice, charlie, shop_a, make_claim, contest_and_decide
 ):
-    decision = contest_and_decide(make_claim(shop_a), alice, charlie)
+    claim = contest_and_decide(make_claim(shop_a), alice, charlie)
     # Decided 20 days ago: in the last 30 days, not in the last 7.
-    Decision.objects.filter(pk=decision.pk).update(
-        created_at=timezone.now() - dt.timedelta(days=20)
-    )
+    Decision.objects.filter(claim=claim).update(created_at=timezone.now() - dt.timedelta(days=20))
     client.force_login(charlie)
 
     week = client.get(reverse("review_stats"), {"days": "7"}, **EN)
