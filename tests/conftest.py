@@ -274,3 +274,17 @@ def photo_bytes():
         return jpeg_bytes(arr)
 
     return _make
+
+
+# --- unavailable services ---------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_port():
+    """A loopback port where nothing listens: bound (so nobody else takes it during the
+    test) but never listening, so every connection to it is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
