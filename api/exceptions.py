@@ -17,9 +17,9 @@ from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.template import loader
-from kombu.exceptions import OperationalError as BrokerOperationalError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from kombu.exceptions import OperationalError as BrokerOperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -182,7 +182,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         # The details (hosts, ports, paths) are for the log, not for the client.
         log.warning("service unavailable on %s", instance or "?", exc_info=exc)
         return Response(
-            problem(503, code="service_unavailable", detail=_unavailable_detail(), instance=instance),
+            problem(
+                503, code="service_unavailable", detail=_unavailable_detail(), instance=instance
+            ),
             status=503,
             headers={"Retry-After": str(retry_after_seconds())},
             content_type=PROBLEM_CONTENT_TYPE,

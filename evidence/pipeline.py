@@ -44,8 +44,7 @@ CHECKS_FAILED = "checks_failed"
 CHECKS_GAVE_UP = "checks_gave_up"
 FAILURE_MESSAGES = {
     CHECKS_FAILED: gettext_noop(
-        "The automated checks could not be completed on this file. "
-        "It says nothing about the photo."
+        "The automated checks could not be completed on this file. It says nothing about the photo."
     ),
     CHECKS_GAVE_UP: gettext_noop(
         "The automated checks stopped on this file several times and were not tried again. "

@@ -259,9 +259,7 @@ def claims_evaluate_stuck(*, older_than_minutes: int, limit: int = 200) -> int:
 def _claims_with_unsettled_evidence(unsettled):
     from evidence.models import EvidenceFile
 
-    return EvidenceFile.objects.filter(claim__isnull=False, status__in=unsettled).values(
-        "claim_id"
-    )
+    return EvidenceFile.objects.filter(claim__isnull=False, status__in=unsettled).values("claim_id")
 
 
 def _evaluate_locked(claim: RefundClaim) -> RefundClaim:

@@ -292,9 +292,7 @@ def test_only_one_retry_takes_over_an_expired_lease(api_a, settings):
     assert idempotency.take_over(second_look) is False
 
 
-def test_a_holder_that_lost_its_lease_does_not_overwrite_the_new_holders_result(
-    api_a, settings
-):
+def test_a_holder_that_lost_its_lease_does_not_overwrite_the_new_holders_result(api_a, settings):
     from api import idempotency
 
     settings.API_IDEMPOTENCY_LEASE_SECONDS = 120

@@ -59,9 +59,7 @@ def test_api_read_with_the_database_down_is_503(token_a, database_down):
     _assert_unavailable_problem(response)
 
 
-def test_api_write_with_an_idempotency_key_and_the_database_down_is_503(
-    token_a, database_down
-):
+def test_api_write_with_an_idempotency_key_and_the_database_down_is_503(token_a, database_down):
     response = _api(token_a).post(
         "/api/v1/webhook-endpoints/",
         {"url": "https://a.example/h"},
