@@ -192,7 +192,8 @@ def test_uploads_while_the_broker_is_down_are_kept_and_checked_once_it_is_back(
 ):
     from evidence.models import EvidenceFile
     from merchants.services import platform_client_create
-    from refunds.models import RefundClaim
+    from refunds.models import RefundClaim, WebhookDelivery
+    from refunds.services import webhook_endpoint_create
 
     # given: the broker's port, with nothing listening on it
     redis = RedisServer(free_port(), tmp_path / "redis")
@@ -204,7 +205,8 @@ def test_uploads_while_the_broker_is_down_are_kept_and_checked_once_it_is_back(
         "CHECK_STUCK_MINUTES": "0",
         "DEBUG": "0",
     }
-    _client, token = platform_client_create(name="platform-a", merchants=[shop_a])
+    client, token = platform_client_create(name="platform-a", merchants=[shop_a])
+    webhook_endpoint_create(client=client, url="https://platform.example/claimlens")
     order = make_order(shop_a)
     server = Gunicorn(env)
     server.start()
@@ -237,6 +239,8 @@ def test_uploads_while_the_broker_is_down_are_kept_and_checked_once_it_is_back(
         with evidence.original.open("rb") as handle:
             assert handle.read() == photo
         assert RefundClaim.objects.get(pk=claim["id"]).status == "received"
+        # the claim.received webhook waits in its outbox row for the sweep
+        assert WebhookDelivery.objects.get(event_type="claim.received").status == "pending"
 
         # and when the broker is back, the reconciler sends what the outage held back
         redis.start()
