@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 
 from config.outbox import OutboxTask
 from evidence import pipeline
@@ -12,7 +12,8 @@ from evidence.models import EvidenceFile
 
 log = logging.getLogger(__name__)
 MAX_CHECK_ATTEMPTS = pipeline.MAX_CHECK_ATTEMPTS
-TRANSIENT_ERRORS = (OperationalError, ConnectionError, TimeoutError)
+# A database or broker connection that failed (InterfaceError: the connection died under us).
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 @shared_task(

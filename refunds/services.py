@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -246,7 +246,7 @@ def claims_evaluate_stuck(*, older_than_minutes: int, limit: int = 200) -> int:
     for claim_id in claim_ids:
         try:
             claim_evaluate(claim_id=claim_id)
-        except OperationalError:
+        except (OperationalError, InterfaceError):
             raise  # the database is gone: the next sweep tries again
         except Exception:
             # One broken claim must not keep the others waiting behind it.
