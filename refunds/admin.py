@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from evidence.models import EvidenceFile, Finding
+from refunds import outbound
 from refunds.models import (
     Appeal,
     Assignment,
@@ -240,8 +242,20 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+class WebhookEndpointForm(forms.ModelForm):
+    def clean_url(self):
+        # The same vetting as the service's (no internal targets): the admin saves directly.
+        url = self.cleaned_data["url"]
+        try:
+            outbound.check_url(url)
+        except outbound.TargetRefused as refused:
+            raise forms.ValidationError(refused.message, code=refused.code) from None
+        return url
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
     list_display = ["url", "client", "is_active", "created_at"]
     list_filter = ["is_active", "client"]
 

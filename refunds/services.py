@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from refunds import audit, lifecycle, routing, webhooks
+from refunds import audit, lifecycle, outbound, routing, webhooks
 from refunds.audit import Actor
 from refunds.exceptions import (
     AlreadyExists,
@@ -740,8 +739,11 @@ def webhook_endpoint_create(
     event_types: list[str] | None = None,
     is_active: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
-    """Register a platform client's endpoint; returns it and its signing secret (shown once)."""
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    """Register a platform client's endpoint; returns it and its signing secret (shown
+    once). A URL that points at an internal service is refused (``outbound.TargetRefused``,
+    a ClaimValidationError)."""
+    outbound.check_url(url)
+    secret = webhooks.new_secret()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(
             client=client,
@@ -754,8 +756,12 @@ def webhook_endpoint_create(
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    """Change an endpoint's URL, event types or active flag; a new URL is vetted as in
+    :func:`webhook_endpoint_create`, before anything changes."""
     allowed = {"url", "event_types", "is_active"}
     fields = [name for name in changes if name in allowed]
+    if "url" in fields:
+        outbound.check_url(changes["url"])
     for name in fields:
         setattr(endpoint, name, changes[name])
     if fields:

@@ -39,7 +39,12 @@ class Receiver:
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
                 reply = receiver.reply
                 if reply.get("stall"):
@@ -63,6 +68,8 @@ class Receiver:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815 - a followed redirect would arrive as a GET
 
             def log_message(self, *args):
                 pass
@@ -165,8 +172,12 @@ def test_the_claimlens_signature_is_still_sent_and_verifies(receiver, endpoint_f
     headers = receiver.requests[0]["headers"]
     assert headers["Claimlens-Delivery"] == str(delivery.pk)
     assert headers["Claimlens-Event"] == "claim.decided"
-    assert webhooks.verify_signature(secret, headers["Claimlens-Signature"], receiver.requests[0]["body"])
-    assert not webhooks.verify_signature("whsec_other", headers["Claimlens-Signature"], receiver.requests[0]["body"])
+    assert webhooks.verify_signature(
+        secret, headers["Claimlens-Signature"], receiver.requests[0]["body"]
+    )
+    assert not webhooks.verify_signature(
+        "whsec_other", headers["Claimlens-Signature"], receiver.requests[0]["body"]
+    )
 
 
 def test_an_endpoint_with_an_old_format_secret_gets_the_claimlens_signature_only(
@@ -247,15 +258,16 @@ def test_the_name_is_resolved_once_and_the_host_header_keeps_it(
     assert request["path"] == "/hooks?shop=a"
 
 
-def test_redirects_are_not_followed(receiver, endpoint_for):
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirects_are_not_followed(receiver, endpoint_for, status):
     elsewhere = Receiver()
     try:
-        receiver.reply = {"status": 307, "headers": {"Location": elsewhere.url("/stolen")}}
+        receiver.reply = {"status": status, "headers": {"Location": elsewhere.url("/stolen")}}
         endpoint, _ = endpoint_for(receiver.url())
         delivery = _delivery(endpoint)
         assert webhooks.deliver(delivery.pk) is False  # retried later, as any non-2xx
         delivery.refresh_from_db()
-        assert delivery.last_status_code == 307 and "redirect" in delivery.last_error
+        assert delivery.last_status_code == status and "redirect" in delivery.last_error
         assert len(receiver.requests) == 1 and elsewhere.requests == []
     finally:
         elsewhere.close()
