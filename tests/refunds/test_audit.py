@@ -1,6 +1,8 @@
 """The audit chain: every change is recorded, the database refuses to change or remove
 an event, and any tampering by someone who switched that off is detected."""
 
+import os
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -138,13 +140,13 @@ def test_postgresql_refuses_truncating_the_audit_table(history):
 def test_on_postgresql_only_the_tables_owner_can_switch_the_triggers_off(history):
     # given a role that may write every row of the table but owns nothing (as the
     # application's role should in production); rolled back with the test
+    role = f"claimlens_test_app_{os.getpid()}"  # roles are the whole server's
     with connection.cursor() as cursor:
-        cursor.execute("CREATE ROLE claimlens_test_app_role NOLOGIN")
+        cursor.execute(f"CREATE ROLE {role} NOLOGIN")
         cursor.execute(
-            "GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON refunds_auditevent "
-            "TO claimlens_test_app_role"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON refunds_auditevent TO {role}"
         )
-        cursor.execute("SET ROLE claimlens_test_app_role")
+        cursor.execute(f"SET ROLE {role}")
     attempts = [
         "ALTER TABLE refunds_auditevent DISABLE TRIGGER USER",
         "SET session_replication_role = replica",
