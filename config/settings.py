@@ -221,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=600.0),
     },
 }
+# ...and after the commit of every Nth audit event (0: only the periodic one).
+AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=100)
 
 # --- Claim rules ----------------------------------------------------------------------
 CLAIMLENS = {

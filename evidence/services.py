@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from evidence import imaging
+from evidence import custody, imaging
 from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
 
 # Claims accept evidence while nobody has decided them yet.
@@ -73,6 +73,7 @@ def _validate_image_header(data: bytes) -> tuple[str, int, int]:
     return fmt, width, height
 
 
+@custody.records_refusals
 def evidence_add(
     *,
     upload: IO[bytes] | bytes,
@@ -82,9 +83,12 @@ def evidence_add(
     product=None,
     shipment=None,
     uploaded_by=None,
+    actor=None,
 ) -> EvidenceFile:
     """Accept one file for a claim, a product (listing photo) or a shipment (packing
-    evidence). Raises :class:`EvidenceRejected` with a clear reason; stores nothing then."""
+    evidence). Raises :class:`EvidenceRejected` with a clear reason; stores nothing then.
+    Both are recorded in the chain of custody (:mod:`evidence.custody`), by ``actor``
+    (``refunds.audit.Actor``; default: ``uploaded_by``)."""
     targets = [t for t in (claim, product, shipment) if t is not None]
     if len(targets) != 1:
         raise ValueError("evidence is attached to exactly one of claim, product, shipment")
@@ -129,6 +133,7 @@ def evidence_add(
     try:
         with transaction.atomic():
             evidence.save()
+            custody.record_upload(evidence, actor=actor)
             transaction.on_commit(lambda: _enqueue_checks(evidence.pk))
     except IntegrityError as exc:
         evidence.original.delete(save=False)
