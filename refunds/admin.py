@@ -7,6 +7,7 @@ Secrets are not shown: a webhook endpoint's signing secret is given once, by the
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from evidence.admin import ReadOnlyAdmin
@@ -268,6 +269,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "client"]
     fields = ["client", "url", "event_types", "is_active", "created_at"]
     readonly_fields = ["client", "created_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request):
         return False

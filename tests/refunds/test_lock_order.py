@@ -8,22 +8,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 
 from refunds import services
 from refunds.audit import Actor, verify_chain
 from refunds.exceptions import ClaimError
 from refunds.models import Assignment, ClaimStatus, Decision, RefundClaim
+from tests.conftest import _member_of
 
 S = ClaimStatus
 ROUNDS = 12
-
-
-def _reviewer(django_user_model, name):
-    user = django_user_model.objects.create_user(name, password=f"pw-{name}-123")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
 
 
 def _run_at_once(actions) -> list[BaseException]:
@@ -59,8 +53,8 @@ def test_decide_release_withdraw_and_take_at_once_never_deadlock(
     django_user_model, make_claim, shop_a, alice
 ):
     # given: claims in review, each held by its reviewer
-    holders = [_reviewer(django_user_model, f"holder{i}") for i in range(ROUNDS)]
-    others = [_reviewer(django_user_model, f"other{i}") for i in range(2)]
+    holders = [_member_of(django_user_model, f"holder{i}", "reviewers") for i in range(ROUNDS)]
+    others = [_member_of(django_user_model, f"other{i}", "reviewers") for i in range(2)]
     claims = []
     for holder in holders:
         claim = services.claim_merchant_respond(

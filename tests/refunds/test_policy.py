@@ -8,7 +8,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from evidence.services import EvidenceRejected, evidence_add
@@ -22,22 +21,6 @@ S = ClaimStatus
 @pytest.fixture(autouse=True)
 def _media_in_tmp(media_in_tmp):
     """Counter-evidence tests store files: keep them in a temporary directory."""
-
-
-@pytest.fixture
-def erin(django_user_model, db):
-    """A second (not senior) reviewer."""
-    user = django_user_model.objects.create_user("erin", password="pw-erin-123")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
-
-
-@pytest.fixture
-def fred(django_user_model, db):
-    """A second senior reviewer."""
-    user = django_user_model.objects.create_user("fred", password="pw-fred-123")
-    user.groups.add(Group.objects.get_or_create(name="senior reviewers")[0])
-    return user
 
 
 def _contest(claim, user):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -16,14 +15,6 @@ from refunds.models import Assignment, AuditEvent, ClaimStatus, RefundClaim
 
 S = ClaimStatus
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-@pytest.fixture
-def erin(django_user_model, db):
-    """A second (not senior) reviewer."""
-    user = django_user_model.objects.create_user("erin", password="pw-erin-123")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
 
 
 def _in_review(claim, user):
