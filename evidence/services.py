@@ -19,11 +19,6 @@ from PIL import Image
 from evidence import custody, imaging
 from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
 
-# Claims accept evidence while nobody has decided them yet.
-CLAIM_STATUSES_ACCEPTING_EVIDENCE = frozenset(
-    {"received", "checking", "awaiting_merchant", "awaiting_buyer", "in_review"}
-)
-
 
 class EvidenceRejected(ValueError):
     """The upload is refused; ``message`` tells the uploader why, ``code`` is stable."""
@@ -94,12 +89,15 @@ def evidence_add(
         raise ValueError("evidence is attached to exactly one of claim, product, shipment")
     if submitted_by not in SubmittedBy.values:
         raise EvidenceRejected("bad_submitter", _("Unknown submitter."))
-    if claim is not None and claim.status not in CLAIM_STATUSES_ACCEPTING_EVIDENCE:
-        raise EvidenceRejected(
-            "claim_closed",
-            _("This claim no longer accepts evidence (it is %(status)s).")
-            % {"status": claim.get_status_display()},
-        )
+    if claim is not None:
+        # Who may add what when is the claims' policy (the shop's counter-evidence only
+        # while its pages offer the form; the buyer's until the decision).
+        from refunds.policy import can_add_claim_evidence
+
+        verdict = can_add_claim_evidence(uploaded_by, claim, submitted_by=submitted_by)
+        if not verdict:
+            code = "claim_closed" if verdict.wrong_state else "not_allowed"
+            raise EvidenceRejected(code, verdict.reason)
     data = _read_limited(upload)
     fmt, width, height = _validate_image_header(data)
     sha256 = hashlib.sha256(data).hexdigest()

@@ -67,15 +67,14 @@ from reportlab.platypus import (
 
 from evidence import selectors as evidence_selectors
 from evidence.models import EvidenceFile, Finding, FindingArtifact
-from merchants.selectors import user_can_act_for
-from refunds import audit, selectors
+from refunds import audit, policy, selectors
 from refunds.exceptions import NotAllowed
 from refunds.models import RefundClaim
 from refunds.templatetags.claim_tags import BAND_SUMMARIES, SEVERITY_RANK, risk_band
 from refunds.views.common import risk_thresholds, timeline
 
-MERCHANT = "merchant"
-REVIEWER = "reviewer"
+MERCHANT = policy.MERCHANT_AUDIENCE
+REVIEWER = policy.REVIEWER_AUDIENCE
 FORMAT = "claimlens-evidence-pack/1"
 FONT = "STSong-Light"  # reportlab's built-in CID font: Chinese without a font file
 MONO = "Courier"
@@ -99,14 +98,12 @@ def pack_filename(claim: RefundClaim) -> str:
 
 def pack_audience(*, claim: RefundClaim, user) -> str:
     """``"merchant"`` for a member of the claim's shop (even if also a reviewer: the
-    narrower pack), ``"reviewer"`` for a platform reviewer; anybody else is refused."""
-    if not user.is_authenticated:
+    narrower pack), ``"reviewer"`` for a platform reviewer; anybody else is refused
+    (the rule: :func:`refunds.policy.evidence_pack_audience`)."""
+    audience = policy.evidence_pack_audience(user, claim)
+    if audience is None:
         raise NotAllowed()
-    if user_can_act_for(user=user, merchant_id=claim.merchant_id):
-        return MERCHANT
-    if selectors.is_reviewer(user):
-        return REVIEWER
-    raise NotAllowed()
+    return audience
 
 
 # --- What goes in ------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Shared fixtures: named personas (alice runs shop A, bob runs shop B, a buyer, charlie
-the reviewer, dora the senior reviewer) and small builders for orders and claims."""
+the reviewer, dora the senior reviewer, erin a second reviewer, fred a second senior) and
+small builders for orders and claims."""
 
 from __future__ import annotations
 
@@ -90,18 +91,32 @@ def bob(django_user_model, shop_b):
     return user
 
 
+def _member_of(django_user_model, name: str, group: str):
+    user = django_user_model.objects.create_user(name, password=f"pw-{name}-123")
+    user.groups.add(Group.objects.get_or_create(name=group)[0])
+    return user
+
+
 @pytest.fixture
 def charlie(django_user_model, db):
-    user = django_user_model.objects.create_user("charlie", password="pw-charlie-123")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
+    return _member_of(django_user_model, "charlie", "reviewers")
 
 
 @pytest.fixture
 def dora(django_user_model, db):
-    user = django_user_model.objects.create_user("dora", password="pw-dora-123")
-    user.groups.add(Group.objects.get_or_create(name="senior reviewers")[0])
-    return user
+    return _member_of(django_user_model, "dora", "senior reviewers")
+
+
+@pytest.fixture
+def erin(django_user_model, db):
+    """A second reviewer, not senior."""
+    return _member_of(django_user_model, "erin", "reviewers")
+
+
+@pytest.fixture
+def fred(django_user_model, db):
+    """A second senior reviewer."""
+    return _member_of(django_user_model, "fred", "senior reviewers")
 
 
 @pytest.fixture
