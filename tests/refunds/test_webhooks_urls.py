@@ -141,32 +141,41 @@ def test_new_secrets_are_standard_webhooks_secrets(platform, no_private_targets)
     assert len(key) == 32
 
 
+def _public_endpoint(platform) -> WebhookEndpoint:
+    endpoint, _secret = services.webhook_endpoint_create(
+        client=platform, url="https://93.184.215.14/hooks"
+    )
+    return endpoint
+
+
 def test_admin_refuses_an_internal_url(admin_client, platform, no_private_targets):
+    # Endpoints are registered through the API (it hands out the secret once); the admin
+    # may change the URL, and vets it like the service.
+    endpoint = _public_endpoint(platform)
     response = admin_client.post(
-        "/admin/refunds/webhookendpoint/add/",
+        f"/admin/refunds/webhookendpoint/{endpoint.pk}/change/",
         {
-            "client": platform.pk,
             "url": "http://169.254.169.254/latest/meta-data/",
-            "secret": "whsec_" + "A" * 44,
             "event_types": "[]",
             "is_active": "on",
         },
     )
     assert response.status_code == 200  # the form again, with the error
     assert response.context["adminform"].form.errors["url"]
-    assert not WebhookEndpoint.objects.exists()
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://93.184.215.14/hooks"
 
 
 def test_admin_accepts_a_public_url(admin_client, platform, no_private_targets):
+    endpoint = _public_endpoint(platform)
     response = admin_client.post(
-        "/admin/refunds/webhookendpoint/add/",
+        f"/admin/refunds/webhookendpoint/{endpoint.pk}/change/",
         {
-            "client": platform.pk,
-            "url": "https://93.184.215.14/hooks",
-            "secret": "whsec_" + "A" * 44,
+            "url": "https://93.184.215.15/other",
             "event_types": "[]",
             "is_active": "on",
         },
     )
     assert response.status_code == 302, response.content
-    assert WebhookEndpoint.objects.get().url == "https://93.184.215.14/hooks"
+    endpoint.refresh_from_db()
+    assert endpoint.url == "https://93.184.215.15/other"
