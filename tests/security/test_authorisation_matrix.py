@@ -230,9 +230,9 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "merchant_claim": {"claim_waiting": {"GET": SHOP_A_PAGE, "POST": SHOP_A_ACTION}},
     "merchant_claim_evidence": {
         "claim_in_review": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION},
-        # Awaiting the merchant's answer the page shows no "add counter-evidence" form
-        # (the answer form carries the files): the route must not take files either.
-        "claim_waiting": {"GET": SIGNED_IN_405, "POST": SHOP_A_REFUSED},
+        # The answer window is open: the shop's counter-evidence is taken (refunds.policy
+        # can_add_counter_evidence), whichever of the page's two forms carries it.
+        "claim_waiting": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION},
         "claim_decided": {"GET": SIGNED_IN_405, "POST": SHOP_A_REFUSED},
     },
     "merchant_claim_appeal": {"claim_decided": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}},
@@ -254,7 +254,8 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
         "claim_in_review": {"GET": REVIEWER_405, "POST": REVIEWER_REFUSED},
     },
     "review_request_evidence": {"claim_held": {"GET": REVIEWER_405, "POST": HOLDER_ACTION}},
-    "review_release": {"claim_held": {"GET": REVIEWER_405, "POST": HOLDER_ACTION}},
+    # The holder, or a senior reviewer freeing a claim its holder left (audited).
+    "review_release": {"claim_held": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
     "review_evidence_pack": {"claim_in_review": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
     # Files, streamed after checking who asks.
     "evidence:display": {
@@ -456,10 +457,11 @@ def _fresh_throttle():
 
 
 def snapshot() -> tuple:
-    """What an unauthorised request must not change, read in five queries."""
+    """What an unauthorised request must not change, read in six queries."""
     from django.db import connection
 
     from api.models import IdempotencyRecord
+    from evidence import custody
     from evidence.models import EvidenceFile, Finding
     from merchants.models import Membership, Merchant, PlatformClient, Product
     from refunds.models import (
@@ -473,7 +475,6 @@ def snapshot() -> tuple:
     )
 
     counted = (
-        AuditEvent,
         Decision,
         Appeal,
         EvidenceFile,
@@ -492,6 +493,9 @@ def snapshot() -> tuple:
         row = cursor.fetchone()
     return (
         tuple(row),
+        # The claims' history. Two custody events are not counted: a refused upload and a
+        # reviewer's download of an original are recorded by design (evidence.custody).
+        AuditEvent.objects.exclude(action__in=(custody.REFUSED, custody.ORIGINAL_EXPORTED)).count(),
         list(
             RefundClaim.objects.order_by("pk").values_list(
                 "pk", "status", "merchant_response", "outcome"
