@@ -8,6 +8,9 @@ app_name = "api"
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+# One format, JSON: no ``.json`` suffix routes (their ``format`` argument crashed every
+# @action and every create), so a suffixed path is a plain 404 problem document.
+router.include_format_suffixes = False
 router.register("merchants", views.MerchantViewSet, basename="merchant")
 router.register("products", views.ProductViewSet, basename="product")
 router.register("orders", views.OrderViewSet, basename="order")
