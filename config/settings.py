@@ -55,8 +55,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check, the first to read a body; after the language is chosen.
+    "config.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.middleware.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -186,7 +189,14 @@ STORAGES = {
 # Outside production WhiteNoise serves straight from the apps' static folders (no
 # collectstatic step for the demo); production serves the collected, hashed files.
 WHITENOISE_USE_FINDERS = not PRODUCTION
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Request size limits. A web form's whole body, photos included, is refused from its
+# Content-Length before anything reads it (config/middleware.py), over the API's own
+# multipart limit (api.views.MAX_UPLOAD_BYTES, the same number; 25 MB per photo is
+# evidence.imaging.MAX_BYTES). A body without files, and the fields beside the files,
+# over DATA_UPLOAD_MAX_MEMORY_SIZE (the API's JSON limit, 1 MB). Uploaded files over
+# FILE_UPLOAD_MAX_MEMORY_SIZE are spooled to a temporary file instead of memory.
+UPLOAD_MAX_REQUEST_BYTES = 100 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Security -------------------------------------------------------------------------
@@ -301,4 +311,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Lockouts and failed logins are warnings; every successful login is not news.
+    "loggers": {"axes": {"level": env.str("AXES_LOG_LEVEL", default="WARNING")}},
 }
