@@ -217,3 +217,20 @@ def test_pages_for_nobody_signed_in_are_not_marked(client):
     # Django's own never_cache header stays as it was.
     assert "no-store" in response["Cache-Control"]
     assert "must-revalidate" in response["Cache-Control"]
+
+
+def test_no_template_has_inline_script_or_style():
+    """Pages the tests above do not render (partials, rare states) obey the policy too."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "templates"
+    templates = sorted(root.rglob("*.html"))
+    assert len(templates) > 10
+    found = []
+    for path in templates:
+        text = path.read_text(encoding="utf-8")
+        for pattern in (INLINE_SCRIPT, STYLE_ATTRIBUTE, STYLE_BLOCK, EVENT_HANDLER):
+            found += [
+                f"{path.relative_to(root)}: {m.group(0)[:80]}" for m in pattern.finditer(text)
+            ]
+    assert found == []
