@@ -32,8 +32,9 @@ def _declared_length(request) -> int:
 
 class RequestBodyLimitMiddleware:
     """Multipart bodies (photos) up to ``UPLOAD_MAX_REQUEST_BYTES``, the API's multipart
-    limit; other bodies up to ``DATA_UPLOAD_MAX_MEMORY_SIZE``. Placed before the CSRF
-    middleware, the first to read a body."""
+    limit; other bodies up to ``DATA_UPLOAD_MAX_MEMORY_SIZE``. It answers while the request
+    passes in, before any middleware's ``process_view`` (the CSRF check is the first to
+    read a body) and before the view."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -49,6 +49,21 @@ def test_a_150_mb_upload_is_refused_before_its_body_is_read(client, alice, make_
     assert not EvidenceFile.objects.filter(claim=claim).exists()
 
 
+def test_the_refusal_comes_before_the_csrf_check_reads_the_body(alice, make_claim, shop_a):
+    from django.test import Client
+
+    claim = make_claim(shop_a)
+    strict = Client(enforce_csrf_checks=True)  # the CSRF check reads the form for its token
+    strict.force_login(alice)
+
+    response = _post_declared(
+        strict, reverse("merchant_claim_evidence", args=[claim.pk]), 150 * MB, **EN
+    )
+
+    assert response.status_code == 413
+    assert "alice" in response.content.decode()  # the page knows who is signed in
+
+
 def test_the_refusal_is_in_chinese_by_default(client, alice, make_claim, shop_a):
     claim = make_claim(shop_a)
     client.force_login(alice)
