@@ -414,7 +414,14 @@ class DecisionSerializer(serializers.ModelSerializer):
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
-    url = serializers.URLField(max_length=500)
+    url = serializers.URLField(
+        max_length=500,
+        help_text=_(
+            "Where events are POSTed. It must be reachable from the internet (https in "
+            "production; no loopback, private or link-local address), checked when saved "
+            "and before every send."
+        ),
+    )
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
         required=False,
@@ -430,7 +437,11 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
     secret = serializers.CharField(
-        read_only=True, help_text="The HMAC signing secret; shown only in this response."
+        read_only=True,
+        help_text=(
+            "The signing secret (Standard Webhooks format, whsec_ and base64); shown only "
+            "in this response."
+        ),
     )
 
     class Meta(WebhookEndpointSerializer.Meta):

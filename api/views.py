@@ -148,6 +148,7 @@ def _upload(request, serializer_class, **target) -> Response:
                     upload=upload,
                     original_name=upload.name or "",
                     submitted_by=serializer.validated_data["submitted_by"],
+                    actor=Actor.platform(request.user.client.name),
                     **target,
                 )
             )

@@ -1,4 +1,12 @@
+"""The evidence app's admin: read-only. Files arrive through ``evidence_add`` and checks
+write findings; nothing here changes or deletes either (a claim's record must stay whole).
+Stored files have no public URL: a page shows a file's name, size and hash and links to
+the views that stream it after checking who asks (``evidence.views``)."""
+
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from evidence.models import (
     CheckRun,
@@ -8,6 +16,57 @@ from evidence.models import (
     ScoringThreshold,
     ScoringWeight,
 )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, never added, changed or deleted here (the services write these rows)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StoredFileAdmin(ReadOnlyAdmin):
+    """An uploaded file (a claim's evidence, a listing or packing photo): its stored
+    name, size and SHA-256, and links to the guarded views, never a storage URL (the
+    private storage has none, and the original may hold GPS data)."""
+
+    exclude = ["features", "original", "display"]
+
+    def get_readonly_fields(self, request, obj=None):
+        hidden = set(self.exclude)
+        return ["stored_file"] + [
+            f.name for f in self.model._meta.fields if f.name != "id" and f.name not in hidden
+        ]
+
+    @admin.display(description=_("stored file"))
+    def stored_file(self, obj):
+        if not obj.original:
+            return "-"
+        links = format_html(
+            '<a href="{}">{}</a>',
+            reverse("evidence:original", args=[obj.uuid]),
+            _("download the original (platform reviewers)"),
+        )
+        if obj.display:
+            links = format_html(
+                '{} · <a href="{}">{}</a>',
+                links,
+                reverse("evidence:display", args=[obj.uuid]),
+                _("display copy"),
+            )
+        return format_html(
+            "<code>{}</code><br>{} · SHA-256 <code>{}</code><br>{}",
+            obj.original.name,
+            _("%(size)s bytes") % {"size": f"{obj.size:,}"},
+            obj.sha256,
+            links,
+        )
 
 
 class FindingInline(admin.TabularInline):
@@ -21,9 +80,12 @@ class FindingInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(EvidenceFile)
-class EvidenceFileAdmin(admin.ModelAdmin):
+class EvidenceFileAdmin(StoredFileAdmin):
     list_display = [
         "id",
         "original_name",
@@ -37,18 +99,11 @@ class EvidenceFileAdmin(admin.ModelAdmin):
     list_filter = ["status", "attached_to", "submitted_by", "content_type"]
     search_fields = ["original_name", "sha256", "claim__id"]
     date_hierarchy = "created_at"
-    exclude = ["features"]
-    readonly_fields = [
-        f.name for f in EvidenceFile._meta.fields if f.name not in ("id", "features")
-    ]
     inlines = [FindingInline]
-
-    def has_add_permission(self, request):
-        return False  # uploads go through evidence.services.evidence_add
 
 
 @admin.register(CheckRun)
-class CheckRunAdmin(admin.ModelAdmin):
+class CheckRunAdmin(ReadOnlyAdmin):
     list_display = [
         "evidence",
         "check_name",
@@ -64,12 +119,27 @@ class CheckRunAdmin(admin.ModelAdmin):
 class ArtifactInline(admin.TabularInline):
     model = FindingArtifact
     extra = 0
-    fields = ["name", "caption"]
+    can_delete = False
+    fields = ["name", "caption", "image_link"]
     readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("image"))
+    def image_link(self, obj):
+        if not obj.image:
+            return "-"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("evidence:artifact", args=[obj.pk]), _("open the image")
+        )
 
 
 @admin.register(Finding)
-class FindingAdmin(admin.ModelAdmin):
+class FindingAdmin(ReadOnlyAdmin):
     list_display = ["code", "severity", "weight", "evidence", "claim", "created_at"]
     list_filter = ["severity", "code"]
     search_fields = ["code", "claim__id"]

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from evidence import imaging, selectors
+from evidence import custody, imaging, selectors
 from evidence.checks.base import (
     Check,
     CheckContext,
@@ -286,6 +286,7 @@ def _record_rejection(evidence: EvidenceFile, exc: imaging.ImageRejected) -> Non
         checked_at=timezone.now(),
         checking_since=None,
     )
+    custody.record_check_outcome(evidence.pk)
 
 
 class _IngestCheck(Check):
@@ -366,6 +367,7 @@ def mark_failed(evidence_id: int, error: str, *, code: str = CHECKS_FAILED) -> N
         rejection_message=FAILURE_MESSAGES[code],
         checking_since=None,
     )
+    custody.record_check_outcome(evidence_id)
     claim_id = (
         EvidenceFile.objects.filter(pk=evidence_id).values_list("claim_id", flat=True).first()
     )

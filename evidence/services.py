@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 from typing import IO
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from PIL import Image
 
-from evidence import imaging
+from evidence import custody, imaging
 from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
-
-# Claims accept evidence while nobody has decided them yet.
-CLAIM_STATUSES_ACCEPTING_EVIDENCE = frozenset(
-    {"received", "checking", "awaiting_merchant", "awaiting_buyer", "in_review"}
-)
 
 
 class EvidenceRejected(ValueError):
@@ -59,7 +52,9 @@ def _validate_image_header(data: bytes) -> tuple[str, int, int]:
             _("This file is not a JPEG, PNG, WebP, HEIC or AVIF image."),
         )
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        # The header only, without Pillow's own bomb check: a picture over its 178 MP
+        # limit is refused below with its size, not as an unreadable file.
+        with imaging.open_header(data, fmt) as img:
             width, height = img.size
     except Exception as exc:  # noqa: BLE001 - any parser failure means "not an image"
         raise EvidenceRejected(
@@ -74,6 +69,7 @@ def _validate_image_header(data: bytes) -> tuple[str, int, int]:
     return fmt, width, height
 
 
+@custody.records_refusals
 def evidence_add(
     *,
     upload: IO[bytes] | bytes,
@@ -83,20 +79,26 @@ def evidence_add(
     product=None,
     shipment=None,
     uploaded_by=None,
+    actor=None,
 ) -> EvidenceFile:
     """Accept one file for a claim, a product (listing photo) or a shipment (packing
-    evidence). Raises :class:`EvidenceRejected` with a clear reason; stores nothing then."""
+    evidence). Raises :class:`EvidenceRejected` with a clear reason; stores nothing then.
+    Both are recorded in the chain of custody (:mod:`evidence.custody`), by ``actor``
+    (``refunds.audit.Actor``; default: ``uploaded_by``)."""
     targets = [t for t in (claim, product, shipment) if t is not None]
     if len(targets) != 1:
         raise ValueError("evidence is attached to exactly one of claim, product, shipment")
     if submitted_by not in SubmittedBy.values:
         raise EvidenceRejected("bad_submitter", _("Unknown submitter."))
-    if claim is not None and claim.status not in CLAIM_STATUSES_ACCEPTING_EVIDENCE:
-        raise EvidenceRejected(
-            "claim_closed",
-            _("This claim no longer accepts evidence (it is %(status)s).")
-            % {"status": claim.get_status_display()},
-        )
+    if claim is not None:
+        # Who may add what when is the claims' policy (the shop's counter-evidence only
+        # while its pages offer the form; the buyer's until the decision).
+        from refunds.policy import can_add_claim_evidence
+
+        verdict = can_add_claim_evidence(uploaded_by, claim, submitted_by=submitted_by)
+        if not verdict:
+            code = "claim_closed" if verdict.wrong_state else "not_allowed"
+            raise EvidenceRejected(code, verdict.reason)
     data = _read_limited(upload)
     fmt, width, height = _validate_image_header(data)
     sha256 = hashlib.sha256(data).hexdigest()
@@ -104,7 +106,7 @@ def evidence_add(
         existing = EvidenceFile.objects.filter(claim=claim, sha256=sha256).first()
         if existing is not None:
             if _original_lost(existing):
-                return _restore_original(existing, data)
+                return _restore_original(existing, data, actor=actor)
             raise EvidenceRejected(
                 "duplicate_file", _("This exact file was already submitted for this claim.")
             )
@@ -134,7 +136,7 @@ def evidence_add(
     evidence.original.save("original", ContentFile(data), save=False)
     try:
         with transaction.atomic():
-            _save_or_remove_original(evidence)
+            _save_or_remove_original(evidence, actor=actor)
             transaction.on_commit(functools.partial(_enqueue_checks, evidence.pk), robust=True)
     except IntegrityError as exc:
         raise EvidenceRejected(
@@ -143,9 +145,11 @@ def evidence_add(
     return evidence
 
 
-def _save_or_remove_original(evidence: EvidenceFile) -> None:
+def _save_or_remove_original(evidence: EvidenceFile, *, actor) -> None:
+    """Insert the row and its custody record; the stored bytes go only if that fails."""
     try:
         evidence.save()
+        custody.record_upload(evidence, actor=actor)
     except Exception:
         evidence.original.delete(save=False)
         raise
@@ -167,7 +171,7 @@ def _original_lost(evidence: EvidenceFile) -> bool:
     )
 
 
-def _restore_original(evidence: EvidenceFile, data: bytes) -> EvidenceFile:
+def _restore_original(evidence: EvidenceFile, data: bytes, *, actor) -> EvidenceFile:
     """Store ``data`` (same SHA-256) as the lost original of ``evidence`` and check it
     again from scratch."""
     name = evidence.original.storage.save(
@@ -188,6 +192,7 @@ def _restore_original(evidence: EvidenceFile, data: bytes) -> EvidenceFile:
             raise EvidenceRejected(
                 "duplicate_file", _("This exact file was already submitted for this claim.")
             )
+        custody.record_upload(evidence, actor=actor)  # the same bytes, accepted again
         transaction.on_commit(functools.partial(_enqueue_checks, evidence.pk), robust=True)
     evidence.refresh_from_db()
     return evidence

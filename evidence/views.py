@@ -4,7 +4,8 @@ checking who asks.
 * The display copy (re-encoded, metadata-free) of a file: to a member of the shop the
   file concerns, or a reviewer. Merchants never get the original bytes (which may hold
   GPS and camera data).
-* The original, as a download: reviewers only.
+* The original, as a download: reviewers only. Each download is recorded in the chain of
+  custody with the SHA-256 of the bytes handed over (:mod:`evidence.custody`).
 * A finding's artifact image: to whoever may see the file the finding is about.
 
 Everybody else gets 404, the same answer as for a file that does not exist.
@@ -12,10 +13,13 @@ Everybody else gets 404, the same answer as for a file that does not exist.
 
 from __future__ import annotations
 
+import io
+
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 
+from evidence import custody
 from evidence.models import EvidenceFile, FindingArtifact
 from merchants.selectors import user_can_act_for
 from refunds.selectors import claim_visible_to, is_reviewer
@@ -56,6 +60,10 @@ def _stream(field, *, content_type: str, attachment_name: str = "") -> FileRespo
         handle = field.storage.open(field.name, "rb")
     except FileNotFoundError as exc:
         raise Http404 from exc
+    return _response(handle, content_type=content_type, attachment_name=attachment_name)
+
+
+def _response(handle, *, content_type: str, attachment_name: str = "") -> FileResponse:
     response = FileResponse(
         handle,
         content_type=content_type,
@@ -84,8 +92,12 @@ def original_file(request, file_uuid):
         raise Http404
     evidence = _get_visible(request, file_uuid)
     extension = EXTENSIONS.get(evidence.content_type, "bin")
-    return _stream(
-        evidence.original,
+    try:
+        data = custody.evidence_original_export(evidence=evidence, user=request.user)
+    except FileNotFoundError as exc:
+        raise Http404 from exc
+    return _response(
+        io.BytesIO(data),
         content_type=evidence.content_type or "application/octet-stream",
         attachment_name=f"evidence-{evidence.pk}-{evidence.uuid.hex[:8]}.{extension}",
     )

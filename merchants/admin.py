@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from evidence.admin import StoredFileAdmin
 from merchants.models import (
     Membership,
     Merchant,
@@ -65,15 +66,13 @@ class ShipmentAdmin(admin.ModelAdmin):
     raw_id_fields = ["order"]
 
 
-class _FileProxyAdmin(admin.ModelAdmin):
+class _FileProxyAdmin(StoredFileAdmin):
+    """Listing and packing photos: evidence files, shown as the evidence admin shows them
+    (read-only, the file behind the guarded views)."""
+
     list_display = ["__str__", "status", "content_type", "width", "height", "created_at"]
     list_filter = ["status", "content_type"]
     search_fields = ["original_name", "sha256"]
-    readonly_fields = [f.name for f in ProductPhoto._meta.fields if f.name != "id"]
-    exclude = ["features"]
-
-    def has_add_permission(self, request):
-        return False
 
 
 admin.site.register(ProductPhoto, _FileProxyAdmin)

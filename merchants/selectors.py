@@ -15,3 +15,15 @@ def user_can_act_for(*, user, merchant_id: int) -> bool:
     return Membership.objects.filter(
         user=user, merchant_id=merchant_id, merchant__is_active=True
     ).exists()
+
+
+def merchant_ids_for_user(*, user) -> list[int]:
+    """The ids of the active shops the user acts for (what ``user_can_act_for`` asks of
+    one shop, for all of them in one query)."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        Membership.objects.filter(user=user, merchant__is_active=True).values_list(
+            "merchant_id", flat=True
+        )
+    )

@@ -1,7 +1,19 @@
-from django.contrib import admin
+"""The refunds app's admin. Claims, decisions, appeals, assignments and audit events are
+shown, never added, edited or deleted here: they change only through
+:mod:`refunds.services`, which write the audit event. What an administrator may change
+goes through a service too: "move to queue" (``claim_move_queue``), "release"
+(``claim_release``), a webhook endpoint's URL and events (``webhook_endpoint_update``).
+Secrets are not shown: a webhook endpoint's signing secret is given once, by the API."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from evidence.admin import ReadOnlyAdmin
 from evidence.models import EvidenceFile, Finding
+from refunds import outbound, services
+from refunds.exceptions import ClaimError
 from refunds.models import (
     Appeal,
     Assignment,
@@ -88,10 +100,18 @@ class AuditInline(ReadOnlyInline):
     show_change_link = False
 
 
+class MoveToQueueForm(admin.helpers.ActionForm):
+    queue = forms.ModelChoiceField(
+        queryset=ReviewQueue.objects.filter(is_active=True),
+        required=False,
+        label=_("to queue"),
+    )
+
+
 @admin.register(RefundClaim)
-class RefundClaimAdmin(admin.ModelAdmin):
-    """Status, outcome and deadlines change only through the claim services (and so
-    are read-only here); administrators can fix the queue and the free texts."""
+class RefundClaimAdmin(ReadOnlyAdmin):
+    """Read-only: a claim changes only through the claim services. The buyer's and the
+    merchant's words are theirs; the queue is changed by the "move to queue" action."""
 
     list_display = [
         "id",
@@ -109,37 +129,37 @@ class RefundClaimAdmin(admin.ModelAdmin):
     search_fields = ["id", "platform_id", "order__platform_id", "buyer__platform_id"]
     date_hierarchy = "created_at"
     list_select_related = ["merchant", "buyer", "queue"]
-    readonly_fields = [
-        "order",
-        "merchant",
-        "buyer",
-        "platform_id",
-        "amount",
-        "order_total",
-        "status",
-        "risk_score",
-        "risk_reasons",
-        "merchant_response",
-        "merchant_offer_amount",
-        "merchant_deadline",
-        "buyer_deadline",
-        "review_deadline",
-        "appeal_deadline",
-        "outcome",
-        "refund_amount",
-        "confirmed_forgery",
-        "created_at",
-        "updated_at",
-        "decided_at",
-    ]
+    readonly_fields = [f.name for f in RefundClaim._meta.fields if f.name != "id"]
     inlines = [EvidenceInline, FindingInline, DecisionInline, AuditInline]
+    action_form = MoveToQueueForm
+    actions = ["move_to_queue"]
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj):
         return f"¥{obj.amount:,.2f}"
 
-    def has_add_permission(self, request):
-        return False  # claims arrive through the platform API or the services
+    @admin.action(description=_("Move the selected claims to the chosen queue"))
+    def move_to_queue(self, request, queryset):
+        try:
+            queue = MoveToQueueForm.base_fields["queue"].clean(request.POST.get("queue"))
+        except forms.ValidationError:
+            queue = None
+        if queue is None:
+            messages.error(request, _("Choose the queue to move the claims to."))
+            return
+        moved = 0
+        for claim in queryset:
+            try:
+                services.claim_move_queue(claim=claim, queue=queue, user=request.user)
+            except ClaimError as exc:
+                messages.error(request, f"#{claim.pk}: {exc.message}")
+            else:
+                moved += 1
+        if moved:
+            messages.success(
+                request,
+                _("%(count)s claim(s) moved to %(queue)s.") % {"count": moved, "queue": queue},
+            )
 
 
 @admin.register(ReviewQueue)
@@ -168,15 +188,32 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
+    """Read-only; a claim somebody holds is given back to its queue by the "release"
+    action (``claim_release``: the audit trail names whose hold it was)."""
+
     list_display = ["claim", "reviewer", "for_appeal", "assigned_at", "released_at"]
     list_filter = ["for_appeal"]
-    raw_id_fields = ["claim"]
-    readonly_fields = ["claim", "reviewer", "for_appeal", "assigned_at"]
+    list_select_related = ["claim", "reviewer"]
+    readonly_fields = ["claim", "reviewer", "for_appeal", "assigned_at", "released_at"]
+    actions = ["release"]
+
+    @admin.action(description=_("Release the selected claims back to their queues"))
+    def release(self, request, queryset):
+        released = 0
+        for assignment in queryset.filter(released_at__isnull=True).select_related("claim"):
+            try:
+                services.claim_release(claim=assignment.claim, reviewer=request.user)
+            except ClaimError as exc:
+                messages.error(request, f"#{assignment.claim_id}: {exc.message}")
+            else:
+                released += 1
+        if released:
+            messages.success(request, _("%(count)s claim(s) released.") % {"count": released})
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ReadOnlyAdmin):
     list_display = [
         "claim",
         "outcome",
@@ -189,15 +226,9 @@ class DecisionAdmin(admin.ModelAdmin):
     list_filter = ["outcome", "on_appeal", "confirmed_forgery"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Appeal)
-class AppealAdmin(admin.ModelAdmin):
+class AppealAdmin(ReadOnlyAdmin):
     list_display = ["claim", "filed_by", "created_at", "appeal_decision"]
     list_filter = ["filed_by"]
     readonly_fields = [
@@ -209,12 +240,9 @@ class AppealAdmin(admin.ModelAdmin):
         "appeal_decision",
     ]
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Append-only: nobody edits or deletes audit events, not even a superuser."""
 
     list_display = [
@@ -230,24 +258,53 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["claim__id", "actor_label", "reason"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class WebhookEndpointForm(forms.ModelForm):
+    def clean_url(self):
+        # The same vetting as the service's (no internal targets): the admin saves directly.
+        url = self.cleaned_data["url"]
+        try:
+            outbound.check_url(url)
+        except outbound.TargetRefused as refused:
+            raise forms.ValidationError(refused.message, code=refused.code) from None
+        return url
 
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
+    """The URL, events and active flag can be changed (through the service); the signing
+    secret is neither shown nor editable, and endpoints are registered through the API,
+    which gives the secret once."""
+
+    form = WebhookEndpointForm
     list_display = ["url", "client", "is_active", "created_at"]
     list_filter = ["is_active", "client"]
+    fields = ["client", "url", "event_types", "is_active", "created_at"]
+    readonly_fields = ["client", "created_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def has_add_permission(self, request):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        editable = ("url", "event_types", "is_active")
+        services.webhook_endpoint_update(
+            endpoint=obj,
+            **{name: form.cleaned_data[name] for name in form.changed_data if name in editable},
+        )
+
+    def delete_model(self, request, obj):
+        services.webhook_endpoint_delete(endpoint=obj)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            services.webhook_endpoint_delete(endpoint=endpoint)
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The outbox, read-only: a delivery made or edited by hand would be signed and sent."""
+
     list_display = [
         "event_type",
         "endpoint",

@@ -5,11 +5,20 @@ global sequence. Appending takes a lock (a PostgreSQL advisory lock; SQLite's
 ``BEGIN IMMEDIATE`` already serialises writers) so two transactions can never fork the
 chain. ``verify_chain`` recomputes every hash and reports the first broken link.
 
+The table is append-only in the database: triggers refuse UPDATE, DELETE and TRUNCATE
+(:mod:`refunds.append_only`), so changing or removing an event first takes switching
+them off, which needs the table owner's rights on PostgreSQL.
+
 The chain alone cannot show that its *newest* events were cut off, nor that it was
-rewritten from some event on with every hash recomputed. Checkpoints can: a periodic task
-(:func:`checkpoint_write`) copies the head's sequence number and hash out of the database
+rewritten from some event on with every hash recomputed. Checkpoints can:
+:func:`checkpoint_write` copies the head's sequence number and hash out of the database
 into the file storage (S3 with versioning or object lock in production), and
-:func:`verify_checkpoint` checks that the chain still holds that event with that hash.
+:func:`verify_checkpoint` checks that the chain still holds that event with that hash. A
+checkpoint is taken periodically (beat, ``AUDIT_CHECKPOINT_SECONDS``) and after the commit
+of every ``AUDIT_CHECKPOINT_EVERY``-th event. What is left is a window: the events newer
+than the latest checkpoint, at most that many events or that many seconds' worth, can be
+cut off without a trace by someone who may also switch the triggers off; for everybody
+else the triggers close it.
 """
 
 from __future__ import annotations
@@ -17,10 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
@@ -31,6 +42,7 @@ from refunds.models import AuditEvent, RefundClaim
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x61756469  # "audi"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,8 +88,23 @@ def compute_hash(event: AuditEvent) -> str:
         "data": event.data,
         "at": _timestamp(event.created_at),
     }
+    if event.evidence_id is not None:
+        # Only when set, so that the events written before the column existed keep
+        # their hashes.
+        content["evidence"] = event.evidence_id
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def lock_chain() -> None:
+    """Take the chain's append lock until the end of the caller's transaction (what
+    :func:`record` does first; re-entrant). Lets a caller check something against the
+    log and append in one step."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the audit log is written inside transaction.atomic only")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
 
 
 def record(
@@ -89,13 +116,14 @@ def record(
     to_status: str = "",
     reason: str = "",
     data: dict[str, Any] | None = None,
+    evidence_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside the caller's transaction."""
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("audit.record must run inside transaction.atomic")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+    """Append one event to the chain. Must run inside the caller's transaction.
+
+    Every ``AUDIT_CHECKPOINT_EVERY``-th event schedules a checkpoint for after the
+    commit (outside the lock and the transaction; a failure there is logged, never
+    raised into the caller's committed work)."""
+    lock_chain()
     last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
     event = AuditEvent(
@@ -108,12 +136,36 @@ def record(
         to_status=to_status,
         reason=reason,
         data=_normalise(data or {}),
+        evidence_id=evidence_id,
         created_at=timezone.now(),
         prev_hash=prev_hash,
     )
     event.hash = compute_hash(event)
     event.save(force_insert=True)
+    every = settings.AUDIT_CHECKPOINT_EVERY
+    if every > 0 and seq % every == 0:
+        transaction.on_commit(_checkpoint_soon, robust=True)
     return event
+
+
+def _checkpoint_soon() -> None:
+    from refunds.tasks import audit_checkpoint_task
+
+    try:
+        audit_checkpoint_task.delay()
+    except Exception:  # noqa: BLE001 - the beat checkpoint follows; the events are committed
+        log.exception("could not schedule an audit checkpoint")
+
+
+def custody_events(*, evidence_ids, claim_id: int | None = None):
+    """The chain-of-custody events of these evidence files, and the evidence pack
+    exports of ``claim_id``, oldest first."""
+    from django.db.models import Q
+
+    wanted = Q(evidence_id__in=list(evidence_ids))
+    if claim_id is not None:
+        wanted |= Q(claim_id=claim_id, action="evidence_pack_exported")
+    return AuditEvent.objects.filter(wanted).order_by("seq")
 
 
 @dataclass(frozen=True)
@@ -195,6 +247,12 @@ def checkpoint_latest(storage=None) -> Checkpoint | None:
     with storage.open(name, "rb") as handle:
         body = json.loads(handle.read())
     return Checkpoint(int(body["seq"]), str(body["hash"]), str(body["at"]), name)
+
+
+def events_after(checkpoint: Checkpoint | None) -> int:
+    """How many events are newer than ``checkpoint`` (all of them without one): the ones
+    only the triggers protect until the next checkpoint."""
+    return AuditEvent.objects.filter(seq__gt=checkpoint.seq if checkpoint else 0).count()
 
 
 def verify_checkpoint(storage=None) -> tuple[Checkpoint | None, str | None]:

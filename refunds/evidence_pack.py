@@ -21,6 +21,11 @@ buyer's phone or address, or the buyer's own file names. Each photo is named by 
 SHA-256 of its original, so the platform can produce the byte-identical original to
 whoever is entitled to it.
 
+Both packs hold the chain of custody of their files (:mod:`evidence.custody`): every
+upload, file the checks gave up on, original handed out and earlier pack export, from the
+audit log, with its time, action and SHA-256; by name and with the event's hash for
+reviewers, by role only for merchants.
+
 The pack is built from reads only; :func:`refunds.services.evidence_pack_export` records
 the export in the audit trail.
 """
@@ -42,6 +47,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from PIL import Image
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
@@ -61,20 +67,29 @@ from reportlab.platypus import (
 
 from evidence import selectors as evidence_selectors
 from evidence.models import EvidenceFile, Finding, FindingArtifact
-from merchants.selectors import user_can_act_for
-from refunds import selectors
+from refunds import audit, policy, selectors
 from refunds.exceptions import NotAllowed
 from refunds.models import RefundClaim
 from refunds.templatetags.claim_tags import BAND_SUMMARIES, SEVERITY_RANK, risk_band
 from refunds.views.common import risk_thresholds, timeline
 
-MERCHANT = "merchant"
-REVIEWER = "reviewer"
+MERCHANT = policy.MERCHANT_AUDIENCE
+REVIEWER = policy.REVIEWER_AUDIENCE
 FORMAT = "claimlens-evidence-pack/1"
 FONT = "STSong-Light"  # reportlab's built-in CID font: Chinese without a font file
 MONO = "Courier"
 # The picture that explains the claim in one look comes first (as on the merchant page).
 ARTIFACT_ORDER = {"overlay": 0, "side_by_side": 1, "exif_thumbnail": 2, "ela": 3}
+# The chain of custody's actions (evidence.custody), in words.
+CUSTODY_LABELS = {
+    "evidence_uploaded": gettext_lazy("File uploaded"),
+    "evidence_rejected": gettext_lazy("File rejected: it cannot be read as a photo"),
+    "evidence_check_failed": gettext_lazy("The automated checks could not finish on the file"),
+    "evidence_original_exported": gettext_lazy("The original file was downloaded"),
+    "evidence_pack_exported": gettext_lazy("An evidence pack of the claim was exported"),
+}
+# What of a custody event's data a merchant's pack shows (reviewers get all of it).
+CUSTODY_FACTS_FOR_MERCHANTS = ("sha256", "size", "content_type", "code", "matches_upload")
 
 
 def pack_filename(claim: RefundClaim) -> str:
@@ -83,14 +98,12 @@ def pack_filename(claim: RefundClaim) -> str:
 
 def pack_audience(*, claim: RefundClaim, user) -> str:
     """``"merchant"`` for a member of the claim's shop (even if also a reviewer: the
-    narrower pack), ``"reviewer"`` for a platform reviewer; anybody else is refused."""
-    if not user.is_authenticated:
+    narrower pack), ``"reviewer"`` for a platform reviewer; anybody else is refused
+    (the rule: :func:`refunds.policy.evidence_pack_audience`)."""
+    audience = policy.evidence_pack_audience(user, claim)
+    if audience is None:
         raise NotAllowed()
-    if user_can_act_for(user=user, merchant_id=claim.merchant_id):
-        return MERCHANT
-    if selectors.is_reviewer(user):
-        return REVIEWER
-    raise NotAllowed()
+    return audience
 
 
 # --- What goes in ------------------------------------------------------------------------
@@ -139,6 +152,7 @@ class _Pack:
     findings: list[_Finding]
     decisions: list
     events: list
+    custody: list  # AuditEvents of the files (evidence.custody) and of earlier exports
     credit: Any  # BuyerCredit for reviewers, MerchantBuyerCredit for merchants
     claims_against_shop: list[RefundClaim]
     report_language: str
@@ -152,6 +166,22 @@ class _Pack:
             if entry.file.pk == evidence_id and entry.packed:
                 return entry.packed.path
         return None
+
+    def custody_by(self, event) -> str:
+        """Who acted, as this pack's reader may know it: a role for merchants."""
+        if not self.for_merchant:
+            return event.actor_label.removeprefix("user:")
+        data = event.data or {}
+        role = data.get("role") or data.get("audience") or ""
+        if role == MERCHANT:
+            return self.claim.merchant.name
+        roles = {
+            "buyer": _("The buyer"),
+            "reviewer": _("Platform reviewer"),
+            "platform": _("Platform"),
+            "system": _("Claimlens"),
+        }
+        return str(roles.get(role, _("Platform")))
 
 
 def _read(stored) -> bytes | None:
@@ -220,6 +250,9 @@ def _collect(*, claim: RefundClaim, user, audience: str) -> _Pack:
         findings=packed_findings,
         decisions=list(reversed(selectors.claim_decisions(claim_id=claim.pk))),
         events=list(selectors.claim_timeline(claim_id=claim.pk)),
+        custody=list(
+            audit.custody_events(evidence_ids=[f.pk for f, _role in evidence], claim_id=claim.pk)
+        ),
         credit=credit,
         claims_against_shop=against_shop,
         report_language=translation.get_language() or "en",
@@ -379,6 +412,7 @@ def _manifest(pack: _Pack, files: list[PackedFile]) -> dict[str, Any]:
             }
             for entry in pack.evidence
         ],
+        "chain_of_custody": [_custody_entry(pack, event) for event in pack.custody],
         "buyer_credit": _credit_entry(pack),
         "audit": {
             "claim_chain_head": {
@@ -399,6 +433,25 @@ def _manifest(pack: _Pack, files: list[PackedFile]) -> dict[str, Any]:
             {"path": packed.path, "sha256": packed.sha256, "size": packed.size} for packed in files
         ],
     }
+
+
+def _custody_entry(pack: _Pack, event) -> dict[str, Any]:
+    data = event.data or {}
+    entry: dict[str, Any] = {
+        "seq": event.seq,
+        "at": _iso(event.created_at),
+        "action": event.action,
+        "description": str(CUSTODY_LABELS.get(event.action, event.action)),
+        "by": pack.custody_by(event),
+        "evidence_id": event.evidence_id,
+        "evidence_file": pack.path_of(event.evidence_id),
+    }
+    if pack.for_merchant:
+        entry.update({key: data[key] for key in CUSTODY_FACTS_FOR_MERCHANTS if key in data})
+    else:
+        entry.update({"sha256": data.get("sha256"), "actor": event.actor_label})
+        entry.update({"data": data, "hash": event.hash})
+    return entry
 
 
 def _finding_entry(pack: _Pack, entry: _Finding) -> dict[str, Any]:
@@ -573,6 +626,7 @@ class _Report:
             *self.artifacts(),
             *self.photos(),
             *self.history(),
+            *self.custody(),
             *self.credit(),
             *self.how_to_verify(),
         ]
@@ -841,6 +895,42 @@ class _Report:
             }
             story.append(self.para(f"{_text(chain)} {_hash(head.hash)}", "small"))
         return story
+
+    def custody(self) -> list:
+        pack = self.pack
+        about = _(
+            "Every upload of the files in this pack, every file the automated checks gave "
+            "up on, every download of an original and every earlier export of this pack, "
+            "as the platform's hash-chained audit log recorded them (event number, time)."
+        )
+        story: list = [self.h2(_("Chain of custody")), self.para(_text(about), "small")]
+        if not pack.custody:
+            return [*story, self.para(_text(_("No files and no exports yet.")))]
+        rows = [
+            [
+                self.para(_text(label), "small")
+                for label in (_("When"), _("Who"), _("What · file · SHA-256"))
+            ]
+        ]
+        for event in pack.custody:
+            data = event.data or {}
+            if event.evidence_id is None:
+                where = _("the evidence pack (ZIP)")
+            else:
+                where = pack.path_of(event.evidence_id) or f"#{event.evidence_id}"
+            what = _text(CUSTODY_LABELS.get(event.action, event.action))
+            if data.get("matches_upload") is False:
+                what += "<br/>" + _note(_("Not the bytes that were uploaded."))
+            what += f"<br/>{_note(where)}<br/>{_hash(data.get('sha256') or '—')}"
+            rows.append(
+                [
+                    self.para(_text(f"#{event.seq} · {_when(event.created_at)}"), "small"),
+                    self.para(_text(pack.custody_by(event)), "small"),
+                    self.para(what),
+                ]
+            )
+        widths = [32 * mm, 30 * mm, self.width - 62 * mm]
+        return [*story, self.table(rows, widths, header=True)]
 
     def credit(self) -> list:
         pack, credit = self.pack, self.pack.credit

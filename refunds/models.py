@@ -394,11 +394,15 @@ class Appeal(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Append-only, hash-chained record of every claim transition and decision.
+    """Append-only, hash-chained record of every claim transition and decision, and of
+    the custody of every evidence file (uploads, refusals, failed checks, exports).
 
     ``hash`` = SHA-256 over this event's canonical content and the previous event's
     hash, so editing, deleting or reordering any event breaks the chain at that point
-    (``manage.py verify_audit``). Rows are written only by ``refunds.audit``.
+    (``manage.py verify_audit``). Rows are written only by ``refunds.audit``; database
+    triggers refuse UPDATE, DELETE and TRUNCATE of the table (``refunds.append_only``).
+    Claims and users an event names are PROTECTed: deleting one is refused, never
+    silently cascaded into the log.
     """
 
     seq = models.PositiveBigIntegerField(_("sequence"), unique=True)
@@ -418,6 +422,10 @@ class AuditEvent(models.Model):
     to_status = models.CharField(_("to"), max_length=20, blank=True)
     reason = models.TextField(_("reason"), blank=True)
     data = models.JSONField(_("data"), default=dict, blank=True)
+    # The evidence file a custody event is about. A plain number, not a foreign key: the
+    # record must outlive the file's row (a deleted product takes its photos along) and
+    # must never stand in the way of deleting it.
+    evidence_id = models.PositiveBigIntegerField(_("evidence file"), null=True, blank=True)
     created_at = models.DateTimeField(_("time"))
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
@@ -426,7 +434,15 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["seq"]
-        indexes = [models.Index(fields=["claim", "seq"], name="audit_by_claim")]
+        indexes = [
+            models.Index(fields=["claim", "seq"], name="audit_by_claim"),
+            # The evidence pack's chain of custody: the events of a claim's files.
+            models.Index(
+                fields=["evidence_id", "seq"],
+                name="audit_custody_by_file",
+                condition=models.Q(evidence_id__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.seq} {self.action} {self.from_status}→{self.to_status}"

@@ -2,7 +2,18 @@
 commands and Celery tasks all call these; nothing else changes a claim.
 
 Each function validates first, then writes in one short transaction; status changes go
-through :func:`refunds.lifecycle.transition` (lock, legality, audit, webhook).
+through :func:`refunds.lifecycle.transition` (lock, legality, audit, webhook). Who may do
+what is :mod:`refunds.policy`: each action asks it on the claim row it has just locked and
+raises on a refusal (:func:`refunds.policy.enforce`).
+
+Lock order, the same on every path (so two of them can never wait for each other):
+
+1. the claim row (``SELECT … FOR UPDATE``; ``claim_take_next`` with ``SKIP LOCKED``);
+2. then the claim's assignments (read, inserted or released only under the claim lock);
+3. then the audit chain's lock, taken by :func:`refunds.audit.record` last.
+
+No function locks an assignment, or appends to the audit chain, before it holds the
+claim it concerns.
 """
 
 from __future__ import annotations
@@ -10,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,7 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from refunds import audit, lifecycle, routing, webhooks
+from refunds import audit, lifecycle, outbound, policy, routing, webhooks
 from refunds.audit import Actor
 from refunds.exceptions import (
     AlreadyExists,
@@ -375,41 +385,11 @@ def claim_merchant_respond(
     statement: str = "",
     offer_amount: Decimal | None = None,
 ) -> RefundClaim:
-    """The merchant answers within its window: accept (refund now), or contest / offer a
-    return / offer a partial refund, each of which goes to a human reviewer."""
-    from merchants.selectors import user_can_act_for
-
-    if not user_can_act_for(user=user, merchant_id=claim.merchant_id):
-        raise NotAllowed()
+    """The merchant answers within its window (:func:`refunds.policy.can_respond`):
+    accept (refund now), or contest / offer a return / offer a partial refund, each of
+    which goes to a human reviewer."""
     if response not in MerchantResponse.ALL:
         raise ClaimValidationError(_("Unknown response."))
-    actor = Actor.of_user(user)
-    if response == MerchantResponse.ACCEPT:
-        with transaction.atomic():
-            claim = lifecycle.transition(
-                claim.pk,
-                to=S.DECIDED,
-                actor=actor,
-                action="merchant_accepted",
-                expected_from={S.AWAITING_MERCHANT},
-                reason=statement,
-                updates={
-                    "merchant_response": response,
-                    "merchant_statement": statement,
-                    "outcome": Outcome.REFUND_APPROVED,
-                    "refund_amount": claim.amount,
-                    "decided_at": timezone.now(),
-                    "appeal_deadline": None,
-                },
-            )
-            Decision.objects.create(
-                claim=claim,
-                decided_by_merchant=True,
-                outcome=Outcome.REFUND_APPROVED,
-                refund_amount=claim.amount,
-                rationale=statement or _("Accepted by the merchant."),
-            )
-        return claim
     if response != MerchantResponse.ACCEPT and len(statement.strip()) < 10:
         raise ClaimValidationError(
             _("Please explain your answer in a few words (at least 10 characters).")
@@ -422,36 +402,70 @@ def claim_merchant_respond(
             )
     else:
         offer_amount = None
-    queue = claim.queue or routing.default_queue()
-    return lifecycle.transition(
-        claim.pk,
-        to=S.IN_REVIEW,
-        actor=actor,
-        action=f"merchant_{response}",
-        expected_from={S.AWAITING_MERCHANT},
-        reason=statement,
-        updates={
-            "merchant_response": response,
-            "merchant_statement": statement,
-            "merchant_offer_amount": offer_amount,
-            "queue": queue,
-            "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
-        },
-        data={"offer_amount": str(offer_amount) if offer_amount else None},
-    )
+    actor = Actor.of_user(user)
+    with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        policy.enforce(policy.can_respond(user, locked))
+        if response == MerchantResponse.ACCEPT:
+            claim = lifecycle.transition(
+                locked.pk,
+                to=S.DECIDED,
+                actor=actor,
+                action="merchant_accepted",
+                expected_from={S.AWAITING_MERCHANT},
+                reason=statement,
+                updates={
+                    "merchant_response": response,
+                    "merchant_statement": statement,
+                    "outcome": Outcome.REFUND_APPROVED,
+                    "refund_amount": locked.amount,
+                    "decided_at": timezone.now(),
+                    "appeal_deadline": None,
+                },
+            )
+            Decision.objects.create(
+                claim=claim,
+                decided_by_merchant=True,
+                outcome=Outcome.REFUND_APPROVED,
+                refund_amount=claim.amount,
+                rationale=statement or _("Accepted by the merchant."),
+            )
+            return claim
+        queue = locked.queue or routing.default_queue()
+        return lifecycle.transition(
+            locked.pk,
+            to=S.IN_REVIEW,
+            actor=actor,
+            action=f"merchant_{response}",
+            expected_from={S.AWAITING_MERCHANT},
+            reason=statement,
+            updates={
+                "merchant_response": response,
+                "merchant_statement": statement,
+                "merchant_offer_amount": offer_amount,
+                "queue": queue,
+                "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
+            },
+            data={"offer_amount": str(offer_amount) if offer_amount else None},
+        )
 
 
 def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) -> RefundClaim:
-    """A reviewer asks the buyer for more evidence; checks run again on what arrives."""
+    """The reviewer holding a claim in review asks the buyer for more evidence
+    (:func:`refunds.policy.can_request_evidence`) and gives the claim back to its queue;
+    checks run again on what arrives."""
     if not message.strip():
         raise ClaimValidationError(_("Say what evidence the buyer should send."))
     with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        holder = _open_assignment_locked(locked.pk)
+        policy.enforce(policy.can_request_evidence(reviewer, locked, holder=holder))
         claim = lifecycle.transition(
-            claim.pk,
+            locked.pk,
             to=S.AWAITING_BUYER,
             actor=Actor.of_user(reviewer),
             action="buyer_evidence_requested",
-            expected_from={S.IN_REVIEW, S.AWAITING_MERCHANT},
+            expected_from={S.IN_REVIEW},
             reason=message,
             updates={"buyer_deadline": timezone.now() + _hours("BUYER_EVIDENCE_HOURS")},
         )
@@ -472,37 +486,74 @@ def claim_withdraw(*, claim: RefundClaim, actor: Actor, reason: str = "") -> Ref
     return claim
 
 
+def claim_move_queue(*, claim: RefundClaim, queue, user, reason: str = "") -> RefundClaim:
+    """Move an undecided claim to another (active) review queue, e.g. an administrator
+    correcting the routing (:func:`refunds.policy.can_move_queue`). Recorded in the claim's
+    audit trail with both queues; moving a claim to the queue it is in records nothing."""
+    if not queue.is_active:
+        raise ClaimValidationError(_("Claims can only be moved to an active queue."))
+    with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        policy.enforce(policy.can_move_queue(user, locked))
+        if locked.queue_id == queue.pk:
+            return locked
+        previous = locked.queue.slug if locked.queue else None
+        locked.queue = queue
+        locked.save(update_fields=["queue", "updated_at"])
+        audit.record(
+            action="queue_changed",
+            actor=Actor.of_user(user),
+            claim=locked,
+            reason=reason,
+            data={"from": previous, "to": queue.slug},
+        )
+    return locked
+
+
 # --- Review -----------------------------------------------------------------------------
 
 
+def _lock_claim(claim_id: int) -> RefundClaim:
+    """Step 1 of the lock order (module docstring): the claim row."""
+    return RefundClaim.objects.select_for_update().get(pk=claim_id)
+
+
+def _open_assignment_locked(claim_id: int) -> Assignment | None:
+    """Step 2: the claim's open assignment, locked. Call it holding the claim's lock."""
+    return (
+        Assignment.objects.select_for_update()
+        .select_related("reviewer")
+        .filter(claim_id=claim_id, released_at__isnull=True)
+        .first()
+    )
+
+
 def _release_assignments(claim: RefundClaim) -> None:
+    """Close the claim's open assignment; call it holding the claim's lock."""
     Assignment.objects.filter(claim=claim, released_at__isnull=True).update(
         released_at=timezone.now()
     )
 
 
-def _original_reviewer_ids(claim_id: int) -> set[int]:
-    return set(
-        Decision.objects.filter(
-            claim_id=claim_id, on_appeal=False, reviewer__isnull=False
-        ).values_list("reviewer_id", flat=True)
-    )
-
-
 def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
-    """Give the reviewer the most urgent unassigned claim (appeals only to somebody who
-    did not decide the claim first). Two reviewers never get the same claim."""
+    """Give the reviewer the most urgent unassigned claim they may take
+    (:func:`refunds.policy.can_take`: appeals only to a senior reviewer who did not
+    decide the claim first). Two reviewers never get the same claim."""
     from refunds.selectors import claims_awaiting_review
 
-    candidates = claims_awaiting_review(queue=queue).exclude(
-        Q(status=S.APPEALED) & Q(decisions__reviewer=reviewer, decisions__on_appeal=False)
-    )
+    if not policy.is_reviewer(reviewer):
+        raise NotAllowed(_("Only platform reviewers review claims."))
+    candidates = policy.takeable_by(claims_awaiting_review(queue=queue), reviewer)
+    passed: list[int] = []
     for _attempt in range(5):
         with transaction.atomic():
-            qs = candidates.select_for_update(skip_locked=True, of=("self",))
+            qs = candidates.exclude(pk__in=passed).select_for_update(skip_locked=True, of=("self",))
             claim = qs.first()
             if claim is None:
                 raise NothingToReview()
+            if not policy.can_take(reviewer, claim):
+                passed.append(claim.pk)  # moved or taken since the query's snapshot
+                continue
             try:
                 with transaction.atomic():
                     Assignment.objects.create(
@@ -521,16 +572,12 @@ def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
 
 
 def claim_assign(*, claim: RefundClaim, reviewer) -> RefundClaim:
-    """A reviewer takes one specific claim from a queue (opened from the queue list)."""
-    from refunds.selectors import claims_awaiting_review
-
+    """A reviewer takes one specific claim from a queue (opened from the queue list), if
+    :func:`refunds.policy.can_take` allows it."""
     with transaction.atomic():
-        available = claims_awaiting_review().filter(pk=claim.pk)
-        locked = available.select_for_update(of=("self",)).first()
-        if locked is None:
-            raise NotAllowed(_("This claim is not waiting for review, or somebody holds it."))
-        if locked.status == S.APPEALED and reviewer.pk in _original_reviewer_ids(claim.pk):
-            raise NotAllowed(_("An appeal must be decided by a different reviewer."))
+        locked = _lock_claim(claim.pk)
+        holder = _open_assignment_locked(locked.pk)
+        policy.enforce(policy.can_take(reviewer, locked, holder=holder))
         try:
             with transaction.atomic():
                 Assignment.objects.create(
@@ -543,13 +590,23 @@ def claim_assign(*, claim: RefundClaim, reviewer) -> RefundClaim:
 
 
 def claim_release(*, claim: RefundClaim, reviewer) -> None:
-    """Give a claim back to its queue without deciding it."""
+    """Give a claim back to its queue without deciding it: the reviewer holding it, or a
+    senior reviewer freeing a claim somebody else holds (:func:`refunds.policy.can_release`;
+    the audit event then names whose hold it was)."""
     with transaction.atomic():
-        released = Assignment.objects.filter(
-            claim=claim, reviewer=reviewer, released_at__isnull=True
-        ).update(released_at=timezone.now())
-        if released:
-            audit.record(action="released", actor=Actor.of_user(reviewer), claim=claim)
+        locked = _lock_claim(claim.pk)
+        holder = _open_assignment_locked(locked.pk)
+        policy.enforce(policy.can_release(reviewer, locked, holder=holder))
+        holder.released_at = timezone.now()
+        holder.save(update_fields=["released_at"])
+        audit.record(
+            action="released",
+            actor=Actor.of_user(reviewer),
+            claim=locked,
+            data={}
+            if holder.reviewer_id == reviewer.pk
+            else {"holder": holder.reviewer.get_username()},
+        )
 
 
 def claim_decide(
@@ -561,8 +618,9 @@ def claim_decide(
     refund_amount: Decimal | None = None,
     confirmed_forgery: bool = False,
 ) -> RefundClaim:
-    """A reviewer decides a claim in review, or an appeal (then it must be a different
-    reviewer from the one who decided first). The reviewer must hold the claim."""
+    """The reviewer holding a claim decides it, in review or on appeal
+    (:func:`refunds.policy.can_decide`: an appeal by a senior reviewer who did not decide
+    the claim first)."""
     if outcome not in Outcome.values:
         raise ClaimValidationError(_("Unknown outcome."))
     if len(rationale.strip()) < 10:
@@ -572,19 +630,12 @@ def claim_decide(
         raise ClaimValidationError(_("A claim with forged evidence cannot be fully refunded."))
     actor = Actor.of_user(reviewer)
     with transaction.atomic():
-        assignment = (
-            Assignment.objects.select_for_update()
-            .filter(claim_id=claim.pk, reviewer=reviewer, released_at__isnull=True)
-            .first()
-        )
-        if assignment is None:
-            raise NotAllowed(_("Take this claim from the queue before deciding it."))
-        current = RefundClaim.objects.get(pk=claim.pk).status
-        on_appeal = current == S.APPEALED
-        if on_appeal and reviewer.pk in _original_reviewer_ids(claim.pk):
-            raise NotAllowed(_("An appeal must be decided by a different reviewer."))
+        locked = _lock_claim(claim.pk)
+        assignment = _open_assignment_locked(locked.pk)
+        policy.enforce(policy.can_decide(reviewer, locked, holder=assignment))
+        on_appeal = locked.status == S.APPEALED
         claim = lifecycle.transition(
-            claim.pk,
+            locked.pk,
             to=S.DECIDED,
             actor=actor,
             action="appeal_decided" if on_appeal else "decided",
@@ -638,26 +689,20 @@ def _refund_for(outcome: str, claim: RefundClaim, amount: Decimal | None) -> Dec
 
 
 def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -> Appeal:
-    """Either party appeals a decision within the appeal window; a second reviewer decides."""
+    """Either party appeals a reviewer's decision within the appeal window
+    (:func:`refunds.policy.can_appeal`: the merchant as a user of the shop, the buyer
+    through the platform); a second, senior reviewer decides."""
     if filed_by not in Appeal.Party.values:
         raise ClaimValidationError(_("Unknown party."))
-    if filed_by == Appeal.Party.MERCHANT:
-        from merchants.selectors import user_can_act_for
-
-        if user is None or not user_can_act_for(user=user, merchant_id=claim.merchant_id):
-            raise NotAllowed()
     if len(reason.strip()) < 10:
         raise ClaimValidationError(_("Explain the appeal in at least 10 characters."))
-    claim.refresh_from_db()
-    if claim.appeal_deadline is None or timezone.now() > claim.appeal_deadline:
-        raise IllegalTransition(_("The appeal window for this claim is closed."))
-    original = claim.decisions.filter(on_appeal=False).order_by("-created_at").first()
-    if original is None or original.decided_by_merchant:
-        raise IllegalTransition(_("Only a reviewer's decision can be appealed."))
     actor = Actor.of_user(user) if user else Actor.platform(filed_by)
     with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        policy.enforce(policy.can_appeal(user, locked, party=filed_by))
+        original = locked.decisions.filter(on_appeal=False).order_by("-created_at").first()
         lifecycle.transition(
-            claim.pk,
+            locked.pk,
             to=S.APPEALED,
             actor=actor,
             action="appealed",
@@ -666,12 +711,13 @@ def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -
             updates={"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")},
         )
         appeal = Appeal.objects.create(
-            claim=claim,
+            claim=locked,
             filed_by=filed_by,
             filed_by_user=user,
             reason=reason,
             original_decision=original,
         )
+    claim.refresh_from_db()
     return appeal
 
 
@@ -694,10 +740,12 @@ def evidence_pack_export(*, claim: RefundClaim, user) -> bytes:
     :mod:`refunds.evidence_pack`), with the export recorded in the claim's audit trail:
     who, for which audience, and the ZIP's SHA-256 and size, so the platform can later
     confirm that a pack put before it is one it issued. Raises :class:`NotAllowed` for a
-    user who is neither of the claim's shop nor a reviewer (nothing is recorded)."""
-    from refunds.evidence_pack import evidence_pack_build, pack_audience
+    user who is neither of the claim's shop nor a reviewer
+    (:func:`refunds.policy.can_export_evidence_pack`; nothing is recorded then)."""
+    from refunds.evidence_pack import evidence_pack_build
 
-    audience = pack_audience(claim=claim, user=user)
+    policy.enforce(policy.can_export_evidence_pack(user, claim))
+    audience = policy.evidence_pack_audience(user, claim)
     # Built outside the transaction: images and a PDF take a moment; the audit append
     # (which serialises writers) must not wait for them.
     data = evidence_pack_build(claim=claim, user=user)
@@ -784,8 +832,11 @@ def webhook_endpoint_create(
     event_types: list[str] | None = None,
     is_active: bool = True,
 ) -> tuple[WebhookEndpoint, str]:
-    """Register a platform client's endpoint; returns it and its signing secret (shown once)."""
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    """Register a platform client's endpoint; returns it and its signing secret (shown
+    once). A URL that points at an internal service is refused (``outbound.TargetRefused``,
+    a ClaimValidationError)."""
+    outbound.check_url(url)
+    secret = webhooks.new_secret()
     with transaction.atomic():
         endpoint = WebhookEndpoint.objects.create(
             client=client,
@@ -798,8 +849,12 @@ def webhook_endpoint_create(
 
 
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
+    """Change an endpoint's URL, event types or active flag; a new URL is vetted as in
+    :func:`webhook_endpoint_create`, before anything changes."""
     allowed = {"url", "event_types", "is_active"}
     fields = [name for name in changes if name in allowed]
+    if "url" in fields:
+        outbound.check_url(changes["url"])
     for name in fields:
         setattr(endpoint, name, changes[name])
     if fields:

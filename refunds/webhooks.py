@@ -1,31 +1,47 @@
-"""Outgoing webhooks: an outbox row per (event, endpoint), delivered after commit,
-signed with HMAC-SHA256 over ``timestamp.body`` and retried with exponential backoff.
+"""Outgoing webhooks: an outbox row per (event, endpoint), delivered after commit to a
+vetted address only (see :mod:`refunds.outbound`) and retried with exponential backoff.
 
-Header ``Claimlens-Signature: t=<unix seconds>,v1=<hex hmac>``; a receiver recomputes
-``hmac_sha256(secret, f"{t}.{raw_body}")`` and rejects old timestamps (replay).
+Every request carries two signatures of the same raw body, made with the endpoint's secret:
+
+* Standard Webhooks: ``webhook-id`` (the delivery id, the same on every retry),
+  ``webhook-timestamp`` (unix seconds) and ``webhook-signature: v1,<base64
+  HMAC-SHA256(key, "<id>.<timestamp>.<body>")>``, the key being the base64 after
+  ``whsec_``; any Standard Webhooks library verifies it
+  (``standardwebhooks.Webhook(secret).verify(body, headers)``).
+* The original Claimlens scheme, kept for receivers written against it:
+  ``Claimlens-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``,
+  keyed with the whole secret string, beside ``Claimlens-Event`` and ``Claimlens-Delivery``.
+
+Secrets made before the Standard scheme (url-safe base64 without padding) are not read
+alike by every Standard Webhooks library, so those endpoints get the Claimlens signature
+only; registering the endpoint again gives it a new secret and both.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
+import http.client
 import json
+import secrets
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from standardwebhooks import Webhook
 
+from refunds import outbound
 from refunds.models import RefundClaim, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = ("claim.received", "claim.status_changed", "claim.decided")
 
 MAX_ATTEMPTS = 8
-TIMEOUT_SECONDS = 10
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 
 
 def claim_payload(claim: RefundClaim) -> dict[str, Any]:
@@ -72,13 +88,20 @@ def emit_claim_event(claim: RefundClaim, event_type: str, extra: dict[str, Any])
             transaction.on_commit(lambda pk=delivery.pk: deliver_webhook_task.delay(pk))
 
 
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Claimlens-Signature`` header (the original scheme)."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
-    """What a receiver does; used by our tests and the integration example."""
+    """What a receiver of ``Claimlens-Signature`` does; used by our tests and the
+    integration example."""
     try:
         parts = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(parts["t"])
@@ -89,36 +112,72 @@ def verify_signature(secret: str, header: str, body: bytes, tolerance: int = 300
     return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
+def _standard_key(secret: str) -> bytes | None:
+    """The HMAC key of a Standard Webhooks secret; None for an old-format secret."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if 24 <= len(key) <= 64 else None
+
+
+def signed_headers(delivery: WebhookDelivery, body: bytes, timestamp: int) -> dict[str, str]:
+    secret = delivery.endpoint.secret
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Claimlens-Webhooks/1",
+        "Claimlens-Event": delivery.event_type,
+        "Claimlens-Delivery": str(delivery.pk),
+        "Claimlens-Signature": sign(secret, timestamp, body),
+    }
+    key = _standard_key(secret)
+    if key is not None:
+        message_id = str(delivery.pk)
+        headers["webhook-id"] = message_id
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = Webhook(key).sign(
+            message_id, dt.datetime.fromtimestamp(timestamp, tz=dt.UTC), body.decode()
+        )
+    return headers
+
+
 def deliver(delivery_id: int) -> bool:
-    """Try once. True when delivered (or nothing left to do); False schedules a retry."""
+    """Try once. True when delivered (or nothing left to do); False schedules a retry.
+
+    A URL that may not be called (an internal address, plain http where https is
+    required) ends the delivery as failed without any request: retrying cannot help.
+    """
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
         return True
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    request = urllib.request.Request(  # noqa: S310 - URL set by an administrator/client
-        delivery.endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "Claimlens-Event": delivery.event_type,
-            "Claimlens-Delivery": str(delivery.pk),
-            "Claimlens-Signature": sign(delivery.endpoint.secret, int(time.time()), body),
-        },
-    )
-    status_code, error = None, ""
+    headers = signed_headers(delivery, body, int(time.time()))
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
-            status_code = response.status
-    except urllib.error.HTTPError as exc:
-        status_code, error = exc.code, f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        error = str(exc)[:500]
-    ok = status_code is not None and 200 <= status_code < 300
+        answer = outbound.post(delivery.endpoint.url, body=body, headers=headers)
+    except outbound.TargetRefused as refused:
+        return _record(delivery, error=f"{refused.code}: {refused.message}", final=True)
+    except (OSError, http.client.HTTPException) as exc:
+        return _record(delivery, error=(str(exc) or type(exc).__name__)[:500])
+    if 200 <= answer.status < 300:
+        return _record(delivery, status_code=answer.status)
+    if 300 <= answer.status < 400:
+        error = f"HTTP {answer.status} (redirects are not followed)"
+    else:
+        text = " ".join(answer.body_start.decode("utf-8", "replace").split())[:200]
+        error = f"HTTP {answer.status}: {text}" if text else f"HTTP {answer.status}"
+    return _record(delivery, status_code=answer.status, error=error)
+
+
+def _record(
+    delivery: WebhookDelivery, *, status_code: int | None = None, error: str = "", final=False
+) -> bool:
+    ok = not error
     attempts = delivery.attempts + 1
     if ok:
         status, next_at = WebhookDelivery.Status.DELIVERED, None
-    elif attempts >= MAX_ATTEMPTS:
+    elif final or attempts >= MAX_ATTEMPTS:
         status, next_at = WebhookDelivery.Status.FAILED, None
     else:
         status = WebhookDelivery.Status.PENDING

@@ -1,5 +1,6 @@
 """Shared fixtures: named personas (alice runs shop A, bob runs shop B, a buyer, charlie
-the reviewer, dora the senior reviewer) and small builders for orders and claims."""
+the reviewer, dora the senior reviewer, erin a second reviewer, fred a second senior) and
+small builders for orders and claims."""
 
 from __future__ import annotations
 
@@ -90,18 +91,32 @@ def bob(django_user_model, shop_b):
     return user
 
 
+def _member_of(django_user_model, name: str, group: str):
+    user = django_user_model.objects.create_user(name, password=f"pw-{name}-123")
+    user.groups.add(Group.objects.get_or_create(name=group)[0])
+    return user
+
+
 @pytest.fixture
 def charlie(django_user_model, db):
-    user = django_user_model.objects.create_user("charlie", password="pw-charlie-123")
-    user.groups.add(Group.objects.get_or_create(name="reviewers")[0])
-    return user
+    return _member_of(django_user_model, "charlie", "reviewers")
 
 
 @pytest.fixture
 def dora(django_user_model, db):
-    user = django_user_model.objects.create_user("dora", password="pw-dora-123")
-    user.groups.add(Group.objects.get_or_create(name="senior reviewers")[0])
-    return user
+    return _member_of(django_user_model, "dora", "senior reviewers")
+
+
+@pytest.fixture
+def erin(django_user_model, db):
+    """A second reviewer, not senior."""
+    return _member_of(django_user_model, "erin", "reviewers")
+
+
+@pytest.fixture
+def fred(django_user_model, db):
+    """A second senior reviewer."""
+    return _member_of(django_user_model, "fred", "senior reviewers")
 
 
 @pytest.fixture
@@ -288,3 +303,32 @@ def dead_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+# --- the append-only audit table ------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers_out_of_the_flushs_way(request):
+    """A transactional test ends with a flush, which deletes (SQLite) or truncates
+    (PostgreSQL) every table, and the audit table refuses both: drop its triggers just
+    before (this teardown runs before pytest-django's). The flush's post_migrate signal
+    puts them back (``refunds.append_only``)."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if (marker and marker.kwargs.get("transaction")) or {
+        "transactional_db",
+        "live_server",
+    } & set(request.fixturenames):
+        from django.db import connection
+
+        from refunds import append_only
+
+        append_only.uninstall(connection)
+
+
+@pytest.fixture(autouse=True)
+def _no_automatic_audit_checkpoints(settings):
+    """Checkpoints are files, which outlive a test's database: a test that wants the
+    every-Nth-event checkpoint turns it on, with its files in a temporary directory."""
+    settings.AUDIT_CHECKPOINT_EVERY = 0

@@ -34,6 +34,7 @@ ACTION_LABELS = {
     "closed": _("The claim was closed"),
     "withdrawn": _("The buyer withdrew the claim"),
     "evidence_pack_exported": _("An evidence pack of the claim was exported"),
+    "queue_changed": _("The claim was moved to another review queue"),
 }
 # Actions of the merchant's side: a merchant's timeline names its shop for these.
 MERCHANT_ACTIONS = frozenset(

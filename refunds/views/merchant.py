@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from evidence.services import CLAIM_STATUSES_ACCEPTING_EVIDENCE, EvidenceRejected, evidence_add
+from evidence.services import EvidenceRejected, evidence_add
 from merchants.selectors import merchants_for_user
-from refunds import selectors, services
+from refunds import policy, selectors, services
 from refunds.exceptions import ClaimError
 from refunds.forms import CounterEvidenceForm, InboxFilterForm, MerchantResponseForm
 from refunds.models import ClaimStatus, Outcome
@@ -78,12 +78,9 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
         listing_photos[0] if listing_photos else None,
     )
     decision = selectors.claim_decisions(claim_id=claim.pk).first()
-    can_appeal = bool(
-        claim.status == S.DECIDED
-        and decision
-        and not decision.decided_by_merchant
-        and claim.appeal_deadline
-    )
+    user = request.user
+    # What the page offers is what the services would allow (refunds.policy).
+    can_respond = policy.can_respond(user, claim)
     return {
         "claim": claim,
         "items": list(claim.order.items.all()),
@@ -101,11 +98,12 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
         "risk_reasons": claim.risk_reasons or [],
         "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=True),
         "decision": decision,
-        "can_respond": claim.status == S.AWAITING_MERCHANT,
-        "can_add_evidence": claim.status in CLAIM_STATUSES_ACCEPTING_EVIDENCE
-        and claim.status != S.AWAITING_MERCHANT
-        and claim.merchant_response not in ("", "accept"),
-        "can_appeal": can_appeal,
+        "can_respond": can_respond,
+        # While the shop may answer, its files go with the answer (the answer form has
+        # the field); afterwards, in a form of their own.
+        "can_add_evidence": not can_respond and policy.can_add_counter_evidence(user, claim),
+        "can_appeal": policy.can_appeal(user, claim, decision=decision),
+        "can_export": policy.can_export_evidence_pack(user, claim),
         "form": form or MerchantResponseForm(),
         "evidence_form": evidence_form or CounterEvidenceForm(),
         "risk_thresholds": risk_thresholds(),

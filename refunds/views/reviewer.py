@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from refunds import selectors, services
+from refunds import policy, selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import (
     DecisionForm,
@@ -103,7 +103,11 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     findings = list(evidence_selectors.findings_for_claim(claim_id=claim.pk))
     holder = selectors.claim_holder(claim_id=claim.pk)
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
-    held_by_me = bool(holder and holder.reviewer_id == request.user.pk)
+    decisions = list(selectors.claim_decisions(claim_id=claim.pk))
+    user = request.user
+    # What the page offers is what the services would allow (refunds.policy).
+    deciders = {d.reviewer_id for d in decisions if not d.on_appeal and d.reviewer_id}
+    can_take = policy.can_take(user, claim, holder=holder, deciders=deciders)
     return render(
         request,
         "refunds/review_claim.html",
@@ -119,12 +123,16 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
                 claim.merchant_response, claim.merchant_response
             ),
             "holder": holder,
-            "held_by_me": held_by_me,
-            "can_take": claim.status in (S.IN_REVIEW, S.APPEALED) and holder is None,
-            "can_request_evidence": held_by_me and claim.status == S.IN_REVIEW,
+            "can_take": can_take,
+            # Why this waiting claim is not for this reviewer (an appeal, their own shop).
+            "cannot_take_reason": "" if can_take or can_take.wrong_state else can_take.reason,
+            "can_release": policy.can_release(user, claim, holder=holder),
+            "can_decide": policy.can_decide(user, claim, holder=holder, deciders=deciders),
+            "can_request_evidence": policy.can_request_evidence(user, claim, holder=holder),
+            "can_export": policy.can_export_evidence_pack(user, claim),
             "credit": credit,
             "fraud_tiers": _fraud_tiers(credit),
-            "decisions": list(selectors.claim_decisions(claim_id=claim.pk)),
+            "decisions": decisions,
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
             "decision_form": decision_form or DecisionForm(),
@@ -201,7 +209,11 @@ def request_evidence(request, claim_id: int):
 @require_POST
 def release(request, claim_id: int):
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    services.claim_release(claim=claim, reviewer=request.user)
+    try:
+        services.claim_release(claim=claim, reviewer=request.user)
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+        return redirect("review_claim", claim_id=claim.pk)
     messages.info(request, _("The claim is back in its queue."))
     return redirect("review_queues")
 

@@ -67,7 +67,11 @@ def forged_claim(shop_a, listing_product, make_order, django_capture_on_commit_c
             actor=Actor.platform("test"),
         )
         evidence_add(
-            upload=upload, submitted_by="buyer", original_name="IMG_damage.jpg", claim=claim
+            upload=upload,
+            submitted_by="buyer",
+            original_name="IMG_damage.jpg",
+            claim=claim,
+            actor=Actor.platform("test"),
         )
     claim.refresh_from_db()
     return claim
@@ -329,3 +333,72 @@ def test_a_claim_without_evidence_still_makes_a_complete_pack(alice, shop_a, mak
     assert manifest["evidence"] == [] and manifest["findings"] == []
     assert [line["action"] for line in manifest["timeline"]][0] == "claim_submitted"
     assert "No findings." in _pdf_text(archive)
+
+
+# --- chain of custody --------------------------------------------------------------------
+
+
+@pytest.fixture
+def handled_claim(client, alice, charlie, forged_claim):
+    """The forged claim after charlie downloaded the buyer's original and alice
+    exported a pack."""
+    from django.urls import reverse
+
+    buyer_file = forged_claim.evidence_files.get(submitted_by="buyer")
+    client.force_login(charlie)
+    assert client.get(reverse("evidence:original", args=[buyer_file.uuid])).status_code == 200
+    services.evidence_pack_export(claim=forged_claim, user=alice)
+    return forged_claim
+
+
+def test_the_pack_lists_the_chain_of_custody_of_its_files(charlie, handled_claim):
+    buyer_file = handled_claim.evidence_files.get(submitted_by="buyer")
+    listing = handled_claim.order.items.get().product.photos.get()
+
+    archive, manifest = _open(_build(handled_claim, charlie))
+
+    custody = manifest["chain_of_custody"]
+    assert [line["seq"] for line in custody] == sorted(line["seq"] for line in custody)
+    by_action = {(line["action"], line["evidence_id"]): line for line in custody}
+    upload = by_action[("evidence_uploaded", buyer_file.pk)]
+    assert upload["sha256"] == buyer_file.sha256
+    assert upload["evidence_file"] == f"evidence/buyer-{buyer_file.pk}.jpg"
+    assert upload["description"] == "File uploaded"
+    assert upload["actor"] == "platform:test"
+    assert by_action[("evidence_uploaded", listing.pk)]["sha256"] == listing.sha256
+    download = by_action[("evidence_original_exported", buyer_file.pk)]
+    assert download["by"] == "charlie" and download["data"]["matches_upload"] is True
+    export = by_action[("evidence_pack_exported", None)]
+    assert export["by"] == "alice" and export["data"]["audience"] == "merchant"
+    event = AuditEvent.objects.get(seq=download["seq"])
+    assert download["hash"] == event.hash
+    text = _pdf_text(archive)
+    assert "Chain of custody" in text
+    assert "The original file was downloaded" in text
+
+
+def test_a_merchants_chain_of_custody_names_roles_not_reviewers(alice, handled_claim):
+    buyer_file = handled_claim.evidence_files.get(submitted_by="buyer")
+
+    archive, manifest = _open(_build(handled_claim, alice))
+
+    custody = manifest["chain_of_custody"]
+    by = {(line["action"], line["evidence_id"]): line["by"] for line in custody}
+    assert by[("evidence_original_exported", buyer_file.pk)] == "Platform reviewer"
+    assert by[("evidence_uploaded", buyer_file.pk)] == "The buyer"
+    assert by[("evidence_pack_exported", None)] == "Shop A 家居"
+    assert all("actor" not in line and "hash" not in line for line in custody)
+    upload = next(line for line in custody if line["action"] == "evidence_uploaded")
+    assert set(upload) >= {"sha256", "size", "content_type"}
+    assert b"charlie" not in archive.read("manifest.json")
+    text = _pdf_text(archive)
+    assert "charlie" not in text
+    assert "Chain of custody" in text and buyer_file.sha256 in text
+
+
+def test_the_chain_of_custody_is_written_in_chinese_for_a_chinese_reader(alice, handled_claim):
+    archive, manifest = _open(_build(handled_claim, alice, "zh-hans"))
+
+    text = "".join(_pdf_text(archive).split())
+    assert "保管链" in text
+    assert manifest["chain_of_custody"][0]["description"] == "File uploaded"  # English JSON

@@ -4,11 +4,12 @@ per-reviewer figures and automated checks, built through the real services."""
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
 
-from refunds import services
+from refunds import audit, services
 from refunds.models import Assignment, ClaimStatus, Decision, RefundClaim
 from refunds.selectors import review_statistics
 
@@ -172,17 +173,20 @@ def test_an_empty_period_has_no_share_and_no_median(charlie):
 
 
 def test_workload_counts_open_claims_and_unassigned_waiting_ones(
-    alice, charlie, shop_a, make_claim
+    alice, charlie, shop_a, make_claim, monkeypatch
 ):
-    waiting_long = _in_review(make_claim(shop_a), alice)
+    # It entered review a day ago (its audit event is what counts, not its submission):
+    # the audit log's clock is set back for that one transition (events are append-only).
+    entered = timezone.now() - dt.timedelta(days=1)
+    claim = make_claim(shop_a)
+    with monkeypatch.context() as past:
+        past.setattr(audit, "timezone", SimpleNamespace(now=lambda: entered))
+        _in_review(claim, alice)
     _in_review(make_claim(shop_a), alice)
     held = _in_review(make_claim(shop_a), alice)
     services.claim_assign(claim=held, reviewer=charlie)
     make_claim(shop_a)  # with the merchant
     services.claim_merchant_respond(claim=make_claim(shop_a), user=alice, response="accept")
-    # It entered review a day ago (its audit event is what counts, not its submission).
-    entered = timezone.now() - dt.timedelta(days=1)
-    waiting_long.audit_events.filter(to_status=S.IN_REVIEW).update(created_at=entered)
 
     stats = review_statistics(since=timezone.now() - dt.timedelta(days=7), thresholds=THRESHOLDS)
 

@@ -242,7 +242,7 @@ def test_answer_on_a_claim_already_answered_is_an_error_message(client, alice, s
     response = client.post(reverse("merchant_claim", args=[claim.pk]), {"response": "accept"}, **EN)
 
     assert response.status_code == 200
-    assert "This claim cannot move to that status now." in response.content.decode()
+    assert "This claim is not waiting for your answer." in response.content.decode()
 
 
 def test_partial_offer_must_be_below_the_claimed_amount(client, alice, shop_a, make_claim):

@@ -1,0 +1,372 @@
+"""Who may do what with a claim: the one module that says so.
+
+Every rule is a pure ``can_<action>(user, claim, ...)`` function (it reads, never
+writes) returning a :class:`Verdict`: truthy when allowed, else falsy with a translated
+reason. The services in :mod:`refunds.services` (and ``evidence.services.evidence_add``)
+call these on the claim row they have just locked and raise on a refusal through
+:func:`enforce`; views and templates call the same functions only to decide what to
+show. A rule checked only in a view is a bug. ``docs/lifecycle.md`` ("Who may do what")
+has the table of actions × roles × claim states.
+
+Roles:
+
+* **reviewer**: a member of the "reviewers" or "senior reviewers" group, or a superuser;
+* **senior reviewer**: a member of "senior reviewers" (seeded by migration
+  ``refunds/0002``), or a superuser. Only seniors decide appeals;
+* **merchant of the shop**: a user with a membership of the claim's (active) shop. A
+  reviewer who acts for a shop never reviews that shop's claims.
+
+A user's roles are read once per user object (two queries) and kept on it, as Django
+keeps permissions (``_perm_cache``): a request sees the roles it started with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from refunds.exceptions import IllegalTransition, NotAllowed
+from refunds.models import Assignment, ClaimStatus, Decision, RefundClaim
+
+S = ClaimStatus
+REVIEWER_GROUP = "reviewers"
+SENIOR_GROUP = "senior reviewers"
+REVIEW_STATUSES = frozenset({S.IN_REVIEW, S.APPEALED})
+# The merchant's answer settled nothing yet: contested, or an offer a reviewer weighs.
+ANSWERS_UNDER_REVIEW = frozenset({"contest", "offer_return", "offer_partial"})
+# After such an answer the merchant may send more counter-evidence until the decision.
+COUNTER_EVIDENCE_STATUSES = frozenset({S.CHECKING, S.AWAITING_BUYER, S.IN_REVIEW})
+# The buyer's (or the platform's) evidence is accepted while nobody has decided.
+BUYER_EVIDENCE_STATUSES = frozenset(
+    {S.RECEIVED, S.CHECKING, S.AWAITING_MERCHANT, S.AWAITING_BUYER, S.IN_REVIEW}
+)
+MERCHANT_AUDIENCE = "merchant"
+REVIEWER_AUDIENCE = "reviewer"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An answer of the policy. ``reason`` (translated) says why not; ``wrong_state``
+    tells a refusal because of where the claim is (an illegal move: 409 in the API) from
+    one because of who asks (403)."""
+
+    allowed: bool
+    reason: str = ""
+    wrong_state: bool = False
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+ALLOWED = Verdict(True)
+
+
+def _refused(reason: str) -> Verdict:
+    return Verdict(False, reason)
+
+
+def _not_now(reason: str) -> Verdict:
+    return Verdict(False, reason, wrong_state=True)
+
+
+def enforce(verdict: Verdict) -> None:
+    """Raise the domain exception of a refusal: :class:`IllegalTransition` when the claim
+    is in the wrong state, :class:`NotAllowed` when the user may not act."""
+    if verdict:
+        return
+    if verdict.wrong_state:
+        raise IllegalTransition(verdict.reason)
+    raise NotAllowed(verdict.reason)
+
+
+# --- Roles --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Roles:
+    reviewer: bool
+    senior: bool
+    shop_ids: frozenset[int]
+
+
+NOBODY = Roles(reviewer=False, senior=False, shop_ids=frozenset())
+
+
+def roles(user) -> Roles:
+    """The user's roles, read once per user object."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NOBODY
+    cached = getattr(user, "_claimlens_roles", None)
+    if cached is not None:
+        return cached
+    from merchants.selectors import merchant_ids_for_user
+
+    groups = set(
+        user.groups.filter(name__in=(REVIEWER_GROUP, SENIOR_GROUP)).values_list("name", flat=True)
+    )
+    found = Roles(
+        reviewer=user.is_superuser or bool(groups),
+        senior=user.is_superuser or SENIOR_GROUP in groups,
+        shop_ids=frozenset(merchant_ids_for_user(user=user)),
+    )
+    user._claimlens_roles = found
+    return found
+
+
+def is_reviewer(user) -> bool:
+    return roles(user).reviewer
+
+
+def is_senior_reviewer(user) -> bool:
+    return roles(user).senior
+
+
+def acts_for_shop(user, claim: RefundClaim) -> bool:
+    """A member of the claim's shop (an active shop)."""
+    return claim.merchant_id in roles(user).shop_ids
+
+
+# --- What the rules need to know about a claim -------------------------------------------
+
+# "Not looked up yet": a caller that has the holder (None = nobody) passes it.
+UNKNOWN: Any = object()
+
+
+def open_assignment(claim: RefundClaim) -> Assignment | None:
+    return Assignment.objects.filter(claim_id=claim.pk, released_at__isnull=True).first()
+
+
+def first_decider_ids(claim: RefundClaim) -> set[int]:
+    """The reviewers who made the claim's first (not appeal) decisions."""
+    return set(
+        Decision.objects.filter(
+            claim_id=claim.pk, on_appeal=False, reviewer__isnull=False
+        ).values_list("reviewer_id", flat=True)
+    )
+
+
+def _holder(claim, holder):
+    return open_assignment(claim) if holder is UNKNOWN else holder
+
+
+def _deciders(claim, deciders):
+    return first_decider_ids(claim) if deciders is UNKNOWN else deciders
+
+
+def _appeal_reviewer(user, claim, deciders) -> Verdict:
+    """An appeal goes to a senior reviewer who did not decide the claim first."""
+    if user.pk in _deciders(claim, deciders):
+        return _refused(_("An appeal must be decided by a different reviewer."))
+    if not is_senior_reviewer(user):
+        return _refused(_("Appeals are decided by a senior reviewer."))
+    return ALLOWED
+
+
+def _reviewer_of(user, claim) -> Verdict:
+    if not is_reviewer(user):
+        return _refused(_("Only platform reviewers review claims."))
+    if acts_for_shop(user, claim):
+        return _refused(_("You act for this claim's shop: another reviewer must review it."))
+    return ALLOWED
+
+
+# --- Reviewers ----------------------------------------------------------------------------
+
+
+def can_take(user, claim: RefundClaim, *, holder=UNKNOWN, deciders=UNKNOWN) -> Verdict:
+    """Take the claim from its queue: a reviewer, while it waits for review and nobody
+    holds it; an appeal only a senior reviewer who did not decide the claim first."""
+    if not (verdict := _reviewer_of(user, claim)):
+        return verdict
+    if claim.status not in REVIEW_STATUSES or _holder(claim, holder) is not None:
+        return _not_now(_("This claim is not waiting for review, or somebody holds it."))
+    if claim.status == S.APPEALED:
+        return _appeal_reviewer(user, claim, deciders)
+    return ALLOWED
+
+
+def takeable_by(queryset: QuerySet[RefundClaim], user) -> QuerySet[RefundClaim]:
+    """:func:`can_take` as a filter on claims waiting for review (what "take next" picks
+    from): the same rule, for many claims in one query."""
+    found = roles(user)
+    if not found.reviewer:
+        return queryset.none()
+    queryset = queryset.filter(status__in=REVIEW_STATUSES).exclude(merchant_id__in=found.shop_ids)
+    if not found.senior:
+        return queryset.exclude(status=S.APPEALED)
+    decided_first = Decision.objects.filter(claim=OuterRef("pk"), on_appeal=False, reviewer=user)
+    return queryset.exclude(Q(status=S.APPEALED) & Exists(decided_first))
+
+
+def can_release(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:
+    """Give the claim back to its queue: the reviewer holding it, or a senior reviewer
+    (a claim held by somebody who is away must not be stuck)."""
+    current = _holder(claim, holder)
+    if current is None:
+        return _not_now(_("Nobody holds this claim."))
+    if current.reviewer_id == getattr(user, "pk", None) or is_senior_reviewer(user):
+        return ALLOWED
+    return _refused(_("Only the reviewer holding this claim can release it."))
+
+
+def _held_by(user, claim, holder) -> Verdict:
+    current = _holder(claim, holder)
+    if current is None or current.reviewer_id != user.pk:
+        return _refused(_("Take this claim from the queue before deciding it."))
+    return ALLOWED
+
+
+def can_decide(user, claim: RefundClaim, *, holder=UNKNOWN, deciders=UNKNOWN) -> Verdict:
+    """Decide the claim: the reviewer holding it, in review or appealed; an appeal only a
+    senior reviewer who did not decide the claim first."""
+    if not (verdict := _reviewer_of(user, claim)):
+        return verdict
+    if claim.status not in REVIEW_STATUSES:
+        return _not_now(_("This claim is not waiting for a decision."))
+    if not (verdict := _held_by(user, claim, holder)):
+        return verdict
+    if claim.status == S.APPEALED:
+        return _appeal_reviewer(user, claim, deciders)
+    return ALLOWED
+
+
+def can_request_evidence(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:
+    """Ask the buyer for more evidence: only the reviewer holding the claim, only while
+    it is in review (never while the merchant's answer window is open, nor on appeal)."""
+    if not (verdict := _reviewer_of(user, claim)):
+        return verdict
+    if claim.status != S.IN_REVIEW:
+        return _not_now(_("Only a claim in review can wait for the buyer's evidence."))
+    current = _holder(claim, holder)
+    if current is None or current.reviewer_id != user.pk:
+        return _refused(_("Take this claim from the queue before asking for evidence."))
+    return ALLOWED
+
+
+QUEUE_MOVABLE_STATUSES = frozenset(
+    {S.RECEIVED, S.CHECKING, S.AWAITING_MERCHANT, S.AWAITING_BUYER, S.IN_REVIEW, S.APPEALED}
+)
+
+
+def can_move_queue(user, claim: RefundClaim) -> Verdict:
+    """Move an undecided claim to another review queue: a senior reviewer, or an
+    administrator allowed to change claims (the admin's "move to queue" action)."""
+    if not (is_senior_reviewer(user) or user.has_perm("refunds.change_refundclaim")):
+        return _refused(_("Only a senior reviewer or an administrator can move claims."))
+    if claim.status not in QUEUE_MOVABLE_STATUSES:
+        return _not_now(_("A decided or closed claim stays in its queue."))
+    return ALLOWED
+
+
+# --- Merchants ----------------------------------------------------------------------------
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or timezone.now()
+
+
+def _merchant_of(user, claim) -> Verdict:
+    if not acts_for_shop(user, claim):
+        return _refused(_("Only the claim's shop can do that."))
+    return ALLOWED
+
+
+def _answer_window_open(claim: RefundClaim, now) -> bool:
+    return claim.status == S.AWAITING_MERCHANT and (
+        claim.merchant_deadline is None or _now(now) <= claim.merchant_deadline
+    )
+
+
+def can_respond(user, claim: RefundClaim, *, now: dt.datetime | None = None) -> Verdict:
+    """Answer the claim (accept, contest, offer): the shop, while its window is open."""
+    if not (verdict := _merchant_of(user, claim)):
+        return verdict
+    if claim.status != S.AWAITING_MERCHANT:
+        return _not_now(_("This claim is not waiting for your answer."))
+    if not _answer_window_open(claim, now):
+        return _not_now(_("The time to answer this claim is over."))
+    return ALLOWED
+
+
+def can_add_counter_evidence(
+    user, claim: RefundClaim, *, now: dt.datetime | None = None
+) -> Verdict:
+    """The shop's counter-evidence on a claim: with its answer while the answer window is
+    open, then after contesting or making an offer until the claim is decided. Not before
+    the shop is asked, not after it accepted or let the window pass, not on appeal.
+    ``user`` None is the platform sending it through the API for the shop: the same
+    moments apply."""
+    if user is not None and not (verdict := _merchant_of(user, claim)):
+        return verdict
+    if _answer_window_open(claim, now):
+        return ALLOWED
+    if claim.merchant_response in ANSWERS_UNDER_REVIEW and claim.status in (
+        COUNTER_EVIDENCE_STATUSES
+    ):
+        return ALLOWED
+    return _not_now(_("This claim does not accept counter-evidence from the shop now."))
+
+
+def can_add_claim_evidence(user, claim: RefundClaim, *, submitted_by: str) -> Verdict:
+    """A file for the claim (``evidence.services.evidence_add``): the shop's
+    counter-evidence by :func:`can_add_counter_evidence`; the buyer's (through the
+    platform) while nobody has decided."""
+    if submitted_by == "merchant":
+        return can_add_counter_evidence(user, claim)
+    if claim.status not in BUYER_EVIDENCE_STATUSES:
+        return _not_now(
+            _("This claim no longer accepts evidence (it is %(status)s).")
+            % {"status": claim.get_status_display()}
+        )
+    return ALLOWED
+
+
+def can_appeal(
+    user,
+    claim: RefundClaim,
+    *,
+    party: str = "merchant",
+    decision: Decision | None | Any = UNKNOWN,
+    now: dt.datetime | None = None,
+) -> Verdict:
+    """Appeal the decision: the shop (or the buyer, through the platform: ``user`` None),
+    within the appeal window of a reviewer's decision. ``decision`` is the claim's latest
+    decision when the caller has it."""
+    if party not in ("merchant", "buyer"):
+        return _refused(_("Unknown party."))
+    if party == "merchant" and not (verdict := _merchant_of(user, claim)):
+        return verdict
+    if claim.status != S.DECIDED or claim.appeal_deadline is None:
+        return _not_now(_("This decision cannot be appealed."))
+    if _now(now) > claim.appeal_deadline:
+        return _not_now(_("The appeal window for this claim is closed."))
+    latest = claim.decisions.order_by("-created_at").first() if decision is UNKNOWN else decision
+    if latest is None or latest.decided_by_merchant:
+        return _not_now(_("Only a reviewer's decision can be appealed."))
+    return ALLOWED
+
+
+# --- Both ---------------------------------------------------------------------------------
+
+
+def evidence_pack_audience(user, claim: RefundClaim) -> str | None:
+    """Which evidence pack the user gets: the shop's (narrower: no buyer contact data,
+    no other shops' history) for a member of the claim's shop, even one who is also a
+    reviewer; the reviewers' for a platform reviewer; none for anybody else."""
+    if acts_for_shop(user, claim):
+        return MERCHANT_AUDIENCE
+    if is_reviewer(user):
+        return REVIEWER_AUDIENCE
+    return None
+
+
+def can_export_evidence_pack(user, claim: RefundClaim) -> Verdict:
+    """Export the claim's evidence pack: the claim's shop, or a platform reviewer."""
+    if evidence_pack_audience(user, claim) is None:
+        return _refused(str(NotAllowed.default_message))
+    return ALLOWED
