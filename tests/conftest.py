@@ -313,13 +313,18 @@ def _audit_triggers_out_of_the_flushs_way(request):
     """A transactional test ends with a flush, which deletes (SQLite) or truncates
     (PostgreSQL) every table, and the audit table refuses both: drop its triggers just
     before (this teardown runs before pytest-django's). The flush's post_migrate signal
-    puts them back (``refunds.append_only``)."""
-    yield
+    puts them back (``refunds.append_only``).
+
+    A test that gets the database through another fixture (``token(transactional_db)``)
+    would set that up after this one, and flush before this teardown: so it is set up
+    here first, and torn down after."""
     marker = request.node.get_closest_marker("django_db")
-    if (marker and marker.kwargs.get("transaction")) or {
-        "transactional_db",
-        "live_server",
-    } & set(request.fixturenames):
+    by_marker = bool(marker and marker.kwargs.get("transaction"))
+    by_fixture = bool({"transactional_db", "live_server"} & set(request.fixturenames))
+    if by_fixture and not by_marker:
+        request.getfixturevalue("transactional_db")
+    yield
+    if by_marker or by_fixture:
         from django.db import connection
 
         from refunds import append_only

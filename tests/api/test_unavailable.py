@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connections
-from django.test import Client
+from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
 
@@ -96,16 +96,17 @@ def test_a_page_with_the_database_down_in_english(alice, transactional_db, reque
     assert "temporarily unavailable" in response.content.decode()
 
 
-def test_api_with_the_cache_down_is_503(token_a, settings, dead_port):
+def test_api_with_the_cache_down_is_503(token_a, dead_port):
     """Rate limits and idempotency live in the shared cache (Redis in production)."""
-    settings.CACHES = {
+    dead_cache = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{dead_port}/3",
         }
     }
-
-    response = _api(token_a).get("/api/v1/claims/")
+    # Overridden for the request only: the fixtures' teardowns clear the real cache.
+    with override_settings(CACHES=dead_cache):
+        response = _api(token_a).get("/api/v1/claims/")
 
     _assert_unavailable_problem(response)
 
