@@ -9,6 +9,7 @@ traceback (Django logs those), with ``DEBUG`` on or off.
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.http import HttpResponseServerError
 from django.middleware.csrf import get_token
@@ -44,8 +45,9 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     """Rendered without the context processors: whatever failed (the database, the
-    session) must not fail this page too. The language switch still gets its token."""
-    if _is_api(request):
+    session) must not fail this page too. The language switch still gets its token.
+    A database, cache or broker out of reach is a 503 (``api.exceptions``), pages too."""
+    if _is_api(request) or api_exceptions.is_unavailable(sys.exc_info()[1]):
         return api_exceptions.handler500(request)
     try:
         html = loader.get_template("errors/500.html").render(
