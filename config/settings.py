@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "accounts",
     "merchants",
     "refunds",
     "evidence",
@@ -125,6 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# A form refused for its CSRF token gets a page in the site's design (config/errors.py).
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -145,6 +148,37 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # logged a second time beside Django's last_login.
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
+
+# --- E-mail (password resets) --------------------------------------------------------
+# EMAIL_URL in django-environ's form (smtp+tls://user:password@host:587 for STARTTLS,
+# smtp+ssl://user:password@host:465, consolemail://), or its parts as EMAIL_HOST,
+# EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS / EMAIL_USE_SSL, which
+# win over the URL's. SMTP in production or when EMAIL_HOST is set; the console elsewhere
+# (the demo prints its e-mails); tests use Django's locmem outbox.
+_smtp = PRODUCTION or bool(env.str("EMAIL_HOST", default=""))
+_email = env.email_url("EMAIL_URL", default="smtp://localhost:25" if _smtp else "consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = env.str("EMAIL_HOST", default=_email["EMAIL_HOST"] or "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=_email["EMAIL_PORT"] or 25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default=_email["EMAIL_HOST_USER"] or "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default=_email["EMAIL_HOST_PASSWORD"] or "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=_email.get("EMAIL_USE_TLS", False))
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=_email.get("EMAIL_USE_SSL", False))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # Django's default waits forever
+# From no-reply@ the site's first host name unless told otherwise.
+_mail_domain = next(
+    (h.lstrip(".") for h in ALLOWED_HOSTS if "*" not in h and not h.startswith("[")), "localhost"
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Claimlens <no-reply@{_mail_domain}>")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+# A reset link works once, for this long. Reset requests are counted per e-mail address
+# and per client address in the cache (accounts/throttle.py says why both).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_HOURS", default=24) * 3600
+PASSWORD_RESET_ADDRESS_LIMIT = env.int("PASSWORD_RESET_ADDRESS_LIMIT", default=3)
+PASSWORD_RESET_CLIENT_LIMIT = env.int("PASSWORD_RESET_CLIENT_LIMIT", default=10)
+PASSWORD_RESET_WINDOW_MINUTES = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60)
+# The demo (scripts/demo.sh) lists its logins on the login page; never in production.
+CLAIMLENS_DEMO = env.bool("CLAIMLENS_DEMO", default=False) and not PRODUCTION
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")

@@ -1,19 +1,20 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
+
+from accounts import views as account_views
 
 urlpatterns = [
     path("api/", include("api.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # Django's language switch, which also stores a signed-in user's choice.
+    path("i18n/setlang/", account_views.set_language, name="set_language"),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("files/", include("evidence.urls")),
     path("", include("refunds.urls")),
 ]
 
-# JSON problem documents under /api/, Django's pages elsewhere.
-handler400 = "api.exceptions.handler400"
-handler403 = "api.exceptions.handler403"
-handler404 = "api.exceptions.handler404"
-handler500 = "api.exceptions.handler500"
+# Pages in the site's design, JSON problem documents under /api/ (config/errors.py).
+handler400 = "config.errors.bad_request"
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

@@ -27,3 +27,25 @@ def merchant_ids_for_user(*, user) -> list[int]:
             "merchant_id", flat=True
         )
     )
+
+
+def shop_roles_for_user(*, user) -> dict[int, str]:
+    """The user's role (``Membership.Role``) in each active shop they act for, by shop id."""
+    if not user.is_authenticated:
+        return {}
+    return dict(
+        Membership.objects.filter(user=user, merchant__is_active=True).values_list(
+            "merchant_id", "role"
+        )
+    )
+
+
+def memberships_for_user(*, user) -> QuerySet[Membership]:
+    """The user's memberships of active shops, with the shop, by shop name."""
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return (
+        Membership.objects.filter(user=user, merchant__is_active=True)
+        .select_related("merchant")
+        .order_by("merchant__name")
+    )

@@ -1,14 +1,22 @@
-"""Writes about merchants, memberships, products and platform clients."""
+"""Writes about merchants, memberships, products and platform clients.
+
+A write that a person performs for a shop (managing its members or products) takes that
+person as ``by`` and is refused with ``NotAllowed`` unless ``refunds.policy`` allows it;
+``by=None`` is the platform itself (the API's client, the admin, management commands),
+which its own authorisation has already let in.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from merchants.models import Membership, Merchant, PlatformClient, Product, Shipment
-from refunds.exceptions import AlreadyExists
+from refunds import policy
+from refunds.exceptions import AlreadyExists, ClaimValidationError, NotAllowed
 
 
 def hash_token(token: str) -> str:
@@ -49,14 +57,61 @@ def merchant_create(
     return merchant
 
 
-def membership_add(*, merchant: Merchant, user, role: str = Membership.Role.AGENT) -> Membership:
-    membership, _created = Membership.objects.update_or_create(
-        merchant=merchant, user=user, defaults={"role": role}
+def _lock_member_and_owners(merchant: Merchant, user) -> tuple[Membership | None, bool]:
+    """Lock ``user``'s membership and the shop's owners' (in one order, so that two
+    owners demoting each other queue up instead of deadlocking); return the membership
+    and whether the shop has an owner besides ``user``."""
+    rows = list(
+        Membership.objects.select_for_update()
+        .filter(Q(role=Membership.Role.OWNER) | Q(user=user), merchant=merchant)
+        .order_by("pk")
     )
+    current = next((row for row in rows if row.user_id == user.pk), None)
+    other_owner = any(row.role == Membership.Role.OWNER and row.user_id != user.pk for row in rows)
+    return current, other_owner
+
+
+def membership_add(
+    *, merchant: Merchant, user, role: str = Membership.Role.AGENT, by=None
+) -> Membership:
+    """Make ``user`` a member of ``merchant`` with ``role``, or change their role.
+
+    ``by``: the user doing it, who must be allowed to manage the shop's members
+    (``policy.can_manage_members``: an owner). A shop never loses its last owner."""
+    if role not in Membership.Role.values:
+        raise ClaimValidationError(_("Unknown role."))
+    if by is not None:
+        policy.enforce(policy.can_manage_members(by, merchant))
+    with transaction.atomic():
+        current, other_owner = _lock_member_and_owners(merchant, user)
+        if current is not None and current.role == Membership.Role.OWNER:
+            if role != Membership.Role.OWNER and not other_owner:
+                raise NotAllowed(_("A shop keeps at least one owner."))
+        membership, _created = Membership.objects.update_or_create(
+            merchant=merchant, user=user, defaults={"role": role}
+        )
     return membership
 
 
-def product_create(*, merchant: Merchant, platform_id: str, title: str) -> Product:
+def membership_remove(*, merchant: Merchant, user, by=None) -> None:
+    """``user`` no longer acts for ``merchant``. ``by`` as in :func:`membership_add`; the
+    shop's last owner cannot be removed."""
+    if by is not None:
+        policy.enforce(policy.can_manage_members(by, merchant))
+    with transaction.atomic():
+        current, other_owner = _lock_member_and_owners(merchant, user)
+        if current is None:
+            return
+        if current.role == Membership.Role.OWNER and not other_owner:
+            raise NotAllowed(_("A shop keeps at least one owner."))
+        current.delete()
+
+
+def product_create(*, merchant: Merchant, platform_id: str, title: str, by=None) -> Product:
+    """A product of ``merchant``. ``by``: the user adding it, who must be allowed to manage
+    the shop's products (``policy.can_manage_products``: an owner)."""
+    if by is not None:
+        policy.enforce(policy.can_manage_products(by, merchant))
     try:
         with transaction.atomic():
             return Product.objects.create(merchant=merchant, platform_id=platform_id, title=title)

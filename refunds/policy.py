@@ -14,7 +14,9 @@ Roles:
 * **senior reviewer**: a member of "senior reviewers" (seeded by migration
   ``refunds/0002``), or a superuser. Only seniors decide appeals;
 * **merchant of the shop**: a user with a membership of the claim's (active) shop. A
-  reviewer who acts for a shop never reviews that shop's claims.
+  reviewer who acts for a shop never reviews that shop's claims. Agents and owners
+  answer claims alike; only an **owner** manages the shop's members and products (the
+  last section, enforced by ``merchants.services``).
 
 A user's roles are read once per user object (two queries) and kept on it, as Django
 keeps permissions (``_perm_cache``): a request sees the roles it started with.
@@ -92,6 +94,7 @@ class Roles:
     reviewer: bool
     senior: bool
     shop_ids: frozenset[int]
+    owned_shop_ids: frozenset[int] = frozenset()  # the shops among them the user owns
 
 
 NOBODY = Roles(reviewer=False, senior=False, shop_ids=frozenset())
@@ -104,15 +107,20 @@ def roles(user) -> Roles:
     cached = getattr(user, "_claimlens_roles", None)
     if cached is not None:
         return cached
-    from merchants.selectors import merchant_ids_for_user
+    from merchants.models import Membership
+    from merchants.selectors import shop_roles_for_user
 
     groups = set(
         user.groups.filter(name__in=(REVIEWER_GROUP, SENIOR_GROUP)).values_list("name", flat=True)
     )
+    shops = shop_roles_for_user(user=user)
     found = Roles(
         reviewer=user.is_superuser or bool(groups),
         senior=user.is_superuser or SENIOR_GROUP in groups,
-        shop_ids=frozenset(merchant_ids_for_user(user=user)),
+        shop_ids=frozenset(shops),
+        owned_shop_ids=frozenset(
+            shop_id for shop_id, role in shops.items() if role == Membership.Role.OWNER
+        ),
     )
     user._claimlens_roles = found
     return found
@@ -370,3 +378,27 @@ def can_export_evidence_pack(user, claim: RefundClaim) -> Verdict:
     if evidence_pack_audience(user, claim) is None:
         return _refused(str(NotAllowed.default_message))
     return ALLOWED
+
+
+# --- Shops: members and products ----------------------------------------------------------
+# Everybody acting for a shop answers its claims (above); running the shop is its owners'.
+# ``merchants.services`` enforces these on the user performing the action.
+
+
+def owns_shop(user, merchant) -> bool:
+    """An owner of the (active) shop."""
+    return merchant.pk in roles(user).owned_shop_ids
+
+
+def can_manage_members(user, merchant) -> Verdict:
+    """Add, remove or change the role of the shop's members: an owner of the shop."""
+    if owns_shop(user, merchant):
+        return ALLOWED
+    return _refused(_("Only an owner of the shop can manage its members."))
+
+
+def can_manage_products(user, merchant) -> Verdict:
+    """Add or change the shop's products and their listing photos: an owner of the shop."""
+    if owns_shop(user, merchant):
+        return ALLOWED
+    return _refused(_("Only an owner of the shop can manage its products."))

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Runs the demo: migrate, load demo data, then the web server, a Celery worker and the
 # periodic scheduler on the embedded defaults (SQLite + file-system broker). Ctrl-C stops all.
+# DEBUG is off, as in production: errors get the site's own pages, never a traceback, and
+# WhiteNoise serves the static files straight from static/ (no collectstatic needed).
+# CLAIMLENS_DEMO lists the demo's logins on the login page; e-mails (password resets) are
+# printed here, on the console.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-export DEBUG="${DEBUG:-1}"
+export DEBUG="${DEBUG:-0}"
+export CLAIMLENS_DEMO=1
 PORT="${PORT:-8000}"
 mkdir -p var
 $PY manage.py migrate --no-input
@@ -34,10 +39,7 @@ cat <<INFO
   Admin:                 http://127.0.0.1:$PORT/admin/
   API docs:              http://127.0.0.1:$PORT/api/docs/
 
-  Logins (password: ${DEMO_PASSWORD:-claimlens-demo}):
-    merchant1, merchant2   merchants, each owning one shop
-    reviewer, senior       platform reviewers
-    admin                  platform administrator (Django admin)
+$($PY manage.py load_demo --logins | sed 's/^/  /')
 
   A Celery worker and the periodic scheduler are running. Press Ctrl-C to stop.
 

@@ -225,6 +225,15 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "logout": {"-": {"GET": PUBLIC_405, "POST": dict.fromkeys(ROLES, LOGGED_OUT)}},
     "set_language": {"-": {"GET": PUBLIC, "POST": PUBLIC}},
     "home": {"-": {"GET": SIGNED_IN, "POST": SIGNED_IN}},
+    # The account: anybody may ask for a reset link (the answer tells nothing) or open one
+    # (an invalid link says so); the profile lists the user's own shops only.
+    "profile": {"-": {"GET": SIGNED_IN_OWN, "POST": SIGNED_IN_405}},
+    "password_change": {"-": {"GET": SIGNED_IN, "POST": SIGNED_IN}},
+    "password_change_done": {"-": {"GET": SIGNED_IN, "POST": SIGNED_IN_405}},
+    "password_reset": {"-": {"GET": PUBLIC, "POST": PUBLIC}},
+    "password_reset_done": {"-": {"GET": PUBLIC, "POST": PUBLIC_405}},
+    "password_reset_confirm": {"not-a-token": {"GET": PUBLIC, "POST": PUBLIC}},
+    "password_reset_complete": {"-": {"GET": PUBLIC, "POST": PUBLIC_405}},
     # Merchant pages.
     "merchant_inbox": {"-": {"GET": SIGNED_IN_OWN, "POST": SIGNED_IN_OWN}},
     "merchant_claim": {"claim_waiting": {"GET": SHOP_A_PAGE, "POST": SHOP_A_ACTION}},
@@ -563,6 +572,8 @@ def _url(world, route: Route, subject: str) -> str:
             kwargs[name] = value.uuid
         elif name == "token":
             kwargs[name] = value
+        elif name == "uidb64":
+            kwargs[name] = "MQ"  # a user id; with "not-a-token" the link is invalid
         else:
             kwargs[name] = value.pk
     return reverse(route.name, kwargs=kwargs)

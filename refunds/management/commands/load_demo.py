@@ -1,7 +1,10 @@
 """Load realistic demo data: shops, listing photos, buyers, orders and 30+ claims in
 every status, with forged and genuine evidence pushed through the real checks.
 
-Idempotent: the accounts are always (re)set; the data is created only once.
+Idempotent: the accounts (``accounts.demo.DEMO_LOGINS``, which the demo's login page
+lists) are always (re)set; the data is created only once. Every claim's history reads
+true: its photos are attached before it is evaluated, and what the shop and the reviewer
+write fits the photo the buyer sent.
 """
 
 from __future__ import annotations
@@ -9,15 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from accounts.demo import AOKI_HOME, DEMO_LOGINS, DIGIPORT, TEA_GARDEN, demo_password, describe
 from config.celery import app as celery_app
 from evidence import synthetic
 from evidence.services import evidence_add
@@ -27,11 +30,11 @@ from refunds import services
 from refunds.audit import Actor
 
 DEMO_MARKER = "demo-aoki-home"
+PLATFORM = Actor.platform("demo")
 SHOPS = [
     (
         DEMO_MARKER,
-        "青木家居 Aoki Home",
-        "merchant1",
+        AOKI_HOME,
         [
             "北欧陶瓷马克杯 Nordic ceramic mug",
             "玻璃密封罐 Glass storage jar",
@@ -41,8 +44,7 @@ SHOPS = [
     ),
     (
         "demo-digiport",
-        "数码港 DigiPort",
-        "merchant2",
+        DIGIPORT,
         [
             "无线耳机 Wireless earbuds",
             "手机壳 Phone case",
@@ -52,8 +54,7 @@ SHOPS = [
     ),
     (
         "demo-chayuan",
-        "茶园小铺 Tea Garden",
-        "chayuan",
+        TEA_GARDEN,
         ["明前龙井 West Lake Longjing 250g", "紫砂壶 Yixing teapot"],
     ),
 ]
@@ -69,6 +70,40 @@ BUYERS = [
     ("buyer-1009", "周*敏"),
     ("buyer-6666", "吴*杰"),  # the serial refunder whose history crosses a fraud tier
 ]
+# What the shop answers and the reviewer decides, by the kind of photo the buyer sent:
+# (the shop's statement, the reviewer's outcome, their rationale).
+FORGERY_KINDS = frozenset({"forged", "forged_cropped", "aigc", "reused"})
+STORIES = {
+    "forged": (
+        "这是我们的商品主图，裂痕是后期画上去的。This is our listing photo with painted cracks.",
+        "refund_denied",
+        "买家图片为商家主图的编辑副本。The buyer's photo is an edited copy of the listing photo.",
+    ),
+    "aigc": (
+        "这张图片带有AI生成标识，不是实拍照片。The picture carries an AI-generation label; "
+        "nobody photographed our parcel.",
+        "refund_denied",
+        "图片含AI生成隐式标识，且由商家主图生成。The picture is labelled AI-generated and was "
+        "made from the listing photo.",
+    ),
+    "reused": (
+        "另一位买家已提交过同一张照片。Another buyer already sent this same picture.",
+        "refund_denied",
+        "同一张图片已在另一位买家的申请中出现。The same picture was sent in another buyer's claim.",
+    ),
+    "genuine": (
+        "发货时商品完好，有打包记录。The item was intact when we packed it; please check.",
+        "refund_approved",
+        "照片为实拍，损坏属实。The photo is genuine and shows real damage.",
+    ),
+}
+STORIES["forged_cropped"] = STORIES["forged"]
+STORIES["no_exif"] = STORIES["genuine"]
+EVIDENCE_REQUESTS = {
+    "genuine": "请补充一张外包装和快递面单的照片。Please send a photo of the parcel and its label.",
+    "no_exif": "请补充一张未经编辑的原图（含拍摄信息）。Please send the unedited original photo, "
+    "as the phone took it.",
+}
 DESCRIPTIONS = {
     "damaged": "收到货时杯身有裂痕，要求仅退款。Arrived cracked, refund only please.",
     "quality": "用了一次就出现污渍，质量太差。Stained after one use.",
@@ -115,9 +150,16 @@ def _aigc_png(image) -> bytes:
 class Command(BaseCommand):
     help = "Create the demo accounts and (once) the demo shops, orders, claims and evidence."
 
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--logins", action="store_true", help="Only print the demo's logins (load nothing)."
+        )
+
     def handle(self, *args, **options):
-        password = os.environ.get("DEMO_PASSWORD", "claimlens-demo")
-        users = self._accounts(password)
+        if options["logins"]:
+            self._print_logins()
+            return
+        users = self._accounts(demo_password())
         if Merchant.objects.filter(platform_id=DEMO_MARKER).exists():
             self.stdout.write("Demo data already loaded; accounts refreshed.")
             return
@@ -130,39 +172,45 @@ class Command(BaseCommand):
         self._fresh_claims()  # these go to the real worker when it starts
         self.stdout.write(self.style.SUCCESS("Demo data loaded."))
 
-    def _accounts(self, password: str) -> dict:
+    def _print_logins(self):
+        self.stdout.write(f"Logins (password: {demo_password()}):")
+        width = max(len(login.username) for login in DEMO_LOGINS)
+        with translation.override("en"):
+            for login in DEMO_LOGINS:
+                self.stdout.write(f"  {login.username.ljust(width)}  {describe(login)}")
+
+    @staticmethod
+    def _accounts(password: str) -> dict:
         user_model = get_user_model()
         users = {}
-        for name, staff, superuser, group in [
-            ("merchant1", False, False, None),
-            ("merchant2", False, False, None),
-            ("reviewer", True, False, "reviewers"),
-            ("senior", True, False, "senior reviewers"),
-            ("admin", True, True, None),
-            ("chayuan", False, False, None),
-        ]:
-            user, _ = user_model.objects.get_or_create(username=name)
-            user.is_staff, user.is_superuser = staff, superuser
+        for login in DEMO_LOGINS:
+            user, _ = user_model.objects.get_or_create(username=login.username)
+            user.is_staff, user.is_superuser = login.staff, login.superuser
+            user.email = login.email  # password resets print to the demo's console
             user.set_password(password)
             user.save()
-            if group:
-                user.groups.add(Group.objects.get(name=group))
-            users[name] = user
+            if login.group:
+                user.groups.add(Group.objects.get(name=login.group))
+            users[login.username] = user
         return users
 
     @transaction.atomic
     def _shops(self, users):
         shops = []
         seed = 100
-        for platform_id, name, login, titles in SHOPS:
+        for platform_id, name, titles in SHOPS:
             shop = merchant_create(platform_id=platform_id, name=name)
-            if login:
-                membership_add(merchant=shop, user=users[login], role="owner")
+            members = [login for login in DEMO_LOGINS if login.shop == name]
+            # The platform makes the owners; an owner adds the shop's agents.
+            owner = None
+            for login in sorted(members, key=lambda login: login.role != "owner"):
+                membership_add(merchant=shop, user=users[login.username], role=login.role, by=owner)
+                owner = owner or users[login.username]
             products = []
             for number, title in enumerate(titles, start=1):
                 seed += 1
                 product = product_create(
-                    merchant=shop, platform_id=f"{platform_id}-p{number}", title=title
+                    merchant=shop, platform_id=f"{platform_id}-p{number}", title=title, by=owner
                 )
                 products.append((product, seed))
             shops.append((shop, products))
@@ -178,6 +226,7 @@ class Command(BaseCommand):
                     submitted_by="merchant",
                     original_name=f"listing-{seed}.jpg",
                     product=product,
+                    actor=PLATFORM,
                 )
         buyers = [
             services.buyer_upsert(
@@ -197,6 +246,8 @@ class Command(BaseCommand):
 
     @staticmethod
     def _plan() -> list[tuple[str, str]]:
+        """(status, kind of evidence) of each claim. A claim decided as a confirmed
+        forgery has a forged photo; every other status takes the kinds in turn."""
         statuses = (
             ["awaiting_merchant"] * 10
             + ["in_review"] * 6
@@ -218,7 +269,14 @@ class Command(BaseCommand):
             "genuine",
             "no_exif",
         ]
-        return [(status, kinds[i % len(kinds)]) for i, status in enumerate(statuses)]
+        forgeries = [kind for kind in kinds if kind in FORGERY_KINDS]
+        plan = []
+        for i, status in enumerate(statuses):
+            kind = kinds[i % len(kinds)]
+            if status == "decided_forged" and kind not in FORGERY_KINDS:
+                kind = forgeries[i % len(forgeries)]
+            plan.append((status, kind))
+        return plan
 
     def _evidence(self, kind: str, seed: int, order, index: int) -> list[tuple[bytes, str]]:
         delivered = order.delivered_at or timezone.now()
@@ -272,35 +330,42 @@ class Command(BaseCommand):
             shipped_at=order.shipped_at,
         )
         reason = ["damaged", "quality", "not_as_described"][index % 3]
-        claim = services.claim_submit(
-            order=order,
-            amount=price,
-            reason=reason,
-            description=DESCRIPTIONS[reason],
-            platform_id=f"claim-{index:03d}",
-            actor=Actor.platform("demo"),
-        )
-        for data, name in self._evidence(kind, seed, order, index):
-            evidence_add(upload=data, submitted_by="buyer", original_name=name, claim=claim)
+        photos = self._evidence(kind, seed, order, index)
+        # The claim and its photos in one transaction: it is evaluated (after commit) with
+        # its photos attached, never as a claim with "no evidence files to check".
+        with transaction.atomic():
+            claim = services.claim_submit(
+                order=order,
+                amount=price,
+                reason=reason,
+                description=DESCRIPTIONS[reason],
+                platform_id=f"claim-{index:03d}",
+                actor=PLATFORM,
+            )
+            for data, name in photos:
+                evidence_add(
+                    upload=data,
+                    submitted_by="buyer",
+                    original_name=name,
+                    claim=claim,
+                    actor=PLATFORM,
+                )
         claim.refresh_from_db()
-        self._advance(claim, status, users, forged=kind.startswith("forged") or kind == "aigc")
+        self._advance(claim, status, kind, users, index)
 
     @staticmethod
-    def _advance(claim, status, users, *, forged: bool):
-        merchant = claim.merchant.memberships.get(role="owner").user
+    def _advance(claim, status, kind, users, index):
+        members = {m.role: m.user for m in claim.merchant.memberships.select_related("user")}
+        # Agents answer claims as owners do: the shop's agent answers some of them.
+        merchant = members["agent"] if index % 4 == 2 and "agent" in members else members["owner"]
+        statement, outcome, rationale = STORIES[kind]
         if status == "awaiting_merchant":
             return
         if status == "withdrawn":
-            services.claim_withdraw(
-                claim=claim, actor=Actor.platform("demo"), reason="买家撤回 buyer withdrew"
-            )
+            services.claim_withdraw(claim=claim, actor=PLATFORM, reason="买家撤回 buyer withdrew")
             return
         services.claim_merchant_respond(
-            claim=claim,
-            user=merchant,
-            response="contest",
-            statement="这是我们的商品主图，裂痕是后期画上去的。This is our listing photo with "
-            "painted cracks.",
+            claim=claim, user=merchant, response="contest", statement=statement
         )
         if status == "in_review":
             return
@@ -308,23 +373,15 @@ class Command(BaseCommand):
         services.claim_assign(claim=claim, reviewer=reviewer)
         if status == "awaiting_buyer":
             services.claim_request_buyer_evidence(
-                claim=claim,
-                reviewer=reviewer,
-                message="请补充一张未经编辑的原图。Please send the unedited original photo.",
+                claim=claim, reviewer=reviewer, message=EVIDENCE_REQUESTS[kind]
             )
             return
-        deny = forged or status == "decided_forged"
         services.claim_decide(
             claim=claim,
             reviewer=reviewer,
-            outcome="refund_denied" if deny else "refund_approved",
-            rationale=(
-                "买家图片为商家主图的编辑副本。The buyer's photo is an edited copy of the "
-                "listing photo."
-            )
-            if deny
-            else "损坏属实。The damage looks genuine.",
-            confirmed_forgery=deny,
+            outcome=outcome,
+            rationale=rationale,
+            confirmed_forgery=outcome == "refund_denied",
         )
         if status == "appealed":
             services.claim_appeal(
@@ -333,8 +390,10 @@ class Command(BaseCommand):
                 reason="我的照片是真实的，请重新审核。My photo is real.",
             )
         elif status == "closed":
+            # Before the appeal window is over: the platform closes it because neither
+            # party will appeal (what "appeal window over" would have claimed is untrue).
             services.claim_close(
-                claim=claim, actor=Actor.system("demo"), reason="appeal window over"
+                claim=claim, actor=PLATFORM, reason="双方均不申诉 neither party will appeal"
             )
 
     def _fresh_claims(self):
@@ -357,18 +416,19 @@ class Command(BaseCommand):
                 shipped_at=paid + dt.timedelta(days=1),
                 delivered_at=paid + dt.timedelta(days=2),
             )
-            claim = services.claim_submit(
-                order=order,
-                amount=Decimal("129.00"),
-                reason="damaged",
-                description=DESCRIPTIONS["damaged"],
-                actor=Actor.platform("demo"),
-            )
-            listing = synthetic.render_product_photo(101)
-            forged = synthetic.paint_damage(listing, index)
-            evidence_add(
-                upload=_jpeg(forged.image, camera=False),
-                submitted_by="buyer",
-                original_name="IMG_new.jpg",
-                claim=claim,
-            )
+            forged = synthetic.paint_damage(synthetic.render_product_photo(101), index)
+            with transaction.atomic():
+                claim = services.claim_submit(
+                    order=order,
+                    amount=Decimal("129.00"),
+                    reason="damaged",
+                    description=DESCRIPTIONS["damaged"],
+                    actor=PLATFORM,
+                )
+                evidence_add(
+                    upload=_jpeg(forged.image, camera=False),
+                    submitted_by="buyer",
+                    original_name="IMG_new.jpg",
+                    claim=claim,
+                    actor=PLATFORM,
+                )
