@@ -13,12 +13,13 @@ from __future__ import annotations
 import io
 import logging
 import math
+import struct
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from evidence import containers
@@ -69,6 +70,24 @@ def sniff(data: bytes) -> str | None:
         if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
             return "HEIF"
     return None
+
+
+def open_header(data: bytes, fmt: str | None) -> Image.Image:
+    """Pillow's parser for ``fmt`` (a key of ALLOWED_TYPES) over ``data``: the header read,
+    no pixels decoded. Unlike ``Image.open`` it skips Pillow's decompression-bomb check
+    (a warning over 89 MP, an error over 178 MP), so that the caller can refuse any size
+    over MAX_PIXELS as ``too_many_pixels`` with its width and height, rather than as an
+    unreadable file. Parser errors propagate. Pillow's global limit is left alone."""
+    if fmt not in Image.OPEN:
+        Image.init()
+    if fmt not in Image.OPEN:
+        raise UnidentifiedImageError("not a format Claimlens accepts")
+    factory, _accept = Image.OPEN[fmt]
+    try:
+        return factory(io.BytesIO(data), "")
+    except (SyntaxError, IndexError, TypeError, struct.error) as exc:
+        # What Image.open turns a parser's refusal into.
+        raise UnidentifiedImageError(f"cannot identify image file: {exc}") from exc
 
 
 @dataclass
@@ -225,7 +244,7 @@ def decode(data: bytes) -> DecodedImage:
         width=width,
         height=height,
         # Opened afresh (headers only) for the metadata readers.
-        pil=Image.open(io.BytesIO(data)),
+        pil=open_header(data, fmt),
         # Its own array: a small picture's working copy is not a resized one, and no
         # check may change the pixels the display copy is made from.
         working=working.copy() if working is source else working,
@@ -245,15 +264,10 @@ def _decode_source(
     import cv2
 
     with warnings.catch_warnings():
+        # Pillow's own bomb check no longer runs at open (open_header); anything later
+        # that still checks (another frame, a crop) fails instead of warning.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            pil = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected(
-                "decompression_bomb",
-                "The image declares an impossible size: %(error)s",
-                error=str(exc)[:200],
-            ) from exc
+        pil = open_header(data, sniff(data))
         width, height = pil.size
         if width <= 0 or height <= 0 or width * height > MAX_PIXELS:
             raise ImageRejected(

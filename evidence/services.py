@@ -7,14 +7,12 @@ byte for byte; checks are enqueued only after the row is committed.
 from __future__ import annotations
 
 import hashlib
-import io
 from typing import IO
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from PIL import Image
 
 from evidence import custody, imaging
 from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
@@ -53,7 +51,9 @@ def _validate_image_header(data: bytes) -> tuple[str, int, int]:
             _("This file is not a JPEG, PNG, WebP, HEIC or AVIF image."),
         )
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        # The header only, without Pillow's own bomb check: a picture over its 178 MP
+        # limit is refused below with its size, not as an unreadable file.
+        with imaging.open_header(data, fmt) as img:
             width, height = img.size
     except Exception as exc:  # noqa: BLE001 - any parser failure means "not an image"
         raise EvidenceRejected(

@@ -166,7 +166,7 @@ def test_png_declaring_20000_by_20000_is_refused_before_decoding():
     finally:
         tracemalloc.stop()
     assert peak < 20_000_000  # decoding would need 1.2 GB: it was refused from the header
-    assert rejected.value.code in ("too_many_pixels", "decompression_bomb")
+    assert rejected.value.code == "too_many_pixels"
 
 
 def test_image_just_over_the_pixel_budget_is_refused():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from django.test import Client
 from django.urls import reverse
 
 from refunds import services, webhooks
@@ -74,6 +75,14 @@ def everything(
         client=client, url="https://platform.example/hook"
     )
     webhooks.emit_claim_event(claim, "claim.status_changed", {})  # a delivery, never sent
+    # django-axes' lock-out record, from a wrong password on the login page; its access and
+    # failure logs are off (settings) but listed by its admin, so one row each by hand.
+    Client().post(reverse("login"), {"username": "alice", "password": "wrong-password"})
+    from axes.models import AccessFailureLog, AccessLog
+
+    seen = {"user_agent": "test", "ip_address": "127.0.0.1", "username": "alice"}
+    AccessLog.objects.create(**seen, http_accept="*/*", path_info="/accounts/login/")
+    AccessFailureLog.objects.create(**seen, http_accept="*/*", path_info="/accounts/login/")
     claim.refresh_from_db()
     return {"claim": claim, "endpoint": endpoint, "secret": secret, "client": client}
 

@@ -60,6 +60,27 @@ def server(request, settings):
     return request.getfixturevalue("live_server")
 
 
+def _watch_csp(page) -> list[str]:
+    """Every Content-Security-Policy violation the page reports, from the console and from
+    the document's ``securitypolicyviolation`` events (init scripts are not subject to
+    the page's policy)."""
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{page.url}: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    page.expose_function("__cspViolation", lambda text: violations.append(text))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', e => window.__cspViolation("
+        "location.pathname + ': ' + e.violatedDirective + ' ' + e.blockedURI))"
+    )
+    return violations
+
+
 def _log_in(page, base_url, username, password):
     page.goto(f"{base_url}/accounts/login/")
     page.fill("#id_username", username)
@@ -76,6 +97,7 @@ def test_merchant_contests_a_forged_claim_and_reviewer_decides(
         locale="zh-CN", viewport={"width": 1360, "height": 900}, device_scale_factor=1
     )
     page = context.new_page()
+    csp_violations = _watch_csp(page)
 
     # given: alice logs in and lands on her inbox, in Chinese
     _log_in(page, server.url, "alice", "pw-alice-123")
@@ -157,4 +179,61 @@ def test_merchant_contests_a_forged_claim_and_reviewer_decides(
     assert forged_claim.status == ClaimStatus.DECIDED
     assert forged_claim.outcome == "refund_denied"
     assert forged_claim.confirmed_forgery
+    assert csp_violations == []
+    context.close()
+
+
+def test_main_pages_report_no_csp_violation(
+    transactional_db, server, browser, alice, charlie, forged_claim, django_user_model
+):
+    django_user_model.objects.create_superuser("root", password="pw-root-123")
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    violations = _watch_csp(page)
+
+    def visit(path, ready="main, #content"):
+        response = page.goto(f"{server.url}{path}")
+        assert response.status == 200, path
+        assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+        page.wait_for_selector(ready)
+        page.wait_for_load_state("networkidle")
+
+    # the login page, and merchant alice's pages (the claim page with its findings)
+    visit("/accounts/login/")
+    _log_in(page, server.url, "alice", "pw-alice-123")
+    page.wait_for_url(f"{server.url}/claims/")
+    visit("/claims/")
+    visit(f"/claims/{forged_claim.pk}/", ready="img[data-artifact='overlay']")
+    page.click(".user button")
+
+    # reviewer charlie's pages
+    _log_in(page, server.url, "charlie", "pw-charlie-123")
+    page.wait_for_url(f"{server.url}/review/")
+    for path in (
+        "/review/",
+        "/review/mine/",
+        "/review/stats/",
+        f"/review/claims/{forged_claim.pk}/",
+    ):
+        visit(path)
+    page.click(".user button")
+
+    # the admin, whose own scripts and styles must work under the same policy
+    visit("/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "pw-root-123")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{server.url}/admin/")
+    for path in (
+        "/admin/",
+        "/admin/refunds/refundclaim/",
+        f"/admin/refunds/refundclaim/{forged_claim.pk}/change/",
+        "/admin/axes/accessattempt/",
+    ):
+        visit(path)
+
+    # the API's Swagger UI: rendered by its script file, styled by its stylesheet files
+    visit("/api/docs/", ready=".swagger-ui .info .title")
+
+    assert violations == []
     context.close()
