@@ -7,12 +7,19 @@ knowledge; this module maps them to a status and a stable ``code``.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+import redis.exceptions
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template import loader
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from kombu.exceptions import OperationalError as BrokerOperationalError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -53,15 +60,38 @@ TITLES = {
     415: gettext_lazy("Unsupported media type"),
     429: gettext_lazy("Too many requests"),
     500: gettext_lazy("Server error"),
+    503: gettext_lazy("Service unavailable"),
 }
+
+# A service the request needs cannot be reached (the database, the Redis cache, the
+# broker): the client should retry later, not report a bug.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    DatabaseOperationalError,
+    DatabaseInterfaceError,
+    BrokerOperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+def retry_after_seconds() -> int:
+    return settings.RETRY_AFTER_SECONDS
 
 
 class ProblemError(exceptions.APIException):
-    """An API-level error with an explicit status and code (idempotency, size limits)."""
+    """An API-level error with an explicit status and code (idempotency, size limits);
+    ``retry_after`` (seconds) becomes the Retry-After header."""
 
-    def __init__(self, detail: str, *, code: str, status_code: int) -> None:
+    def __init__(
+        self, detail: str, *, code: str, status_code: int, retry_after: int | None = None
+    ) -> None:
         super().__init__(detail=detail, code=code)
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class DomainProblem(exceptions.APIException):
@@ -141,7 +171,24 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     return out
 
 
+def _unavailable_detail() -> str:
+    return _("The service is temporarily unavailable. Please retry in a moment.")
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    request = context.get("request")
+    instance = request.path if request is not None else ""
+    if is_unavailable(exc):
+        # The details (hosts, ports, paths) are for the log, not for the client.
+        log.warning("service unavailable on %s", instance or "?", exc_info=exc)
+        return Response(
+            problem(
+                503, code="service_unavailable", detail=_unavailable_detail(), instance=instance
+            ),
+            status=503,
+            headers={"Retry-After": str(retry_after_seconds())},
+            content_type=PROBLEM_CONTENT_TYPE,
+        )
     exc = translate_domain_exception(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -150,8 +197,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 answers (as a problem under /api/)
-    request = context.get("request")
-    instance = request.path if request is not None else ""
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         body = problem(
@@ -213,6 +260,9 @@ def handler404(request, exception=None):
 
 
 def handler500(request):
+    # Called while the exception is being handled: an unreachable service is a 503.
+    if is_unavailable(sys.exc_info()[1]):
+        return _service_unavailable(request)
     if _is_api(request):
         return _json_problem(
             request, 500, "server_error", _("Something went wrong on our side; it was logged.")
@@ -220,3 +270,14 @@ def handler500(request):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+def _service_unavailable(request) -> HttpResponse:
+    """503 with Retry-After: a problem document under /api/, else a plain page that
+    needs neither the database nor the session."""
+    if _is_api(request):
+        response = _json_problem(request, 503, "service_unavailable", _unavailable_detail())
+    else:
+        response = HttpResponse(loader.render_to_string("503.html"), status=503)
+    response["Retry-After"] = str(retry_after_seconds())
+    return response

@@ -4,8 +4,15 @@ The first request with a key inserts an ``in_progress`` record in its own commit
 transaction *before* doing anything; the unique (client, key) constraint makes that
 insert the lock. When the request ends its response (status and body) is stored and
 replayed for every later request with the same key and the same body. A different body
-is a 409; a duplicate arriving while the first still runs is a 409 saying so. Server
-errors release the key, so the client may retry. Records live ``IDEMPOTENCY_TTL``.
+is a 409; a duplicate arriving while the first still runs is a 409 saying so, with
+Retry-After. Server errors release the key, so the client may retry. Records live
+``API_IDEMPOTENCY_TTL_HOURS``.
+
+A key is held on a lease (``API_IDEMPOTENCY_LEASE_SECONDS``): when its request died, or
+the database failed before the key could be released, the first retry after the lease
+takes the key over by compare-and-set on the lease's start (``created_at``), so two
+retries never both run. The holder's own writes are compare-and-set on the same value:
+a request that lost its lease cannot overwrite or release its successor's record.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import logging
+import math
 import re
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework.response import Response
@@ -31,10 +40,15 @@ from api.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 REPLAY_HEADER = "Idempotent-Replayed"
+log = logging.getLogger(__name__)
 
 
 def ttl() -> dt.timedelta:
     return dt.timedelta(hours=getattr(settings, "API_IDEMPOTENCY_TTL_HOURS", 24))
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "API_IDEMPOTENCY_LEASE_SECONDS", 120))
 
 
 def _canonical(value: Any) -> Any:
@@ -66,41 +80,76 @@ def fingerprint(request) -> str:
 
 
 def _claim(client, key: str, request) -> tuple[IdempotencyRecord, bool]:
-    """Insert the record (True) or return the one already there (False)."""
+    """Insert the record or take over one whose lease ran out (True), or return the one
+    already there (False)."""
     print_ = fingerprint(request)
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                client=client,
-                key=key,
-                method=request.method,
-                path=request.path[:500],
-                request_fingerprint=print_,
-            )
-        return record, True
-    except IntegrityError:
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    client=client,
+                    key=key,
+                    method=request.method,
+                    path=request.path[:500],
+                    request_fingerprint=print_,
+                )
+            return record, True
+        except IntegrityError:
+            pass
         existing = IdempotencyRecord.objects.filter(client=client, key=key).first()
-        if existing is None:  # released between our insert and our read: try once more
-            return _claim(client, key, request)
+        if existing is None:  # released between our insert and our read: try again
+            continue
         if existing.created_at < timezone.now() - ttl():
             IdempotencyRecord.objects.filter(pk=existing.pk).delete()
-            return _claim(client, key, request)
+            continue
         if existing.request_fingerprint != print_:
             raise ProblemError(
                 _("This Idempotency-Key was already used with a different request."),
                 code="idempotency_key_reused",
                 status_code=409,
-            ) from None
+            )
+        if (
+            existing.status == IdempotencyRecord.Status.IN_PROGRESS
+            and existing.created_at <= timezone.now() - lease()
+            and take_over(existing)
+        ):
+            log.warning("idempotency key %s of client %s taken over", existing.pk, client.pk)
+            return existing, True
         return existing, False
+    raise _in_progress(retry_after=1)
+
+
+def take_over(record: IdempotencyRecord) -> bool:
+    """Start a new lease on an in-progress ``record`` if nobody did since it was read."""
+    now = timezone.now()
+    taken = IdempotencyRecord.objects.filter(
+        pk=record.pk, status=IdempotencyRecord.Status.IN_PROGRESS, created_at=record.created_at
+    ).update(created_at=now)
+    if taken == 1:
+        record.created_at = now
+    return taken == 1
+
+
+def _held(record: IdempotencyRecord):
+    """The record, as long as ``record`` (this request) still holds its lease."""
+    return IdempotencyRecord.objects.filter(
+        pk=record.pk, status=IdempotencyRecord.Status.IN_PROGRESS, created_at=record.created_at
+    )
+
+
+def _in_progress(*, retry_after: int) -> ProblemError:
+    return ProblemError(
+        _("A request with this Idempotency-Key is still in progress; retry shortly."),
+        code="idempotency_in_progress",
+        status_code=409,
+        retry_after=retry_after,
+    )
 
 
 def _replay(record: IdempotencyRecord) -> Response:
     if record.status != IdempotencyRecord.Status.COMPLETED:
-        raise ProblemError(
-            _("A request with this Idempotency-Key is still in progress; retry shortly."),
-            code="idempotency_in_progress",
-            status_code=409,
-        )
+        left = (record.created_at + lease() - timezone.now()).total_seconds()
+        raise _in_progress(retry_after=max(1, math.ceil(left)))
     response = Response(
         record.response_body,
         status=record.response_status,
@@ -112,13 +161,27 @@ def _replay(record: IdempotencyRecord) -> Response:
 
 def _store(record: IdempotencyRecord, response: Response) -> None:
     body = json.loads(json.dumps(response.data, cls=JSONEncoder))
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        status=IdempotencyRecord.Status.COMPLETED,
-        response_status=response.status_code,
-        response_body=body,
-        response_content_type=response.content_type or "",
-        completed_at=timezone.now(),
-    )
+    try:
+        _held(record).update(
+            status=IdempotencyRecord.Status.COMPLETED,
+            response_status=response.status_code,
+            response_body=body,
+            response_content_type=response.content_type or "",
+            completed_at=timezone.now(),
+        )
+    except DatabaseError:
+        # The work is done and its response goes out; a retry after the lease runs the
+        # request again, and the domain's own uniqueness answers it.
+        log.warning("idempotency key %s: response not stored", record.pk, exc_info=True)
+
+
+def release(record: IdempotencyRecord) -> None:
+    """Let the client retry at once. Best effort: when the database is what failed, the
+    key stays in progress until its lease runs out."""
+    try:
+        _held(record).delete()
+    except DatabaseError:
+        log.warning("idempotency key %s: not released, its lease ends it", record.pk)
 
 
 def idempotent(handler):
@@ -144,10 +207,10 @@ def idempotent(handler):
             try:
                 response = view.handle_exception(exc)
             except Exception:
-                IdempotencyRecord.objects.filter(pk=record.pk).delete()
+                release(record)
                 raise
         if response.status_code >= 500 or response.status_code == 429:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            release(record)
         else:
             _store(record, response)
         return response

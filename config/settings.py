@@ -317,6 +317,11 @@ REST_FRAMEWORK = {
 }
 # Idempotency-Key records are kept at least this long (purged hourly after that).
 API_IDEMPOTENCY_TTL_HOURS = env.int("API_IDEMPOTENCY_TTL_HOURS", default=24)
+# A key whose request is still "in progress" this long is taken over by the next retry
+# (its request died, or the database failed before the key could be released).
+API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=120)
+# Retry-After of a 503 (the database, the cache or the broker cannot be reached).
+RETRY_AFTER_SECONDS = env.int("RETRY_AFTER_SECONDS", default=10)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Claimlens platform API",
     "DESCRIPTION": (

@@ -152,7 +152,11 @@ def record_check_outcome(evidence_id: int) -> None:
             data = {"code": evidence["rejection_code"], "sha256": evidence["sha256"]}
         elif status == EvidenceFile.Status.FAILED:
             action = CHECK_FAILED
-            data = {"error": evidence["rejection_message"][:300], "sha256": evidence["sha256"]}
+            data = {
+                "code": evidence["rejection_code"],
+                "error": evidence["rejection_message"][:300],
+                "sha256": evidence["sha256"],
+            }
         else:
             return
         if audit.custody_events(evidence_ids=[evidence_id]).filter(action=action).exists():

@@ -34,6 +34,23 @@ from evidence.scoring import weight_table
 
 log = logging.getLogger(__name__)
 DONE_STATUSES = (CheckRun.Status.DONE, CheckRun.Status.ERROR, CheckRun.Status.SKIPPED)
+# Checks started on one file before it is given up: a check that kills its worker (a
+# decoder crash, the OOM killer) is delivered again with acks_late, and would be forever.
+MAX_CHECK_ATTEMPTS = 3
+
+# What the client reads on a failed file (msgids, stored like rejection messages); the
+# details, which may name server paths, go to the log only.
+CHECKS_FAILED = "checks_failed"
+CHECKS_GAVE_UP = "checks_gave_up"
+FAILURE_MESSAGES = {
+    CHECKS_FAILED: gettext_noop(
+        "The automated checks could not be completed on this file. It says nothing about the photo."
+    ),
+    CHECKS_GAVE_UP: gettext_noop(
+        "The automated checks stopped on this file several times and were not tried again. "
+        "It says nothing about the photo."
+    ),
+}
 
 
 @dataclass
@@ -47,8 +64,11 @@ class CheckOutcome:
 
 
 def claim_for_checking(evidence_id: int) -> EvidenceFile | None:
-    """Compare-and-set the file to ``checking``; None when it is already settled."""
-    updated = EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
+    """Compare-and-set the file to ``checking`` and count the attempt; None when it is
+    already settled or has used up its attempts."""
+    updated = EvidenceFile.objects.filter(
+        pk=evidence_id, status__in=selectors.UNSETTLED, check_attempts__lt=MAX_CHECK_ATTEMPTS
+    ).update(
         status=EvidenceFile.Status.CHECKING,
         checking_since=timezone.now(),
         check_attempts=F("check_attempts") + 1,
@@ -283,6 +303,13 @@ def check_evidence(evidence_id: int) -> str:
 
     evidence = claim_for_checking(evidence_id)
     if evidence is None:
+        if EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).exists():
+            mark_failed(
+                evidence_id,
+                f"{MAX_CHECK_ATTEMPTS} check attempts started and none finished",
+                code=CHECKS_GAVE_UP,
+            )
+            return "gave up"
         return "already settled"
     if evidence.claim_id:
         from refunds.services import claim_evaluate
@@ -329,10 +356,16 @@ def _after(evidence: EvidenceFile) -> None:
         claim_evaluate(claim_id=evidence.claim_id)
 
 
-def mark_failed(evidence_id: int, error: str) -> None:
-    """Terminal state when retries ran out: the claim must not wait for it forever."""
+def mark_failed(evidence_id: int, error: str, *, code: str = CHECKS_FAILED) -> None:
+    """Terminal state when checking cannot succeed: the claim must not wait for it forever.
+
+    ``error`` is logged, never stored: the file keeps the generic message of ``code``."""
+    log.error("evidence %s: checks failed (%s): %s", evidence_id, code, error)
     EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
-        status=EvidenceFile.Status.FAILED, rejection_message=error[:2000], checking_since=None
+        status=EvidenceFile.Status.FAILED,
+        rejection_code=code,
+        rejection_message=FAILURE_MESSAGES[code],
+        checking_since=None,
     )
     custody.record_check_outcome(evidence_id)
     claim_id = (

@@ -6,6 +6,7 @@ byte for byte; checks are enqueued only after the row is committed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import IO
 
@@ -101,10 +102,14 @@ def evidence_add(
     data = _read_limited(upload)
     fmt, width, height = _validate_image_header(data)
     sha256 = hashlib.sha256(data).hexdigest()
-    if claim is not None and EvidenceFile.objects.filter(claim=claim, sha256=sha256).exists():
-        raise EvidenceRejected(
-            "duplicate_file", _("This exact file was already submitted for this claim.")
-        )
+    if claim is not None:
+        existing = EvidenceFile.objects.filter(claim=claim, sha256=sha256).first()
+        if existing is not None:
+            if _original_lost(existing):
+                return _restore_original(existing, data, actor=actor)
+            raise EvidenceRejected(
+                "duplicate_file", _("This exact file was already submitted for this claim.")
+            )
     attached_to = (
         AttachedTo.CLAIM
         if claim is not None
@@ -126,28 +131,71 @@ def evidence_add(
         width=width,
         height=height,
     )
-    # Store the bytes before the short transaction; remove them if the row is refused.
+    # Store the bytes before the short transaction; remove them only if the row is
+    # refused. Once the row may have committed the bytes stay, whatever fails after.
     evidence.original.save("original", ContentFile(data), save=False)
     try:
         with transaction.atomic():
-            evidence.save()
-            custody.record_upload(evidence, actor=actor)
-            transaction.on_commit(lambda: _enqueue_checks(evidence.pk))
+            _save_or_remove_original(evidence, actor=actor)
+            transaction.on_commit(functools.partial(_enqueue_checks, evidence.pk), robust=True)
     except IntegrityError as exc:
-        evidence.original.delete(save=False)
         raise EvidenceRejected(
             "duplicate_file", _("This exact file was already submitted for this claim.")
         ) from exc
-    except Exception:
-        evidence.original.delete(save=False)
-        raise
     return evidence
 
 
+def _save_or_remove_original(evidence: EvidenceFile, *, actor) -> None:
+    """Insert the row and its custody record; the stored bytes go only if that fails."""
+    try:
+        evidence.save()
+        custody.record_upload(evidence, actor=actor)
+    except Exception:
+        evidence.original.delete(save=False)
+        raise
+
+
 def _enqueue_checks(evidence_id: int) -> None:
+    # The pending row is the outbox: a message the broker did not take (it is down) is
+    # sent by the reconciler after CHECK_STUCK_MINUTES.
     from evidence.tasks import check_evidence_task
 
     check_evidence_task.delay(evidence_id)
+
+
+def _original_lost(evidence: EvidenceFile) -> bool:
+    """A failed file whose stored original is gone (deleted by the upload path before
+    issue 9 was fixed): the same bytes uploaded again restore it."""
+    return evidence.status == EvidenceFile.Status.FAILED and not (
+        evidence.original and evidence.original.storage.exists(evidence.original.name)
+    )
+
+
+def _restore_original(evidence: EvidenceFile, data: bytes, *, actor) -> EvidenceFile:
+    """Store ``data`` (same SHA-256) as the lost original of ``evidence`` and check it
+    again from scratch."""
+    name = evidence.original.storage.save(
+        evidence.original.field.generate_filename(evidence, "original"), ContentFile(data)
+    )
+    with transaction.atomic():
+        restored = EvidenceFile.objects.filter(
+            pk=evidence.pk, status=EvidenceFile.Status.FAILED
+        ).update(
+            original=name,
+            status=EvidenceFile.Status.PENDING,
+            rejection_code="",
+            rejection_message="",
+            check_attempts=0,
+            checking_since=None,
+        )
+        if restored != 1:  # restored by a concurrent upload meanwhile
+            raise EvidenceRejected(
+                "duplicate_file", _("This exact file was already submitted for this claim.")
+            )
+        custody.record_upload(evidence, actor=actor)  # the same bytes, accepted again
+        transaction.on_commit(functools.partial(_enqueue_checks, evidence.pk), robust=True)
+    evidence.refresh_from_db()
+    return evidence
 
 
 def evidence_mark_checked(

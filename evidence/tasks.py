@@ -4,19 +4,23 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 
+from config.outbox import OutboxTask
 from evidence import pipeline
 from evidence.models import EvidenceFile
 
 log = logging.getLogger(__name__)
-MAX_CHECK_ATTEMPTS = 3
+MAX_CHECK_ATTEMPTS = pipeline.MAX_CHECK_ATTEMPTS
+# A database or broker connection that failed (InterfaceError: the connection died under us).
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 @shared_task(
+    base=OutboxTask,
     bind=True,
     acks_late=True,
-    autoretry_for=(OperationalError, ConnectionError, TimeoutError),
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=120,
     max_retries=4,
@@ -28,18 +32,27 @@ def check_evidence_task(self, evidence_id: int) -> str:
         return pipeline.check_evidence(evidence_id)
     except EvidenceFile.DoesNotExist:
         return "gone"
+    except TRANSIENT_ERRORS:
+        # Retried; when the retries run out the file stays unsettled and the reconciler
+        # enqueues it again (the attempts cap still bounds it): a database outage must
+        # not fail files that would check fine once it is back.
+        if self.request.retries >= self.max_retries:
+            log.warning("evidence %s: transient errors, left to the reconciler", evidence_id)
+        raise
     except Exception as exc:
-        if self.request.retries >= self.max_retries or not isinstance(
-            exc, (OperationalError, ConnectionError, TimeoutError)
-        ):
-            pipeline.mark_failed(evidence_id, f"{type(exc).__name__}: {exc}")
+        log.exception("evidence %s: checks failed", evidence_id)
+        pipeline.mark_failed(evidence_id, f"{type(exc).__name__}: {exc}")
         raise
 
 
 @shared_task
 def reconcile_checks_task() -> dict[str, int]:
     """Re-enqueue files stuck in pending/checking (a worker killed mid-check, a broker
-    restart that lost the message); give up on a file after MAX_CHECK_ATTEMPTS."""
+    restart that lost the message, a broker down when the file was uploaded); give up on
+    a file after MAX_CHECK_ATTEMPTS; then evaluate the claims a lost message left in
+    ``received`` or ``checking``."""
+    from refunds.services import claims_evaluate_stuck
+
     minutes = settings.CLAIMLENS["CHECK_STUCK_MINUTES"]
     requeued = failed = 0
     for evidence_id in pipeline.stuck_evidence_ids(older_than_minutes=minutes):
@@ -49,11 +62,21 @@ def reconcile_checks_task() -> dict[str, int]:
             .first()
         )
         if attempts is not None and attempts >= MAX_CHECK_ATTEMPTS:
-            pipeline.mark_failed(evidence_id, "checks did not finish after several attempts")
+            pipeline.mark_failed(
+                evidence_id,
+                f"stuck after {attempts} check attempts",
+                code=pipeline.CHECKS_GAVE_UP,
+            )
             failed += 1
         else:
             check_evidence_task.delay(evidence_id)
             requeued += 1
-    if requeued or failed:
-        log.warning("reconciler: %s re-enqueued, %s failed", requeued, failed)
-    return {"requeued": requeued, "failed": failed}
+    claims = claims_evaluate_stuck(older_than_minutes=minutes)
+    if requeued or failed or claims:
+        log.warning(
+            "reconciler: %s files re-enqueued, %s failed, %s claims evaluated",
+            requeued,
+            failed,
+            claims,
+        )
+    return {"requeued": requeued, "failed": failed, "claims": claims}

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -65,6 +66,7 @@ from refunds.selectors import (
 )
 
 S = ClaimStatus
+log = logging.getLogger(__name__)
 
 
 def _rules() -> dict[str, int]:
@@ -224,9 +226,12 @@ def claim_submit(
 
 
 def _enqueue_evaluation(claim_id: int) -> None:
+    # Robust: the claim is committed whatever happens to the message. If the broker is
+    # down the claim waits in ``received`` and the reconciler evaluates it
+    # (``claims_evaluate_stuck``).
     from refunds.tasks import claim_evaluate_task
 
-    transaction.on_commit(lambda: claim_evaluate_task.delay(claim_id))
+    transaction.on_commit(lambda: claim_evaluate_task.delay(claim_id), robust=True)
 
 
 def claim_evaluate(*, claim_id: int) -> RefundClaim:
@@ -238,6 +243,45 @@ def claim_evaluate(*, claim_id: int) -> RefundClaim:
     with transaction.atomic():
         claim = RefundClaim.objects.select_for_update().get(pk=claim_id)
         return _evaluate_locked(claim)
+
+
+def claims_evaluate_stuck(*, older_than_minutes: int, limit: int = 200) -> int:
+    """Evaluate the claims a lost message left behind: every claim in ``checking`` (or
+    ``received``) whose files are all settled, and every claim ``received`` longer than
+    ``older_than_minutes``. Returns how many were evaluated; safe to run any time (the
+    evaluation locks the claim and does nothing when there is nothing to do)."""
+    from evidence.selectors import UNSETTLED
+
+    received_before = timezone.now() - dt.timedelta(minutes=older_than_minutes)
+    claim_ids = list(
+        RefundClaim.objects.filter(
+            Q(status=S.RECEIVED, created_at__lt=received_before)
+            | (
+                Q(status__in=(S.RECEIVED, S.CHECKING))
+                & ~Q(pk__in=_claims_with_unsettled_evidence(UNSETTLED))
+            )
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    evaluated = 0
+    for claim_id in claim_ids:
+        try:
+            claim_evaluate(claim_id=claim_id)
+        except (OperationalError, InterfaceError):
+            raise  # the database is gone: the next sweep tries again
+        except Exception:
+            # One broken claim must not keep the others waiting behind it.
+            log.exception("claim %s: evaluation by the reconciler failed", claim_id)
+            continue
+        evaluated += 1
+    return evaluated
+
+
+def _claims_with_unsettled_evidence(unsettled):
+    from evidence.models import EvidenceFile
+
+    return EvidenceFile.objects.filter(claim__isnull=False, status__in=unsettled).values("claim_id")
 
 
 def _evaluate_locked(claim: RefundClaim) -> RefundClaim:

@@ -2,11 +2,13 @@
 
 from celery import shared_task
 
+from config.outbox import OutboxTask
 from refunds import services, webhooks
 from refunds.models import RefundClaim
 
 
 @shared_task(
+    base=OutboxTask,
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=True,
     max_retries=5,
@@ -31,7 +33,8 @@ def enforce_deadlines_task() -> dict[str, int]:
     return services.enforce_deadlines()
 
 
-@shared_task(soft_time_limit=30, time_limit=45)
+# Its delivery row is the outbox: when the broker is down the sweep above sends it later.
+@shared_task(base=OutboxTask, soft_time_limit=30, time_limit=45)
 def deliver_webhook_task(delivery_id: int) -> bool:
     return webhooks.deliver(delivery_id)
 

@@ -291,6 +291,20 @@ def photo_bytes():
     return _make
 
 
+# --- unavailable services ---------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_port():
+    """A loopback port where nothing listens: bound (so nobody else takes it during the
+    test) but never listening, so every connection to it is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 # --- the append-only audit table ------------------------------------------------------
 
 

@@ -221,3 +221,122 @@ def test_concurrent_duplicates_create_one_object(client_a, shop_a, make_order):
     assert results.count(201) >= 1
     assert set(results) <= {201, 409}
     assert IdempotencyRecord.objects.filter(key="race").count() == 1
+
+
+# --- the lease of an in-progress key (issue 9) -------------------------------------------
+
+
+def _left_in_progress(key: str, *, age_seconds: float) -> None:
+    """What a request that died (or lost its database) before releasing its key leaves:
+    the record in progress, nothing of its work committed."""
+    from refunds.models import WebhookEndpoint
+
+    IdempotencyRecord.objects.filter(key=key).update(
+        status=IdempotencyRecord.Status.IN_PROGRESS,
+        response_status=None,
+        response_body=None,
+        completed_at=None,
+        created_at=timezone.now() - dt.timedelta(seconds=age_seconds),
+    )
+    WebhookEndpoint.objects.all().delete()
+
+
+def _post_endpoint(api, key):
+    return api.post(
+        "/api/v1/webhook-endpoints/",
+        {"url": "https://a.example/h"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+def test_a_key_stuck_in_progress_is_taken_over_once_its_lease_ran_out(api_a, settings):
+    from refunds.models import WebhookEndpoint
+
+    settings.API_IDEMPOTENCY_LEASE_SECONDS = 120
+    _post_endpoint(api_a, "stuck")
+    _left_in_progress("stuck", age_seconds=121)
+
+    response = _post_endpoint(api_a, "stuck")
+
+    assert response.status_code == 201
+    assert WebhookEndpoint.objects.count() == 1
+    record = IdempotencyRecord.objects.get(key="stuck")
+    assert record.status == IdempotencyRecord.Status.COMPLETED
+    assert _post_endpoint(api_a, "stuck")["Idempotent-Replayed"] == "true"
+
+
+def test_a_key_in_progress_within_its_lease_is_409_with_retry_after(api_a, settings):
+    settings.API_IDEMPOTENCY_LEASE_SECONDS = 120
+    _post_endpoint(api_a, "busy-lease")
+    _left_in_progress("busy-lease", age_seconds=20)
+
+    response = _post_endpoint(api_a, "busy-lease")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "idempotency_in_progress"
+    assert 90 <= int(response["Retry-After"]) <= 100
+
+
+def test_only_one_retry_takes_over_an_expired_lease(api_a, settings):
+    """Two retries read the same stale record; the compare-and-set lets one of them in."""
+    from api import idempotency
+
+    settings.API_IDEMPOTENCY_LEASE_SECONDS = 120
+    _post_endpoint(api_a, "contended")
+    _left_in_progress("contended", age_seconds=600)
+    first_look = IdempotencyRecord.objects.get(key="contended")
+    second_look = IdempotencyRecord.objects.get(key="contended")
+
+    assert idempotency.take_over(first_look) is True
+    assert idempotency.take_over(second_look) is False
+
+
+def test_a_holder_that_lost_its_lease_does_not_overwrite_the_new_holders_result(api_a, settings):
+    from api import idempotency
+
+    settings.API_IDEMPOTENCY_LEASE_SECONDS = 120
+    _post_endpoint(api_a, "late")
+    _left_in_progress("late", age_seconds=600)
+    old_holder = IdempotencyRecord.objects.get(key="late")
+    assert _post_endpoint(api_a, "late").status_code == 201  # the retry took it over
+
+    idempotency.release(old_holder)  # the old request finally gives up
+
+    assert IdempotencyRecord.objects.get(key="late").status == IdempotencyRecord.Status.COMPLETED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_retries_of_a_stuck_key_run_the_request_once(client_a, settings):
+    """Eight retries of a key whose lease ran out arrive at once: one runs the request."""
+    from refunds.models import WebhookEndpoint
+
+    settings.API_IDEMPOTENCY_LEASE_SECONDS = 120
+    first = APIClient()
+    first.credentials(HTTP_AUTHORIZATION=f"Token {client_a.token}")
+    _post_endpoint(first, "stuck-race")
+    _left_in_progress("stuck-race", age_seconds=600)
+    barrier = threading.Barrier(8)
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def send():
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {client_a.token}")
+        try:
+            barrier.wait()
+            response = _post_endpoint(api, "stuck-race")
+            with lock:
+                results.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert WebhookEndpoint.objects.count() == 1
+    assert results.count(201) >= 1
+    assert set(results) <= {201, 409}

@@ -36,13 +36,20 @@ def _database_url() -> str:
 class Worker:
     """A worker process on its own queue, so no other worker steals the test's tasks."""
 
-    def __init__(self, queue: str):
+    def __init__(self, queue: str, *, pool: str = "solo", env: dict[str, str] | None = None):
         self.queue = queue
+        self.pool = pool
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log = ROOT / "var" / f"worker-{queue}.log"
 
     def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_TASK_ALWAYS_EAGER": "0"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            **self.env,
+        }
         self.log.parent.mkdir(exist_ok=True)
         self.process = subprocess.Popen(
             [
@@ -52,7 +59,8 @@ class Worker:
                 "-A",
                 "config",
                 "worker",
-                "--pool=solo",
+                f"--pool={self.pool}",
+                "--concurrency=1",
                 "-Q",
                 self.queue,
                 "--loglevel=INFO",
@@ -154,7 +162,7 @@ def test_work_left_by_a_killed_worker_is_finished_by_the_reconciler(
     settings.CLAIMLENS = {**settings.CLAIMLENS, "CHECK_STUCK_MINUTES": 10}
 
     result = reconcile_checks_task.apply().get()
-    assert result == {"requeued": 1, "failed": 0}
+    assert result == {"requeued": 1, "failed": 0, "claims": 0}
     worker.start()
 
     wait_for(lambda: EvidenceFile.objects.get(pk=evidence.pk).status == "checked", worker)
@@ -231,4 +239,4 @@ def test_worker_survives_a_redis_restart(worker, shop_a, make_order, photo_bytes
         timeout=120,
     )
     assert EvidenceFile.objects.get(pk=evidence.pk).status == "checked"
-    assert reconcile_checks_task.apply().get() == {"requeued": 0, "failed": 0}
+    assert reconcile_checks_task.apply().get() == {"requeued": 0, "failed": 0, "claims": 0}
