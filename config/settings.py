@@ -303,6 +303,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "enforce-deadlines": {"task": "refunds.tasks.enforce_deadlines_task", "schedule": 60.0},
     "reconcile-evidence": {"task": "evidence.tasks.reconcile_checks_task", "schedule": 120.0},
+    # Claims whose reviewer went quiet for their queue's lease go back to the queue.
+    "expire-leases": {"task": "refunds.tasks.leases_expire_task", "schedule": 60.0},
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,
@@ -327,6 +329,11 @@ CLAIMLENS = {
     "APPEAL_WINDOW_HOURS": env.int("APPEAL_WINDOW_HOURS", default=168),
     "CHECK_STUCK_MINUTES": env.int("CHECK_STUCK_MINUTES", default=10),
 }
+
+# Reviewers' leases (docs/lifecycle.md, "Taking claims and leases"): how many claims one
+# reviewer may hold at once, and how many expired leases one sweep ends at most.
+REVIEW_MAX_OPEN_LEASES = env.int("REVIEW_MAX_OPEN_LEASES", default=10)
+LEASE_EXPIRY_BATCH = env.int("LEASE_EXPIRY_BATCH", default=500)
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -164,8 +164,8 @@ class RefundClaimAdmin(ReadOnlyAdmin):
 
 @admin.register(ReviewQueue)
 class ReviewQueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "priority", "sla_hours", "is_active"]
-    list_editable = ["priority", "sla_hours", "is_active"]
+    list_display = ["name", "slug", "priority", "sla_hours", "lease_minutes", "is_active"]
+    list_editable = ["priority", "sla_hours", "lease_minutes", "is_active"]
     prepopulated_fields = {"slug": ["name"]}
 
 
@@ -192,10 +192,18 @@ class AssignmentAdmin(ReadOnlyAdmin):
     """Read-only; a claim somebody holds is given back to its queue by the "release"
     action (``claim_release``: the audit trail names whose hold it was)."""
 
-    list_display = ["claim", "reviewer", "for_appeal", "assigned_at", "released_at"]
+    list_display = ["claim", "reviewer", "for_appeal", "assigned_at", "expires_at", "released_at"]
     list_filter = ["for_appeal"]
     list_select_related = ["claim", "reviewer"]
-    readonly_fields = ["claim", "reviewer", "for_appeal", "assigned_at", "released_at"]
+    readonly_fields = [
+        "claim",
+        "reviewer",
+        "for_appeal",
+        "assigned_at",
+        "last_activity_at",
+        "expires_at",
+        "released_at",
+    ]
     actions = ["release"]
 
     @admin.action(description=_("Release the selected claims back to their queues"))

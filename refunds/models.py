@@ -108,6 +108,15 @@ class ReviewQueue(models.Model):
         _("priority"), default=100, help_text=_("Lower numbers are served first by “take next”.")
     )
     sla_hours = models.PositiveIntegerField(_("review SLA (hours)"), default=24)
+    lease_minutes = models.PositiveIntegerField(
+        _("lease (minutes)"),
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "A claim taken from this queue goes back to it after this long without "
+            "activity by the reviewer holding it."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -208,6 +217,18 @@ class RefundClaim(models.Model):
     queue = models.ForeignKey(
         ReviewQueue, on_delete=models.PROTECT, null=True, blank=True, related_name="claims"
     )
+    # Denormalised from the open Assignment (the services set both in one transaction,
+    # under the claim's lock), so "waiting for a reviewer" is a plain indexed predicate
+    # instead of a NOT EXISTS over assignments.
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("held by"),
+    )
     merchant_response = models.CharField(_("merchant response"), max_length=20, blank=True)
     merchant_statement = models.TextField(_("merchant statement"), blank=True)
     merchant_offer_amount = models.DecimalField(
@@ -269,11 +290,19 @@ class RefundClaim(models.Model):
         indexes = [
             # The merchant inbox: a shop's claims by status, newest first.
             models.Index(fields=["merchant", "status", "-created_at"], name="claim_inbox"),
-            # "Take next": claims in review per queue, oldest deadline first.
+            # "Take next": the claims waiting for a reviewer, per queue, in the order they
+            # are handed out (the review deadline, then the oldest); one index range per
+            # queue, so taking the head of a queue reads a few entries, whatever waits.
             models.Index(
-                fields=["queue", "review_deadline"],
-                condition=Q(status__in=["in_review", "appealed"]),
-                name="claim_queue_open",
+                fields=["queue", "review_deadline", "id"],
+                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
+                name="claim_take_next",
+            ),
+            # "My claims": the few claims somebody holds, by holder.
+            models.Index(
+                fields=["held_by", "review_deadline"],
+                condition=Q(held_by__isnull=False),
+                name="claim_held_by",
             ),
             # The deadline sweeper reads only claims waiting on somebody.
             models.Index(
@@ -295,7 +324,13 @@ class RefundClaim(models.Model):
 
 
 class Assignment(models.Model):
-    """A reviewer holding a claim. At most one open assignment per claim."""
+    """A reviewer holding a claim: a lease. At most one open assignment per claim.
+
+    The lease ends when its holder decides, asks the buyer or releases the claim, or
+    when ``expires_at`` passes without activity (``refunds.services.leases_expire``
+    gives the claim back to its queue); activity moves ``expires_at`` forward by the
+    queue's ``lease_minutes``. Assignments closed before leases existed have no expiry.
+    """
 
     claim = models.ForeignKey(RefundClaim, on_delete=models.CASCADE, related_name="assignments")
     reviewer = models.ForeignKey(
@@ -303,6 +338,8 @@ class Assignment(models.Model):
     )
     for_appeal = models.BooleanField(_("appeal review"), default=False)
     assigned_at = models.DateTimeField(_("assigned at"), auto_now_add=True)
+    last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
 
     class Meta:
@@ -314,12 +351,22 @@ class Assignment(models.Model):
                 condition=Q(released_at__isnull=True),
                 name="assignment_one_open_per_claim",
             ),
+            models.CheckConstraint(
+                condition=Q(released_at__isnull=False) | Q(expires_at__isnull=False),
+                name="assignment_open_has_expiry",
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["reviewer"],
                 condition=Q(released_at__isnull=True),
                 name="assignment_open_by_reviewer",
+            ),
+            # The lease sweeper: open leases by expiry, read in bounded batches.
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(released_at__isnull=True),
+                name="assignment_lease_due",
             ),
         ]
 

@@ -28,9 +28,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from refunds.exceptions import IllegalTransition, NotAllowed
 from refunds.models import Assignment, ClaimStatus, Decision, RefundClaim
@@ -158,6 +160,11 @@ def first_decider_ids(claim: RefundClaim) -> set[int]:
     )
 
 
+def open_lease_count(user) -> int:
+    """How many claims the user holds now (their open assignments)."""
+    return Assignment.objects.filter(reviewer_id=user.pk, released_at__isnull=True).count()
+
+
 def _holder(claim, holder):
     return open_assignment(claim) if holder is UNKNOWN else holder
 
@@ -186,21 +193,45 @@ def _reviewer_of(user, claim) -> Verdict:
 # --- Reviewers ----------------------------------------------------------------------------
 
 
-def can_take(user, claim: RefundClaim, *, holder=UNKNOWN, deciders=UNKNOWN) -> Verdict:
+def can_take_another(user, *, open_leases: int | Any = UNKNOWN) -> Verdict:
+    """Hold one more claim: a reviewer holds at most ``REVIEW_MAX_OPEN_LEASES`` claims
+    at once (10), so that nobody can sit on a queue's head. ``open_leases`` is the count
+    of the user's open assignments when the caller has it."""
+    cap = settings.REVIEW_MAX_OPEN_LEASES
+    held = open_lease_count(user) if open_leases is UNKNOWN else open_leases
+    if held >= cap:
+        return _refused(
+            ngettext(
+                "You already hold %(count)s claim, the most a reviewer may hold at once: "
+                "decide or release it first.",
+                "You already hold %(count)s claims, the most a reviewer may hold at once: "
+                "decide or release one first.",
+                cap,
+            )
+            % {"count": cap}
+        )
+    return ALLOWED
+
+
+def can_take(
+    user, claim: RefundClaim, *, holder=UNKNOWN, deciders=UNKNOWN, open_leases=UNKNOWN
+) -> Verdict:
     """Take the claim from its queue: a reviewer, while it waits for review and nobody
-    holds it; an appeal only a senior reviewer who did not decide the claim first."""
+    holds it; an appeal only a senior reviewer who did not decide the claim first; and
+    only while the reviewer holds fewer claims than the cap (:func:`can_take_another`)."""
     if not (verdict := _reviewer_of(user, claim)):
         return verdict
     if claim.status not in REVIEW_STATUSES or _holder(claim, holder) is not None:
         return _not_now(_("This claim is not waiting for review, or somebody holds it."))
-    if claim.status == S.APPEALED:
-        return _appeal_reviewer(user, claim, deciders)
-    return ALLOWED
+    if claim.status == S.APPEALED and not (verdict := _appeal_reviewer(user, claim, deciders)):
+        return verdict
+    return can_take_another(user, open_leases=open_leases)
 
 
 def takeable_by(queryset: QuerySet[RefundClaim], user) -> QuerySet[RefundClaim]:
     """:func:`can_take` as a filter on claims waiting for review (what "take next" picks
-    from): the same rule, for many claims in one query."""
+    from): the same rule, for many claims in one query (the cap on the reviewer's leases
+    is not about the claims: "take next" asks :func:`can_take_another` once)."""
     found = roles(user)
     if not found.reviewer:
         return queryset.none()

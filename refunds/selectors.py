@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
@@ -45,13 +45,47 @@ def claim_for_merchant_user(*, user, claim_id: int) -> RefundClaim:
 
 
 def claims_awaiting_review(*, queue=None) -> QuerySet[RefundClaim]:
-    """Claims a reviewer may take: in review or appealed, nobody holding them,
-    most urgent first (queue priority, then the review deadline)."""
-    held = Assignment.objects.filter(claim=OuterRef("pk"), released_at__isnull=True)
-    qs = RefundClaim.objects.filter(status__in=[S.IN_REVIEW, S.APPEALED]).filter(~Exists(held))
+    """Claims a reviewer may take: in review or appealed, nobody holding them
+    (``held_by`` is kept with the open assignment by the services), most urgent first
+    (queue priority, then the review deadline, then the oldest). The predicate is the
+    one of the ``claim_take_next`` index."""
+    qs = RefundClaim.objects.filter(status__in=[S.IN_REVIEW, S.APPEALED], held_by__isnull=True)
     if queue is not None:
         qs = qs.filter(queue=queue)
-    return qs.select_related("queue").order_by("queue__priority", "review_deadline", "created_at")
+    return qs.select_related("queue").order_by("queue__priority", "review_deadline", "id")
+
+
+@dataclass(frozen=True)
+class QueueToServe:
+    pk: int | None  # None: the claims in review that have no queue
+    slug: str | None
+    lease_minutes: int
+
+
+def queues_in_take_order(*, waiting: QuerySet[RefundClaim], queue=None) -> list[QueueToServe]:
+    """The queues holding at least one of the ``waiting`` claims, in the order "take
+    next" serves them: active queues by priority, then inactive ones (their claims still
+    wait for somebody). One query; inside it, one probe of the ``claim_take_next`` index
+    per queue, whatever waits in them. ``queue`` narrows it to that queue."""
+    from refunds.models import ReviewQueue
+
+    queues = ReviewQueue.objects.filter(Exists(waiting.order_by().filter(queue=OuterRef("pk"))))
+    if queue is not None:
+        queues = queues.filter(pk=queue.pk)
+    return [
+        QueueToServe(pk, slug, minutes)
+        for pk, slug, minutes in queues.order_by(
+            "-is_active", "priority", "name", "pk"
+        ).values_list("pk", "slug", "lease_minutes")
+    ]
+
+
+def queue_head(*, waiting: QuerySet[RefundClaim], queue_id: int | None) -> QuerySet[RefundClaim]:
+    """The ``waiting`` claims of one queue (``None``: of no queue) in the order they are
+    handed out, the review deadline, then the oldest: a range of the ``claim_take_next``
+    index."""
+    in_queue = Q(queue_id=queue_id) if queue_id is not None else Q(queue__isnull=True)
+    return waiting.select_related(None).filter(in_queue).order_by("review_deadline", "id")
 
 
 # Criminal Law art. 266 thresholds for fraud (数额较大 / 巨大 / 特别巨大), CNY.
@@ -211,14 +245,14 @@ def review_queue_overview():
 
 
 def claims_held_by(*, reviewer) -> QuerySet[RefundClaim]:
-    """Claims the reviewer holds (open assignments), most urgent first."""
-    held = Assignment.objects.filter(
-        claim=OuterRef("pk"), reviewer=reviewer, released_at__isnull=True
-    )
+    """Claims the reviewer holds, most urgent first, each with ``lease_expires_at`` (when
+    it goes back to its queue unless the reviewer works on it)."""
+    lease = Assignment.objects.filter(claim=OuterRef("pk"), released_at__isnull=True)
     return (
-        RefundClaim.objects.filter(Exists(held))
+        RefundClaim.objects.filter(held_by=reviewer)
+        .annotate(lease_expires_at=Subquery(lease.values("expires_at")[:1]))
         .select_related("queue", "merchant")
-        .order_by("review_deadline", "created_at")
+        .order_by("review_deadline", "id")
     )
 
 

@@ -8,12 +8,17 @@ raises on a refusal (:func:`refunds.policy.enforce`).
 
 Lock order, the same on every path (so two of them can never wait for each other):
 
-1. the claim row (``SELECT … FOR UPDATE``; ``claim_take_next`` with ``SKIP LOCKED``);
-2. then the claim's assignments (read, inserted or released only under the claim lock);
+1. the claim row (``SELECT … FOR UPDATE``; ``claim_take_next`` and the lease sweep with
+   ``SKIP LOCKED``);
+2. then the claim's assignments (read, inserted or released only under the claim lock;
+   the claim's ``held_by`` is written with them);
 3. then the audit chain's lock, taken by :func:`refunds.audit.record` last.
 
 No function locks an assignment, or appends to the audit chain, before it holds the
-claim it concerns.
+claim it concerns. Two additions that cannot close a cycle: taking a claim first takes
+the reviewer's own lease lock (held by nobody else, before any claim:
+``_lock_reviewer_leases``), and a lease renewal is a single UPDATE of an assignment
+that waits for nothing while it holds that row (:func:`claim_lease_renew`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,7 +55,14 @@ from refunds.models import (
     OrderItem,
     Outcome,
     RefundClaim,
+    ReviewQueue,
     WebhookEndpoint,
+)
+from refunds.selectors import (
+    QueueToServe,
+    claims_awaiting_review,
+    queue_head,
+    queues_in_take_order,
 )
 
 S = ClaimStatus
@@ -469,7 +481,7 @@ def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) 
             reason=message,
             updates={"buyer_deadline": timezone.now() + _hours("BUYER_EVIDENCE_HOURS")},
         )
-        _release_assignments(claim)
+        _end_hold(claim)
     return claim
 
 
@@ -482,7 +494,7 @@ def claim_withdraw(*, claim: RefundClaim, actor: Actor, reason: str = "") -> Ref
             action="withdrawn",
             reason=reason,
         )
-        _release_assignments(claim)
+        _end_hold(claim)
     return claim
 
 
@@ -512,6 +524,20 @@ def claim_move_queue(*, claim: RefundClaim, queue, user, reason: str = "") -> Re
 
 # --- Review -----------------------------------------------------------------------------
 
+_PG_LEASES_LOCK = 0x6C656173  # "leas": with the reviewer's id, that reviewer's leases
+# A claim without a queue (none is routed so; older data may be) gets the field's default.
+DEFAULT_LEASE_MINUTES = ReviewQueue._meta.get_field("lease_minutes").default
+
+
+def _lock_reviewer_leases(reviewer) -> None:
+    """Before step 1, when taking only: the reviewer's own leases (a PostgreSQL advisory
+    lock on the reviewer's id; SQLite's ``BEGIN IMMEDIATE`` serialises writers anyway),
+    so two takes by one reviewer at once cannot both pass the cap. Nothing else takes
+    it, and whoever holds it holds no claim yet: it cannot close a cycle."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_PG_LEASES_LOCK, reviewer.pk])
+
 
 def _lock_claim(claim_id: int) -> RefundClaim:
     """Step 1 of the lock order (module docstring): the claim row."""
@@ -528,64 +554,113 @@ def _open_assignment_locked(claim_id: int) -> Assignment | None:
     )
 
 
-def _release_assignments(claim: RefundClaim) -> None:
-    """Close the claim's open assignment; call it holding the claim's lock."""
-    Assignment.objects.filter(claim=claim, released_at__isnull=True).update(
+def _lease_minutes(claim: RefundClaim) -> int:
+    return claim.queue.lease_minutes if claim.queue_id else DEFAULT_LEASE_MINUTES
+
+
+def _start_hold(claim: RefundClaim, reviewer, *, lease_minutes: int) -> Assignment:
+    """Open the reviewer's lease on the claim and record it as the claim's holder; call
+    it holding the claim's lock (step 2)."""
+    now = timezone.now()
+    assignment = Assignment.objects.create(
+        claim=claim,
+        reviewer=reviewer,
+        for_appeal=claim.status == S.APPEALED,
+        last_activity_at=now,
+        expires_at=now + dt.timedelta(minutes=lease_minutes),
+    )
+    RefundClaim.objects.filter(pk=claim.pk).update(held_by=reviewer)
+    claim.held_by = reviewer
+    return assignment
+
+
+def _end_hold(claim: RefundClaim) -> None:
+    """Close the claim's open assignment and clear its holder; call it holding the
+    claim's lock (step 2)."""
+    Assignment.objects.filter(claim_id=claim.pk, released_at__isnull=True).update(
         released_at=timezone.now()
+    )
+    if claim.held_by_id is not None:
+        RefundClaim.objects.filter(pk=claim.pk).update(held_by=None)
+        claim.held_by = None
+
+
+def _record_assigned(claim: RefundClaim, reviewer, assignment: Assignment, queue_slug) -> None:
+    audit.record(
+        action="assigned",
+        actor=Actor.of_user(reviewer),
+        claim=claim,
+        data={"queue": queue_slug, "lease_expires_at": assignment.expires_at},
     )
 
 
 def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
     """Give the reviewer the most urgent unassigned claim they may take
     (:func:`refunds.policy.can_take`: appeals only to a senior reviewer who did not
-    decide the claim first). Two reviewers never get the same claim."""
-    from refunds.selectors import claims_awaiting_review
+    decide the claim first; at most ``REVIEW_MAX_OPEN_LEASES`` held at once), as a lease
+    that ends after the queue's ``lease_minutes`` without activity. Two reviewers never
+    get the same claim, and :class:`NothingToReview` means no claim the reviewer may take
+    waits (in ``queue``, when given).
 
+    Queues are served one at a time by priority, each from the head of its index range
+    (review deadline, then the oldest), with ``SKIP LOCKED`` on PostgreSQL: a reviewer
+    racing another for the head takes the next row instead of colliding. Only when every
+    waiting claim was locked by somebody else does it wait for those locks (an answer of
+    "nothing" must be true, not the result of a race). The queries do not grow with the
+    number of claims, nor, when a claim is found, with the number of queues."""
     if not policy.is_reviewer(reviewer):
         raise NotAllowed(_("Only platform reviewers review claims."))
-    candidates = policy.takeable_by(claims_awaiting_review(queue=queue), reviewer)
-    passed: list[int] = []
-    for _attempt in range(5):
-        with transaction.atomic():
-            qs = candidates.exclude(pk__in=passed).select_for_update(skip_locked=True, of=("self",))
-            claim = qs.first()
-            if claim is None:
-                raise NothingToReview()
-            if not policy.can_take(reviewer, claim):
-                passed.append(claim.pk)  # moved or taken since the query's snapshot
-                continue
-            try:
-                with transaction.atomic():
-                    Assignment.objects.create(
-                        claim=claim, reviewer=reviewer, for_appeal=claim.status == S.APPEALED
-                    )
-            except IntegrityError:
-                continue  # somebody took it between our read and our insert
-            audit.record(
-                action="assigned",
-                actor=Actor.of_user(reviewer),
-                claim=claim,
-                data={"queue": claim.queue.slug if claim.queue else None},
+    waiting = policy.takeable_by(claims_awaiting_review().order_by(), reviewer)
+    with transaction.atomic():
+        _lock_reviewer_leases(reviewer)
+        held = policy.open_lease_count(reviewer)
+        policy.enforce(policy.can_take_another(reviewer, open_leases=held))
+        queues = queues_in_take_order(waiting=waiting, queue=queue)
+        claim, served = _first_takeable(waiting, queues, reviewer, held)
+        if claim is None and queue is None:
+            # Claims in review without a queue (older data): served after every queue.
+            # Rare, so one pass that waits for other takers' locks is enough.
+            orphans = [QueueToServe(None, None, DEFAULT_LEASE_MINUTES)]
+            claim, served = _first_takeable(waiting, orphans, reviewer, held, passes=(False,))
+        if claim is None:
+            raise NothingToReview()
+        assignment = _start_hold(claim, reviewer, lease_minutes=served.lease_minutes)
+        _record_assigned(claim, reviewer, assignment, served.slug)
+    return claim
+
+
+def _first_takeable(waiting, queues, reviewer, held, *, passes=(True, False)):
+    """The first claim of ``queues`` (in order) the reviewer may take, locked: first
+    skipping rows other transactions hold, then, when that found nothing, waiting for
+    them (each becomes free again, or is gone: taken or moved)."""
+    for skip_locked in passes:
+        for served in queues:
+            head = queue_head(waiting=waiting, queue_id=served.pk).select_for_update(
+                skip_locked=skip_locked, of=("self",)
             )
-            return claim
-    raise NothingToReview()
+            for claim in head[:1]:
+                # The lock re-read the row, so it still waits and nobody holds it; the
+                # policy has the last word on everything else.
+                if policy.can_take(reviewer, claim, holder=None, open_leases=held):
+                    return claim, served
+                break
+    return None, None
 
 
 def claim_assign(*, claim: RefundClaim, reviewer) -> RefundClaim:
     """A reviewer takes one specific claim from a queue (opened from the queue list), if
-    :func:`refunds.policy.can_take` allows it."""
+    :func:`refunds.policy.can_take` allows it; a lease, as with :func:`claim_take_next`."""
     with transaction.atomic():
+        _lock_reviewer_leases(reviewer)
         locked = _lock_claim(claim.pk)
         holder = _open_assignment_locked(locked.pk)
-        policy.enforce(policy.can_take(reviewer, locked, holder=holder))
-        try:
-            with transaction.atomic():
-                Assignment.objects.create(
-                    claim=locked, reviewer=reviewer, for_appeal=locked.status == S.APPEALED
-                )
-        except IntegrityError as exc:
-            raise NotAllowed(_("Somebody else has just taken this claim.")) from exc
-        audit.record(action="assigned", actor=Actor.of_user(reviewer), claim=locked)
+        policy.enforce(
+            policy.can_take(
+                reviewer, locked, holder=holder, open_leases=policy.open_lease_count(reviewer)
+            )
+        )
+        assignment = _start_hold(locked, reviewer, lease_minutes=_lease_minutes(locked))
+        _record_assigned(locked, reviewer, assignment, locked.queue.slug if locked.queue else None)
     return locked
 
 
@@ -597,8 +672,7 @@ def claim_release(*, claim: RefundClaim, reviewer) -> None:
         locked = _lock_claim(claim.pk)
         holder = _open_assignment_locked(locked.pk)
         policy.enforce(policy.can_release(reviewer, locked, holder=holder))
-        holder.released_at = timezone.now()
-        holder.save(update_fields=["released_at"])
+        _end_hold(locked)
         audit.record(
             action="released",
             actor=Actor.of_user(reviewer),
@@ -607,6 +681,76 @@ def claim_release(*, claim: RefundClaim, reviewer) -> None:
             if holder.reviewer_id == reviewer.pk
             else {"holder": holder.reviewer.get_username()},
         )
+
+
+def claim_lease_renew(*, claim: RefundClaim, reviewer) -> bool:
+    """Activity of the reviewer holding the claim (opening its review page, a form sent
+    from it): the lease runs again for the queue's ``lease_minutes`` from now. False,
+    and nothing written, when the reviewer does not hold the claim.
+
+    One compare-and-set UPDATE of the open assignment, in its own statement: it never
+    revives a lease that has ended, and an expiry that locked the claim first wins (the
+    sweep compares ``expires_at`` again under its lock). It waits for nothing while it
+    holds the assignment's row, so it stays out of the lock order's cycles."""
+    now = timezone.now()
+    renewed = Assignment.objects.filter(
+        claim_id=claim.pk, reviewer_id=reviewer.pk, released_at__isnull=True
+    ).update(last_activity_at=now, expires_at=now + dt.timedelta(minutes=_lease_minutes(claim)))
+    return renewed == 1
+
+
+def leases_expire(*, now: dt.datetime | None = None, limit: int | None = None) -> int:
+    """Give back to their queues the claims whose lease passed its expiry without
+    activity, at most ``limit`` (``LEASE_EXPIRY_BATCH``) per call, oldest expiry first,
+    each recorded in the claim's audit trail (``lease_expired``, by the system, naming
+    whose lease it was). Returns how many ended.
+
+    Each claim in its own short transaction, in the lock order: the claim row first
+    (``SKIP LOCKED``: a claim somebody is acting on right now is left to the next sweep),
+    then a compare-and-set on the assignment (still open, still expired), so an expiry
+    racing with the holder's decision, release or renewal ends in exactly one of them."""
+    now = now or timezone.now()
+    limit = settings.LEASE_EXPIRY_BATCH if limit is None else limit
+    due = list(
+        Assignment.objects.filter(released_at__isnull=True, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("pk", "claim_id")[:limit]
+    )
+    system = Actor.system("leases")
+    expired = 0
+    for assignment_id, claim_id in due:
+        with transaction.atomic():
+            claim = (
+                RefundClaim.objects.select_for_update(skip_locked=True).filter(pk=claim_id).first()
+            )
+            if claim is None:
+                continue
+            lease = (
+                Assignment.objects.select_related("reviewer")
+                .filter(pk=assignment_id, released_at__isnull=True, expires_at__lte=now)
+                .first()
+            )
+            if lease is None:
+                continue  # decided, released or renewed since the batch was read
+            ended = Assignment.objects.filter(
+                pk=lease.pk, released_at__isnull=True, expires_at=lease.expires_at
+            ).update(released_at=now)
+            if ended != 1:
+                continue
+            if claim.held_by_id == lease.reviewer_id:
+                RefundClaim.objects.filter(pk=claim.pk).update(held_by=None)
+            audit.record(
+                action="lease_expired",
+                actor=system,
+                claim=claim,
+                data={
+                    "holder": lease.reviewer.get_username(),
+                    "expired_at": lease.expires_at,
+                    "last_activity_at": lease.last_activity_at,
+                },
+            )
+            expired += 1
+    return expired
 
 
 def claim_decide(
@@ -665,8 +809,7 @@ def claim_decide(
             Appeal.objects.filter(claim=claim, appeal_decision__isnull=True).update(
                 appeal_decision=decision
             )
-        assignment.released_at = timezone.now()
-        assignment.save(update_fields=["released_at"])
+        _end_hold(claim)
         webhooks.emit_claim_event(
             claim, "claim.decided", {"outcome": outcome, "on_appeal": on_appeal}
         )

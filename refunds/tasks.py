@@ -46,3 +46,10 @@ def audit_checkpoint_task() -> int | None:
 
     checkpoint = audit.checkpoint_write()
     return checkpoint.seq if checkpoint else None
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def leases_expire_task() -> int:
+    """Give back to their queues the claims whose reviewers went quiet (one bounded batch
+    a run; beat runs it every minute, so a backlog drains batch by batch)."""
+    return services.leases_expire()

@@ -6,6 +6,7 @@ import datetime as dt
 
 from django import template
 from django.utils import timezone
+from django.utils.formats import time_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -86,6 +87,28 @@ def time_left(deadline: dt.datetime | None, now: dt.datetime | None = None) -> t
 def countdown(deadline):
     text, urgency = time_left(deadline)
     return {"text": text, "urgency": urgency, "deadline": deadline}
+
+
+def lease_left(expires_at: dt.datetime | None, now: dt.datetime | None = None) -> tuple[str, str]:
+    """(text, urgency) for a lease: when the claim goes back to its queue unless its
+    holder works on it."""
+    if expires_at is None:
+        return "", ""
+    seconds = (expires_at - (now or timezone.now())).total_seconds()
+    if seconds <= 0:
+        return gettext("Lease over: back to the queue at the next sweep"), "overdue"
+    minutes = max(1, int(seconds // 60))
+    text = gettext("Returns to the queue at %(time)s without activity (%(minutes)s min left)") % {
+        "time": time_format(timezone.localtime(expires_at), "H:i"),
+        "minutes": minutes,
+    }
+    return text, "urgent" if minutes < 10 else "ok"
+
+
+@register.inclusion_tag("refunds/partials/lease.html")
+def lease(expires_at):
+    text, urgency = lease_left(expires_at)
+    return {"text": text, "urgency": urgency, "expires_at": expires_at}
 
 
 @register.filter

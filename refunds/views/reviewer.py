@@ -99,6 +99,9 @@ def review_claim(request, claim_id: int):
 
 
 def _render_review(request, claim, *, decision_form=None, request_form=None):
+    if claim.held_by_id == request.user.pk:
+        # The holder is working on it: the lease runs again (before the holder is read).
+        services.claim_lease_renew(claim=claim, reviewer=request.user)
     files = list(evidence_selectors.evidence_for_claim(claim_id=claim.pk))
     findings = list(evidence_selectors.findings_for_claim(claim_id=claim.pk))
     holder = selectors.claim_holder(claim_id=claim.pk)

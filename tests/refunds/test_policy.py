@@ -38,6 +38,13 @@ def _held(claim):
     return Assignment.objects.filter(claim=claim, released_at__isnull=True).first()
 
 
+def _hold_around_the_services(claim, reviewer, **fields):
+    """An open assignment written directly, not by a service (a lease must expire)."""
+    return Assignment.objects.create(
+        claim=claim, reviewer=reviewer, expires_at=timezone.now() + dt.timedelta(hours=1), **fields
+    )
+
+
 def _decide(claim, reviewer, outcome="refund_approved"):
     return services.claim_decide(
         claim=claim, reviewer=reviewer, outcome=outcome, rationale="The damage looks genuine."
@@ -175,7 +182,7 @@ def test_a_senior_who_decided_first_cannot_decide_the_appeal(make_claim, shop_a,
     with pytest.raises(NotAllowed, match="different reviewer"):
         services.claim_assign(claim=claim, reviewer=dora)
     # Even holding it (an assignment written around the services) she may not decide it.
-    Assignment.objects.create(claim=claim, reviewer=dora, for_appeal=True)
+    _hold_around_the_services(claim, dora, for_appeal=True)
     with pytest.raises(NotAllowed, match="different reviewer"):
         _decide(claim, dora, outcome="refund_denied")
     assert RefundClaim.objects.get(pk=claim.pk).status == S.APPEALED
@@ -186,7 +193,7 @@ def test_a_senior_who_decided_first_cannot_decide_the_appeal(make_claim, shop_a,
 
 
 def test_a_reviewer_who_is_not_senior_cannot_decide_an_appeal_even_holding_it(appealed, erin):
-    Assignment.objects.create(claim=appealed, reviewer=erin, for_appeal=True)
+    _hold_around_the_services(appealed, erin, for_appeal=True)
     with pytest.raises(NotAllowed, match="senior reviewer"):
         _decide(appealed, erin, outcome="refund_denied")
     assert RefundClaim.objects.get(pk=appealed.pk).status == S.APPEALED
@@ -224,7 +231,7 @@ def test_the_holder_releases_their_claim(make_claim, shop_a, alice, charlie):
 
 def test_decide_needs_the_claim_in_review(make_claim, shop_a, charlie):
     claim = make_claim(shop_a)  # awaiting the merchant
-    Assignment.objects.create(claim=claim, reviewer=charlie)
+    _hold_around_the_services(claim, charlie)
     with pytest.raises(IllegalTransition):
         _decide(claim, charlie)
     assert RefundClaim.objects.get(pk=claim.pk).status == S.AWAITING_MERCHANT
