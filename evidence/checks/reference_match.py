@@ -136,8 +136,8 @@ MAX_REFERENCES_TRIED = 20
 #    global tone curve, the lightness left over still changes smoothly across the frame.
 #    A re-shared copy has one colour transform everywhere. The range (2nd to 98th
 #    percentile) of a quadratic fitted to what is left, in 8-bit L levels: copies
-#    measured up to 2.3 (JPEG q60, +-10 % colour with clipping, slants and mirrors),
-#    photos of the print 4.2 and more; light 2 % brighter on one side than the other
+#    measured up to 2.4 (JPEG q60, +-10 % colour with clipping, slants and mirrors),
+#    photos of the print 4.3 and more; light 2 % brighter on one side than the other
 #    already measures 4.9.
 MAX_EXPOSURE_RANGE = 3.0
 # 2. Texture. Ink and paper, sensor noise and the camera's tone curve put much of the
