@@ -11,8 +11,14 @@ merchants' photos to exercise the visual checks:
   lighting, with camera-like noise. The reference-match check must not call it a copy.
 * :func:`paint_damage` fakes damage on a listing photo (cracks, stains, tears) and returns
   the ground-truth box of what it painted; :func:`degrade` then crops, resizes, rotates,
-  colour-jitters and re-compresses it the way a buyer's phone or editor would, carrying
-  the box along.
+  colour-jitters and re-compresses it the way a buyer's phone or editor would, or mirrors
+  it or puts it on a slant (an editor's perspective tool), carrying the box along.
+* :func:`render_flat_artwork` draws the listing image of a *flat printed product* (poster,
+  greeting card, book cover): the artwork itself, edge to edge, as the merchant's file.
+  :func:`render_printed_shot` photographs that artwork *printed* (ink and paper, a tilt,
+  uneven light, white balance, vignetting, lens distortion, sensor noise, on a background
+  with the paper's edges in view): an honest buyer's photo that legitimately shows the
+  listing's artwork in perspective. The reference-match check must not call it a copy.
 * :func:`encode_jpeg` saves with or without camera EXIF (Make, Model, DateTimeOriginal and
   optionally an embedded EXIF thumbnail, written by a small TIFF writer because Pillow does
   not write IFD1 thumbnails).
@@ -393,6 +399,229 @@ def render_yaw(seed: int) -> float:
     return float(rng.choice([-1, 1]) * rng.uniform(12, 20))
 
 
+# ----------------------------------------------------------------- flat printed items
+
+FLAT_KINDS = ("poster", "card", "book")
+FLAT_SIZES = {"poster": (900, 1260), "card": (1200, 840), "book": (820, 1240)}
+
+
+def _flat_kind(seed: int, kind: str | None) -> str:
+    if kind is not None:
+        if kind not in FLAT_KINDS:
+            raise ValueError(f"unknown flat product kind {kind!r}")
+        return kind
+    return FLAT_KINDS[int(np.random.default_rng([seed, 59]).integers(len(FLAT_KINDS)))]
+
+
+def _scenery(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A painted picture (sky, hills, a sun, scattered details): a poster's illustration."""
+    ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    top, bottom = rng.uniform(60, 250, 3), rng.uniform(30, 220, 3)
+    picture = np.broadcast_to(top + (bottom - top) * ys, (h, w, 3)).astype(np.float32).copy()
+    sun = (int(rng.uniform(0.15, 0.85) * w), int(rng.uniform(0.1, 0.4) * h))
+    sun_colour = tuple(float(c) for c in rng.uniform(150, 255, 3))
+    cv2.circle(picture, sun, int(rng.uniform(0.06, 0.12) * w), sun_colour, -1, cv2.LINE_AA)
+    for layer in range(3):  # hills, far to near
+        base = h * (0.45 + 0.15 * layer)
+        xs = np.linspace(0, w, int(rng.integers(5, 9)))
+        ridge = [(float(x), float(base + rng.uniform(-0.12, 0.08) * h)) for x in xs]
+        poly = np.array([*ridge, (w, h), (0, h)], np.int32)
+        colour = tuple(float(c) for c in rng.uniform(20, 200, 3))
+        cv2.fillPoly(picture, [poly], colour, cv2.LINE_AA)
+    for _ in range(int(rng.integers(18, 30))):  # details: trees, windows, birds
+        x, y = int(rng.uniform(0, w)), int(rng.uniform(0.2, 1.0) * h)
+        colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        size = int(rng.uniform(4, 18))
+        if rng.random() < 0.5:
+            cv2.rectangle(picture, (x, y), (x + size, y + 2 * size), colour, -1)
+        else:
+            tri = np.array([[x, y], [x + size, y - 2 * size], [x + 2 * size, y]], np.int32)
+            cv2.fillConvexPoly(picture, tri, colour, cv2.LINE_AA)
+    picture = cv2.GaussianBlur(picture, (0, 0), 1.0)
+    texture = cv2.GaussianBlur(rng.normal(0, 7, (h, w)).astype(np.float32), (0, 0), 1.2)
+    return picture + texture[..., None]
+
+
+@lru_cache(maxsize=32)
+def _flat_artwork(seed: int, kind: str) -> np.ndarray:
+    """The artwork of flat product ``seed``: one layout per kind (a series of posters,
+    cards or covers shares it), its own colours, words and picture."""
+    rng = np.random.default_rng([seed, 61])
+    w, h = FLAT_SIZES[kind]
+    # The layout's boxes (x0, y0, x1, y1 as fractions), moved a little per product.
+    layout = {
+        "poster": {"picture": (0.06, 0.05, 0.94, 0.64), "title": 0.74, "lines": 0.82},
+        "book": {"picture": (0.1, 0.3, 0.9, 0.78), "title": 0.16, "lines": 0.86},
+        "card": {"picture": (0.06, 0.08, 0.52, 0.92), "title": 0.3, "lines": 0.5},
+    }[kind]
+    jitter = rng.uniform(-0.015, 0.015, 4)
+    px0, py0, px1, py1 = (np.array(layout["picture"]) + jitter).clip(0.02, 0.98)
+    ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    paper_a, paper_b = rng.uniform(30, 245, 3), rng.uniform(30, 245, 3)
+    art = np.broadcast_to(paper_a + (paper_b - paper_a) * ys, (h, w, 3)).astype(np.float32).copy()
+    x0, y0, x1, y1 = round(px0 * w), round(py0 * h), round(px1 * w), round(py1 * h)
+    art[y0:y1, x0:x1] = _scenery(rng, x1 - x0, y1 - y0)
+    grey = float(np.mean(paper_a + paper_b) / 2)
+    ink = (20.0, 20.0, 24.0) if grey > 128 else (245.0, 245.0, 240.0)
+    accent = tuple(float(c) for c in rng.uniform(0, 255, 3))
+    cv2.rectangle(art, (x0 - 4, y0 - 4), (x1 + 3, y1 + 3), accent, 3)
+    text_x = round((0.58 if kind == "card" else 0.08) * w)
+    text_w = w - text_x - round(0.06 * w)
+    title = " ".join(str(rng.choice(_WORDS)) for _ in range(2))
+    scale = 3.0
+    (tw, _th), _ = cv2.getTextSize(title, cv2.FONT_HERSHEY_TRIPLEX, scale, 3)
+    scale *= min(1.0, text_w / tw)
+    title_y = round((layout["title"] + jitter[1]) * h)
+    cv2.putText(art, title, (text_x, title_y), cv2.FONT_HERSHEY_TRIPLEX, scale, ink, 3, cv2.LINE_AA)
+    y = round((layout["lines"] + jitter[3]) * h)
+    for line in range(int(rng.integers(3, 6))):
+        words = " ".join(str(rng.choice(_WORDS)) for _ in range(int(rng.integers(2, 4))))
+        cv2.putText(
+            art, words, (text_x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.8, ink, 2 if line == 0 else 1
+        )
+        y += 34
+    # The publisher's (or artist's) mark in a corner.
+    mx, my = w - round(0.1 * w), h - round(0.06 * h)
+    cv2.circle(art, (mx, my), 22, accent, -1, cv2.LINE_AA)
+    cv2.putText(art, str(rng.choice(_WORDS))[:2], (mx - 15, my + 8), 0, 0.7, ink, 2)
+    if kind == "card":
+        cv2.rectangle(art, (8, 8), (w - 9, h - 9), accent, 4)
+        cv2.rectangle(art, (18, 18), (w - 19, h - 19), ink, 1)
+    out = np.clip(art, 0, 255).astype(np.uint8)
+    out.setflags(write=False)
+    return out
+
+
+def render_flat_artwork(seed: int, *, kind: str | None = None) -> SyntheticPhoto:
+    """The merchant's listing image of flat product ``seed`` (poster, card or book cover):
+    the artwork file itself, edge to edge. ``product_box`` is the inner part, where
+    :func:`paint_damage` paints."""
+    kind = _flat_kind(seed, kind)
+    art = _flat_artwork(seed, kind)
+    h, w = art.shape[:2]
+    return SyntheticPhoto(
+        image=art.copy(), product_box=(w // 10, h // 10, w - w // 10, h - h // 10), kind=kind
+    )
+
+
+def _printed(art: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The artwork as ink on paper: paper white and ink black instead of 255 and 0, a
+    little less saturation, dot gain (softness) and the paper's grain (float32 BGR)."""
+    h, w = art.shape[:2]
+    ink = art.astype(np.float32) / 255.0
+    grey = ink @ np.float32([0.114, 0.587, 0.299])
+    ink = grey[..., None] + (ink - grey[..., None]) * rng.uniform(0.8, 0.95)
+    paper = rng.uniform(232, 250) - rng.uniform(0, 8, 3)
+    black = rng.uniform(14, 34)
+    printed = black + (paper - black) * np.clip(ink, 0, 1) ** rng.uniform(1.0, 1.15)
+    printed = cv2.GaussianBlur(printed.astype(np.float32), (0, 0), rng.uniform(0.5, 1.0))
+    grain = cv2.GaussianBlur(
+        rng.normal(0, rng.uniform(0.015, 0.035), (h, w)).astype(np.float32), (0, 0), 0.7
+    )
+    mottle = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 25)
+    mottle *= 0.015 / max(float(mottle.std()), 1e-6)
+    return printed * (1 + grain + mottle)[..., None]
+
+
+def render_printed_shot(
+    seed: int,
+    shot_seed: int,
+    *,
+    kind: str | None = None,
+    size: tuple[int, int] | None = None,
+    similar: bool = False,
+) -> SyntheticPhoto:
+    """An honest buyer's photo of flat product ``seed`` as delivered: the artwork printed
+    (:func:`_printed`), lying or hanging at a tilt of 5-25 degrees, on a table, fabric or
+    wall with the paper's edges and shadow in view, under light that falls unevenly, with
+    another white balance, lens vignetting and barrel distortion, and sensor noise.
+
+    ``similar=True`` is the hard case: nearly straight on (within 4 degrees), the print
+    filling most of the frame, gentler light and less noise: the closest an honest photo
+    comes to the listing file. ``size`` defaults to :data:`DEFAULT_SIZE`, turned to the
+    artwork's orientation (the phone held as the print is)."""
+    kind = _flat_kind(seed, kind)
+    rng = np.random.default_rng([seed, shot_seed, 67])
+    art = _flat_artwork(seed, kind)
+    ah, aw = art.shape[:2]
+    printed = _printed(art, rng)
+    w, h = size or (DEFAULT_SIZE if aw >= ah else DEFAULT_SIZE[::-1])
+    view = _View(
+        centre=(0.5, 0.5),
+        height=0.0,
+        yaw=0.0,
+        roll=0.0,
+        background=str(rng.choice(["table", "fabric", "studio"])),
+        light_angle=float(rng.uniform(0, 2 * np.pi)),
+        light_strength=float(rng.uniform(0.04, 0.12) if similar else rng.uniform(0.06, 0.25)),
+        noise=float(rng.uniform(1.0, 2.5) if similar else rng.uniform(1.5, 3.5)),
+        bg_seed=int(rng.integers(1 << 30)),
+    )
+    canvas = _background(view, w, h)
+    if similar:
+        yaw, pitch = rng.uniform(-4, 4, 2)
+        roll = rng.uniform(-2, 2)
+        fill = rng.uniform(0.85, 0.95)
+    else:
+        tilt, direction = rng.uniform(5, 25), rng.uniform(0, 2 * np.pi)
+        yaw, pitch = tilt * np.cos(direction), tilt * np.sin(direction)
+        roll = rng.uniform(-10, 10)
+        fill = rng.uniform(0.5, 0.8)
+    quad = tilt_quad(aw, ah, yaw, pitch, roll, focal=rng.uniform(0.8, 1.3) * max(aw, ah))
+    quad -= quad.mean(axis=0)
+    span = quad.max(axis=0) - quad.min(axis=0)
+    quad *= fill * min(w / span[0], h / span[1])
+    room = (np.float32([w, h]) - (quad.max(axis=0) - quad.min(axis=0))) / 2
+    quad += np.float32([w / 2, h / 2]) + rng.uniform(-1, 1, 2) * room * 0.8
+    # The paper's shadow on what it lies on, then the paper, then its edge.
+    shadow = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(shadow, np.round(quad + rng.uniform(2, 8, 2)).astype(np.int32), 1.0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), rng.uniform(3, 8))
+    canvas *= (1.0 - rng.uniform(0.2, 0.4) * shadow)[..., None]
+    src = np.float32([[0, 0], [aw, 0], [aw, ah], [0, ah]])
+    matrix = cv2.getPerspectiveTransform(src, quad)
+    paper = cv2.warpPerspective(printed, matrix, (w, h), flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(
+        np.ones((ah, aw), np.float32), matrix, (w, h), flags=cv2.INTER_LINEAR
+    )
+    canvas = canvas * (1 - mask[..., None]) + paper * mask[..., None]
+    edge = tuple(
+        float(c) for c in np.float32(canvas[int(quad[0, 1]) % h, int(quad[0, 0]) % w]) * 0.6
+    )
+    cv2.polylines(canvas, [np.round(quad).astype(np.int32)], True, edge, 1, cv2.LINE_AA)
+
+    xs = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    ys = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+    ramp = np.cos(view.light_angle) * xs + np.sin(view.light_angle) * ys
+    light = 1.0 + view.light_strength * ramp
+    hx, hy = rng.uniform(-1, 1, 2)
+    highlight = np.exp(-((xs - hx) ** 2 + (ys - hy) ** 2) / (2 * rng.uniform(0.2, 0.5) ** 2))
+    light = light + rng.uniform(0.0, 0.06 if similar else 0.1) * highlight
+    radius2 = xs**2 * (w / max(w, h)) ** 2 + ys**2 * (h / max(w, h)) ** 2
+    vignette = 1.0 - (rng.uniform(0.05, 0.2) if similar else rng.uniform(0.1, 0.3)) * radius2
+    balance = rng.uniform(0.95, 1.05, 3) if similar else rng.uniform(0.92, 1.08, 3)
+    canvas = canvas * (light * vignette)[..., None] * balance.astype(np.float32)
+    # Barrel distortion of a phone's wide lens (what is left of it after the phone's own
+    # correction): r_distorted = r (1 + k1 r^2), sampled back.
+    k1 = rng.uniform(-0.06, 0.0)
+    mx, my = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    nx, ny = (mx - w / 2) / (max(w, h) / 2), (my - h / 2) / (max(w, h) / 2)
+    factor = 1 + k1 * (nx**2 + ny**2)
+    canvas = cv2.remap(
+        canvas.astype(np.float32),
+        nx * factor * (max(w, h) / 2) + w / 2,
+        ny * factor * (max(w, h) / 2) + h / 2,
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+    canvas += rng.normal(0, view.noise, (h, w, 3)).astype(np.float32) * 0.6
+    canvas += rng.normal(0, view.noise, (h, w, 1)).astype(np.float32)
+    image = cv2.GaussianBlur(np.clip(canvas, 0, 255).astype(np.uint8), (3, 3), 0.6)
+    (bx0, by0), (bx1, by1) = np.floor(quad.min(axis=0)), np.ceil(quad.max(axis=0))
+    box = (max(0, int(bx0)), max(0, int(by0)), min(w, int(bx1)), min(h, int(by1)))
+    return SyntheticPhoto(image=image, product_box=box, kind=kind)
+
+
 # --------------------------------------------------------------------------- damage
 
 
@@ -491,11 +720,70 @@ def paint_damage(
 # ------------------------------------------------------------------- degradations
 
 
+def tilt_quad(
+    w: int, h: int, yaw_deg: float, pitch_deg: float, roll_deg: float = 0.0, focal: float = 0.0
+) -> np.ndarray:
+    """Where the corners of a ``w`` x ``h`` picture land when it is tilted ``yaw`` degrees
+    about its vertical axis and ``pitch`` about its horizontal one (then rolled) and seen
+    by a pinhole camera of focal length ``focal`` (default: the long side, a normal lens)
+    from the distance at which its centre keeps its size. Corners in the order top-left,
+    top-right, bottom-right, bottom-left, about the same centre."""
+    f = focal or float(max(w, h))
+    yaw, pitch, roll = np.radians([yaw_deg, pitch_deg, roll_deg])
+    ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    rx = np.array(
+        [[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]]
+    )
+    rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+    plane = np.array(
+        [[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]]
+    )
+    points = plane @ (rz @ ry @ rx).T + [0, 0, f]
+    return np.float32(f * points[:, :2] / points[:, 2:] + [w / 2, h / 2])
+
+
+def keystone_matrix(
+    w: int,
+    h: int,
+    yaw_deg: float,
+    pitch_deg: float,
+    *,
+    fill: str | tuple[int, int, int] = "crop",
+) -> np.ndarray:
+    """The 3x3 homography :func:`degrade` applies for ``keystone=(yaw_deg, pitch_deg)``.
+
+    ``fill="crop"``: the slanted picture is cut to the largest rectangle of the original
+    aspect inside it, scaled to the original size (no blank corner shows). Otherwise the
+    whole slanted picture is scaled to fit the original frame."""
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    quad = tilt_quad(w, h, yaw_deg, pitch_deg)
+    tilt = cv2.getPerspectiveTransform(src, quad).astype(np.float64)
+    if fill == "crop":
+        # Every edge of a convex quad lies outside the box bounded by its inner corners.
+        left = max(quad[0, 0], quad[3, 0])
+        right = min(quad[1, 0], quad[2, 0])
+        top = max(quad[0, 1], quad[1, 1])
+        bottom = min(quad[2, 1], quad[3, 1])
+        f = min((right - left) / w, (bottom - top) / h)
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        x0, y0 = cx - f * w / 2, cy - f * h / 2
+    else:
+        (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
+        f = max((x1 - x0) / w, (y1 - y0) / h)
+        x0 -= (f * w - (x1 - x0)) / 2
+        y0 -= (f * h - (y1 - y0)) / 2
+    fit = np.array([[1 / f, 0, -x0 / f], [0, 1 / f, -y0 / f], [0, 0, 1]])
+    return fit @ tilt
+
+
 def degrade(
     image: np.ndarray,
     box: Box | None = None,
     *,
+    mirror: bool = False,
     rotate_deg: float = 0.0,
+    keystone: tuple[float, float] = (0.0, 0.0),
+    keystone_fill: str | tuple[int, int, int] = "crop",
     crop: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
     scale: float = 1.0,
     brightness: float = 0.0,
@@ -505,9 +793,14 @@ def degrade(
 ) -> tuple[np.ndarray, Box | None]:
     """Transform ``image`` as a re-sharing would, carrying ``box`` along.
 
-    Order: rotate (zoomed so that no empty corner shows, as phone editors "straighten"),
-    crop (fractions of width/height from left, top, right, bottom), resize, colour jitter
-    (relative: 0.1 = +10%), JPEG re-compression.
+    Order: mirror (flip left-right), rotate (zoomed so that no empty corner shows, as
+    phone editors "straighten"), keystone (the picture tilted by ``(yaw, pitch)`` degrees
+    about its vertical and horizontal axes and seen through a normal lens, as an editor's
+    perspective tool does; ``keystone_fill="crop"`` keeps the largest rectangle of the
+    original aspect inside the slanted picture, a BGR colour instead shows the whole
+    picture with its blank corners filled), crop (fractions of width/height from left,
+    top, right, bottom), resize, colour jitter (relative: 0.1 = +10%), JPEG
+    re-compression.
     """
     h, w = image.shape[:2]
     corners = None
@@ -515,6 +808,10 @@ def degrade(
         x0, y0, x1, y1 = box
         corners = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     out = image
+    if mirror:
+        out = np.ascontiguousarray(out[:, ::-1])
+        if corners is not None:
+            corners = np.float32([[w - x, y] for x, y in corners])
     if rotate_deg:
         theta = np.radians(abs(rotate_deg))
         zoom = np.cos(theta) + max(w / h, h / w) * np.sin(theta)
@@ -522,6 +819,14 @@ def degrade(
         out = cv2.warpAffine(out, matrix, (w, h), flags=cv2.INTER_LINEAR)
         if corners is not None:
             corners = cv2.transform(corners[None], matrix)[0]
+    if any(keystone):
+        matrix = keystone_matrix(w, h, *keystone, fill=keystone_fill)
+        border = (255, 255, 255) if keystone_fill == "crop" else tuple(keystone_fill)
+        out = cv2.warpPerspective(
+            out, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=tuple(float(c) for c in border)
+        )
+        if corners is not None:
+            corners = cv2.perspectiveTransform(corners[None], matrix)[0]
     if any(crop):
         left, top, right, bottom = crop
         cx0, cy0 = round(w * left), round(h * top)

@@ -498,3 +498,306 @@ def test_painted_copy_of_a_real_photo_is_found_and_located(name, damage, transfo
 
     box = found_box(findings["reference_altered_region"], truth)
     assert box_iou(box, truth) >= 0.3 or contains_centre(box, truth)
+
+
+# ------------------------------------------------------- mirrored and slanted copies
+# Issue 10: copies the similarity fit missed. Each kind has a firing and a quiet case.
+
+MIRRORED = {
+    "mirrored": {"mirror": True},
+    "mirrored_cropped": {"mirror": True, "crop": (0.08, 0.02, 0.03, 0.1)},
+    "mirrored_q65": {"mirror": True, "jpeg_quality": 65},
+    "mirrored_everything": {
+        "mirror": True,
+        "scale": 0.7,
+        "crop": (0.05, 0.08, 0.1, 0.03),
+        "rotate_deg": 2,
+        "brightness": 0.1,
+        "jpeg_quality": 70,
+    },
+}
+SLANTED = {
+    "yaw_12": {"keystone": (12.0, 0.0)},
+    "pitch_18_white_corners": {"keystone": (0.0, -18.0), "keystone_fill": (255, 255, 255)},
+    "oblique_20_black_corners": {"keystone": (-14.0, 14.0), "keystone_fill": (0, 0, 0)},
+    "yaw_8_cropped_q70": {
+        "keystone": (-8.0, 3.0),
+        "crop": (0.05, 0.0, 0.0, 0.06),
+        "jpeg_quality": 70,
+    },
+}
+
+
+def assert_damage_boxed(findings, truth):
+    box = found_box(findings["reference_altered_region"], truth)
+    assert box_iou(box, truth) >= 0.3 or contains_centre(box, truth)
+
+
+@pytest.mark.parametrize("transform", MIRRORED.values(), ids=MIRRORED.keys())
+@pytest.mark.parametrize(("seed", "damage"), [(50, "crack"), (51, "stain"), (52, "tear")])
+def test_mirrored_copy_is_found_reported_as_mirrored_and_its_damage_boxed(seed, damage, transform):
+    # given a painted copy of the listing, flipped left to right (then re-shared)
+    listing = synthetic.render_product_photo(seed)
+    forgery = synthetic.paint_damage(listing, seed, kind=damage)
+    image, truth = synthetic.degrade(forgery.image, forgery.damage_box, **transform)
+
+    # when
+    findings = run(decoded(image), context_for(listing))
+
+    # then
+    copy = findings["reference_copy"]
+    assert copy.severity == Severity.CRITICAL
+    assert copy.details["mirrored"] is True
+    assert "mirror image" in copy.message
+    assert_damage_boxed(findings, truth)
+
+
+@pytest.mark.parametrize("transform", SLANTED.values(), ids=SLANTED.keys())
+@pytest.mark.parametrize(("seed", "damage"), [(60, "crack"), (61, "stain"), (62, "tear")])
+def test_slanted_copy_is_found_by_a_homography_and_its_damage_boxed(seed, damage, transform):
+    # given a painted copy of the listing put on a slant (an editor's perspective tool)
+    listing = synthetic.render_product_photo(seed)
+    forgery = synthetic.paint_damage(listing, seed, kind=damage)
+    image, truth = synthetic.degrade(forgery.image, forgery.damage_box, **transform)
+
+    findings = run(decoded(image), context_for(listing))
+
+    copy = findings["reference_copy"]
+    assert copy.details["mirrored"] is False
+    assert copy.details["texture_residual"] <= reference_match.DIGITAL_COPY_MAX_TEXTURE
+    assert_damage_boxed(findings, truth)
+    assert all(box_iou(b, truth) > 0 for b in boxes_of(findings["reference_altered_region"]))
+
+
+@pytest.mark.parametrize("seed", [70, 71, 72])
+def test_slanted_copy_of_flat_artwork_is_found_and_its_damage_boxed(seed):
+    # given a poster's (card's, cover's) artwork, painted and put on a slant
+    art = synthetic.render_flat_artwork(seed)
+    forgery = synthetic.paint_damage(art, seed)
+    image, truth = synthetic.degrade(
+        forgery.image, forgery.damage_box, keystone=(16.0, -6.0), jpeg_quality=80
+    )
+
+    findings = run(decoded(image), context_for(art))
+
+    assert findings["reference_copy"].details["fit"] == "homography"
+    assert_damage_boxed(findings, truth)
+
+
+def test_strongly_slanted_copy_is_registered_by_the_homography():
+    # given the artwork put on a 20-degree slant: a similarity lines it up only roughly
+    listing = synthetic.render_flat_artwork(73)
+    image, _ = synthetic.degrade(listing.image, keystone=(20.0, 0.0))
+    claim = compute_features(decoded(image))
+    reference = compute_features(listing.image)
+
+    similarity = reference_match.register(claim, reference)
+    homography = reference_match.register_perspective(claim, reference, similarity)
+    findings = run(decoded(image), context_for(listing))
+
+    # the homography explains nearly every match, to a pixel, and is what is reported
+    assert reference_match.fits_better_slanted(claim, similarity)
+    assert homography.is_digital_copy
+    assert homography.inlier_ratio > max(0.8, similarity.inlier_ratio)
+    assert homography.reprojection_error < similarity.reprojection_error
+    assert findings["reference_copy"].details["fit"] == "homography"
+    assert set(findings) == {"reference_copy"}  # no misaligned edge reads as damage
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mirrored_genuine_photo_is_not_a_copy(seed):
+    # a genuine near-listing shot, flipped: the mirror fit must not make it a copy
+    listing = synthetic.render_product_photo(seed)
+    shot = synthetic.render_other_shot(seed, 3, similar=True)
+
+    findings = run(
+        decoded(np.ascontiguousarray(shot.image[:, ::-1]), quality=85), context_for(listing)
+    )
+
+    assert findings == {}
+
+
+@pytest.mark.parametrize(
+    "transform", [{"mirror": True}, {"keystone": (14.0, 6.0)}], ids=["mirrored", "slanted"]
+)
+@pytest.mark.parametrize("seed", [30, 32, 34])
+def test_mirrored_or_slanted_copy_of_another_product_is_not_a_copy_of_this_one(seed, transform):
+    # the "same layout" guards hold for the mirrored and the homography fits too
+    forgery = synthetic.paint_damage(synthetic.render_product_photo(seed), seed)
+    image, _ = synthetic.degrade(forgery.image, **transform)
+    others = [synthetic.render_product_photo(seed + k) for k in (10, 20, 30, 40)]
+
+    findings = run(decoded(image), context_for(*others))
+
+    assert findings == {}
+
+
+@pytest.mark.parametrize("seed", [80, 81, 82])
+def test_slanted_copy_of_another_flat_item_in_the_same_series_is_not_a_copy(seed):
+    # posters of one series share their layout; only the right one's copy is a copy
+    forgery = synthetic.paint_damage(synthetic.render_flat_artwork(seed, kind="poster"), seed)
+    image, _ = synthetic.degrade(forgery.image, keystone=(10.0, 8.0))
+    others = [synthetic.render_flat_artwork(seed + k, kind="poster") for k in (10, 20, 30)]
+
+    assert run(decoded(image), context_for(*others)) == {}
+
+
+# ------------------------------------------------------- honest photos of flat items
+
+
+@pytest.mark.parametrize("seed", range(90, 98))
+@pytest.mark.parametrize("similar", [False, True], ids=["tilted", "near_listing"])
+def test_photo_of_the_printed_item_is_never_called_a_copy(seed, similar):
+    # given the listing's artwork, printed and photographed by an honest buyer
+    art = synthetic.render_flat_artwork(seed)
+    shot = synthetic.render_printed_shot(seed, 1, similar=similar)
+
+    findings = run(decoded(shot.image, quality=90), context_for(art))
+
+    # then nothing accuses; at most the check says it cannot tell
+    assert set(findings) <= {"reference_match_inconclusive"}
+    for finding in findings.values():
+        assert finding.severity == Severity.LOW
+        assert finding.details["doubts"]
+
+
+def lit_unevenly(image, strength=0.03):
+    """The picture as a photo of it would be lit: brighter on one side, darker corners
+    (3 %: a gentler light than any photograph here, whose pixels stay within a copy's
+    residual)."""
+    h, w = image.shape[:2]
+    xs = np.linspace(-1, 1, w, dtype=np.float32)[None, :]
+    ys = np.linspace(-1, 1, h, dtype=np.float32)[:, None]
+    light = (1 + strength * xs) * (1 - strength * (xs**2 + ys**2))
+    return np.clip(image * light[..., None], 0, 255).astype(np.uint8)
+
+
+def test_the_same_pixels_under_uneven_light_are_inconclusive_not_a_copy():
+    # given the artwork with light falling across it, as in a photograph of the print
+    art = synthetic.render_flat_artwork(99)
+    image = lit_unevenly(art.image)
+
+    findings = run(decoded(image), context_for(art))
+
+    # then the check says what it sees without accusing
+    assert set(findings) == {"reference_match_inconclusive"}
+    inconclusive = findings["reference_match_inconclusive"]
+    assert inconclusive.details["doubts"] == ["uneven_exposure"]
+    assert inconclusive.details["exposure_range"] > reference_match.MAX_EXPOSURE_RANGE
+    assert inconclusive.message % inconclusive.params
+    assert [a.name for a in inconclusive.artifacts] == ["side_by_side"]
+
+
+def test_a_global_tone_curve_is_one_exposure():
+    # an editor's curves (a mild gamma) change every tone, the same way everywhere: a
+    # copy. (From gamma 0.85 or 1.2 on, the colour model's misfit reads as another
+    # exposure's texture and the copy is only inconclusive: docs/detection.md.)
+    art = synthetic.render_flat_artwork(99)
+    curved = (255 * (art.image / 255.0) ** 0.9).astype(np.uint8)
+
+    findings = run(decoded(curved), context_for(art))
+
+    assert "reference_copy" in findings
+    assert (
+        findings["reference_copy"].details["exposure_range"] <= reference_match.MAX_EXPOSURE_RANGE
+    )
+
+
+def inked(image):
+    """The artwork as ink on paper renders it: each ink's own tone curve, paper white and
+    lifted blacks (what no gain, offset and saturation of the colour model undo)."""
+    f = (image.astype(np.float32) / 255.0) ** np.float32([0.8, 1.0, 1.25])
+    return (28 + (236 - 28) * f).astype(np.uint8)
+
+
+def test_the_texture_of_another_exposure_is_inconclusive_even_under_even_light():
+    # given the artwork as printed, under perfectly even light and nothing else changed
+    art = synthetic.render_flat_artwork(98)
+
+    findings = run(decoded(inked(art.image)), context_for(art))
+
+    # then the exposure is one, the pixels are not a copy's: said, not accused
+    assert set(findings) == {"reference_match_inconclusive"}
+    details = findings["reference_match_inconclusive"].details
+    assert details["doubts"] == ["texture_of_another_exposure"]
+    assert details["exposure_range"] <= reference_match.MAX_EXPOSURE_RANGE
+    assert details["texture_residual"] > reference_match.DIGITAL_COPY_MAX_TEXTURE
+
+
+def test_a_copy_without_measurable_evidence_is_not_accused():
+    # the verdict needs both marks measured; a copy whose every part changed has none
+    registration = reference_match.Registration(
+        matches=300, inliers=290, homography=np.eye(3), scale=1.0, rotation_deg=0.0,
+        claim_overlap=1.0, reference_overlap=1.0, sane=True, changed_fraction=0.01,
+        content_changed_fraction=0.01, residual=0.0,
+    )  # fmt: skip
+
+    assert registration.is_copy
+    assert not registration.is_digital_copy
+    assert registration.doubts == ["evidence_unmeasurable"]
+    assert not registration.is_same_picture
+
+
+@pytest.mark.parametrize(
+    ("homography", "problem"),
+    [
+        (np.array([[-1.0, 0, 1000], [0, 1, 0], [0, 0, 1]]), "fold"),  # a reflection
+        (np.array([[1.0, 0, 0], [0, 1, 0], [0.0012, 0, 1]]), "perspective"),  # horizon in view
+        (np.array([[1.0, 0, 0], [0, 0.3, 0], [0, 0, 1]]), "stretch"),  # squashed 3:1
+        (np.array([[8.0, 0, 0], [0, 8, 0], [0, 0, 1]]), "scale"),
+    ],
+    ids=["reflection", "vanishing_line", "stretch", "scale"],
+)
+def test_degenerate_homographies_are_refused(homography, problem):
+    reference = compute_features(synthetic.render_product_photo(1).image)
+
+    found, _ = reference_match._homography_problem(
+        homography, reference.points, reference.points, (reference.width, reference.height)
+    )
+
+    assert found == problem
+
+
+def test_a_homography_fitted_to_one_part_of_the_matches_is_refused():
+    # its extrapolation over the rest of the picture says nothing
+    reference = compute_features(synthetic.render_product_photo(1).image)
+    size = (reference.width, reference.height)
+    points = reference.points
+    corner = points[
+        (points[:, 0] < np.percentile(points[:, 0], 40))
+        & (points[:, 1] < np.percentile(points[:, 1], 40))
+    ]
+
+    found, spread = reference_match._homography_problem(np.eye(3), corner, points, size)
+    plausible, full = reference_match._homography_problem(np.eye(3), points, points, size)
+    speck, _ = reference_match._homography_problem(np.eye(3), corner[:4], corner[:4], size)
+
+    assert found == "spread" and spread < reference_match.MIN_INLIER_SPREAD
+    assert plausible == "" and full == pytest.approx(1.0)
+    assert speck == "spread"  # all the matches, but a speck of the picture
+
+
+def test_plain_copies_do_not_pay_for_the_mirror_or_the_slant(monkeypatch):
+    # given a copy the similarity registers with certainty
+    listing = synthetic.render_product_photo(44)
+    forgery = synthetic.paint_damage(listing, 44, kind="stain")
+
+    def refuse(*args):
+        raise AssertionError("tried although the ordinary fit succeeded")
+
+    monkeypatch.setattr(reference_match, "mirrored_features", refuse)
+    monkeypatch.setattr(reference_match, "register_mirrored", refuse)
+    monkeypatch.setattr(reference_match, "register_perspective", refuse)
+
+    findings = run(decoded(forgery.image), context_for(listing))
+
+    assert findings["reference_copy"].details["fit"] == "similarity"
+
+
+def test_the_mirror_image_is_computed_once_and_shared_with_the_reuse_check():
+    image = decoded(synthetic.render_product_photo(45).image)
+
+    first = reference_match.mirrored_features(image)
+
+    assert reference_match.mirrored_features(image) is first
+    assert image.memo["mirrored_features"] is first
