@@ -27,6 +27,13 @@ class AlreadyExists(ClaimValidationError):
     default_message = _("This is already recorded.")
 
 
+class ConfirmationRequired(ClaimValidationError):
+    """A money answer sent without the confirmation of the amount it pays (or with the
+    confirmation of another amount): nothing was done."""
+
+    default_message = _("Please confirm the amount first.")
+
+
 class NotAllowed(ClaimError):
     default_message = _("You are not allowed to do that.")
 

@@ -245,6 +245,19 @@ class RefundClaim(models.Model):
         default=False,
         help_text=_("Set by a reviewer's decision that the buyer's evidence was forged."),
     )
+    # A member of the shop suspects the buyer's photo is AI-made (one click on the claim
+    # page: refunds.services.claim_flag_ai_suspect); the claim goes to the forensic queue.
+    ai_suspected_at = models.DateTimeField(_("AI-made suspected at"), null=True, blank=True)
+    ai_suspected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("AI-made suspected by"),
+    )
+    ai_suspect_note = models.TextField(_("note on the AI-made suspicion"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)

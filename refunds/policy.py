@@ -374,8 +374,9 @@ def can_appeal(
     now: dt.datetime | None = None,
 ) -> Verdict:
     """Appeal the decision: the shop (or the buyer, through the platform: ``user`` None),
-    within the appeal window of a reviewer's decision. ``decision`` is the claim's latest
-    decision when the caller has it."""
+    within the appeal window of a reviewer's decision; the shop's own acceptance, within
+    the same window, by the shop only. ``decision`` is the claim's latest decision when
+    the caller has it."""
     if party not in ("merchant", "buyer"):
         return _refused(_("Unknown party."))
     if party == "merchant" and not (verdict := _merchant_of(user, claim)):
@@ -385,8 +386,29 @@ def can_appeal(
     if _now(now) > claim.appeal_deadline:
         return _not_now(_("The appeal window for this claim is closed."))
     latest = claim.decisions.order_by("-created_at").first() if decision is UNKNOWN else decision
-    if latest is None or latest.decided_by_merchant:
+    if latest is None:
         return _not_now(_("Only a reviewer's decision can be appealed."))
+    if latest.decided_by_merchant and party != "merchant":
+        # The shop's own acceptance gave the buyer everything asked: only the shop may
+        # take it back to a reviewer (a mistake, or evidence it saw too late).
+        return _not_now(_("Only the shop can appeal its own acceptance."))
+    return ALLOWED
+
+
+# Statuses in which a claim is over: nothing routes it anywhere any more.
+FINISHED_STATUSES = frozenset({S.CLOSED, S.WITHDRAWN})
+
+
+def can_flag_ai_suspect(user, claim: RefundClaim) -> Verdict:
+    """Flag the buyer's photo as possibly AI-made (the claim goes to the forensic queue):
+    a member of the claim's shop, owner or agent, once, while the claim is not closed or
+    withdrawn."""
+    if not (verdict := _merchant_of(user, claim)):
+        return verdict
+    if claim.status in FINISHED_STATUSES:
+        return _not_now(_("This claim is closed: it can no longer be flagged."))
+    if claim.ai_suspected_at is not None:
+        return _not_now(_("This claim is already flagged as possibly AI-made."))
     return ALLOWED
 
 

@@ -10,6 +10,9 @@ if TYPE_CHECKING:
     from evidence.scoring import ClaimScore
 
 DEFAULT_QUEUE_SLUG = "standard"
+# Where a claim goes once its shop suspects the buyer's photo is AI-made (seeded by the
+# migration refunds/0005_claimpage_ai_suspect).
+FORENSIC_QUEUE_SLUG = "forensic"
 
 
 def default_queue() -> ReviewQueue:
@@ -18,6 +21,20 @@ def default_queue() -> ReviewQueue:
         queue, _ = ReviewQueue.objects.get_or_create(
             slug=DEFAULT_QUEUE_SLUG, defaults={"name": "Standard"}
         )
+    return queue
+
+
+def forensic_queue() -> ReviewQueue:
+    """The forensic queue (created as the migration seeds it when it is missing)."""
+    queue, _ = ReviewQueue.objects.get_or_create(
+        slug=FORENSIC_QUEUE_SLUG,
+        defaults={
+            "name": "Forensic",
+            "description": "Claims whose shop suspects the buyer's photo is AI-made; checked"
+            " by a reviewer trained in image forensics.",
+            "priority": 15,
+        },
+    )
     return queue
 
 
@@ -36,6 +53,11 @@ def rule_matches(
 
 
 def route(claim: RefundClaim, score: ClaimScore) -> ReviewQueue:
+    if claim.ai_suspected_at is not None:
+        # The shop's AI-made flag outlives a rescore: the forensic queue, while active.
+        queue = forensic_queue()
+        if queue.is_active:
+            return queue
     buyer_claims = RefundClaim.objects.filter(buyer_id=claim.buyer_id).exclude(pk=claim.pk).count()
     for rule in RoutingRule.objects.filter(is_active=True, queue__is_active=True).select_related(
         "queue"

@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 
-from refunds.models import Assignment, Buyer, ClaimStatus, Outcome, RefundClaim
+from refunds.models import Assignment, Buyer, ClaimStatus, Order, Outcome, RefundClaim
 
 S = ClaimStatus
 REVIEWER_GROUPS = ("reviewers", "senior reviewers")
@@ -178,6 +178,37 @@ def buyer_credit_for_merchant(*, buyer: Buyer | int, merchant_id: int) -> Mercha
         ),
         tier=buyer_credit(buyer=buyer_id).tier,
     )
+
+
+@dataclass(frozen=True)
+class BuyerHistory:
+    """The buyer-history line of a merchant's claim page: platform-wide figures, nothing
+    that names or describes another shop's claims."""
+
+    claims_90_days: int
+    claims_365_days: int
+    orders: int
+    claims: int
+    confirmed_forgeries: int
+
+    @property
+    def refund_only_rate(self) -> int | None:
+        """Claims per 100 orders (None for a buyer without orders on record)."""
+        return round(100 * self.claims / self.orders) if self.orders else None
+
+
+def buyer_history_for_merchant(*, buyer_id: int) -> BuyerHistory:
+    """The figures of the buyer-history line, in two queries whatever the history."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    row = RefundClaim.objects.filter(buyer_id=buyer_id).aggregate(
+        claims=Count("pk"),
+        claims_90_days=Count("pk", filter=Q(created_at__gte=now - dt.timedelta(days=90))),
+        claims_365_days=Count("pk", filter=Q(created_at__gte=now - dt.timedelta(days=365))),
+        confirmed_forgeries=Count("pk", filter=Q(confirmed_forgery=True)),
+    )
+    return BuyerHistory(orders=Order.objects.filter(buyer_id=buyer_id).count(), **row)
 
 
 # --- Reads for the browser pages --------------------------------------------------------

@@ -41,6 +41,7 @@ from refunds.audit import Actor
 from refunds.exceptions import (
     AlreadyExists,
     ClaimValidationError,
+    ConfirmationRequired,
     IllegalTransition,
     NotAllowed,
     NothingToReview,
@@ -387,6 +388,28 @@ class MerchantResponse:
     OFFER_RETURN = "offer_return"
     OFFER_PARTIAL = "offer_partial"
     ALL = (ACCEPT, CONTEST, OFFER_RETURN, OFFER_PARTIAL)
+    # The answers that pay the buyer (now, or once a reviewer agrees): confirmed first.
+    MONEY = (ACCEPT, OFFER_RETURN, OFFER_PARTIAL)
+
+
+def _merchant_answer_valid(
+    claim: RefundClaim, response: str, statement: str, offer_amount: Decimal | None
+) -> Decimal | None:
+    """Raise on an answer that cannot be given; the offer it carries (None if none)."""
+    if response not in MerchantResponse.ALL:
+        raise ClaimValidationError(_("Unknown response."))
+    if response != MerchantResponse.ACCEPT and len(statement.strip()) < 10:
+        raise ClaimValidationError(
+            _("Please explain your answer in a few words (at least 10 characters).")
+        )
+    if response != MerchantResponse.OFFER_PARTIAL:
+        return None
+    if offer_amount is None or not (Decimal("0") < offer_amount < claim.amount):
+        raise ClaimValidationError(
+            _("A partial refund must be more than ¥0 and less than the ¥%(amount)s claimed.")
+            % {"amount": claim.amount}
+        )
+    return offer_amount
 
 
 def claim_merchant_respond(
@@ -400,20 +423,7 @@ def claim_merchant_respond(
     """The merchant answers within its window (:func:`refunds.policy.can_respond`):
     accept (refund now), or contest / offer a return / offer a partial refund, each of
     which goes to a human reviewer."""
-    if response not in MerchantResponse.ALL:
-        raise ClaimValidationError(_("Unknown response."))
-    if response != MerchantResponse.ACCEPT and len(statement.strip()) < 10:
-        raise ClaimValidationError(
-            _("Please explain your answer in a few words (at least 10 characters).")
-        )
-    if response == MerchantResponse.OFFER_PARTIAL:
-        if offer_amount is None or not (Decimal("0") < offer_amount < claim.amount):
-            raise ClaimValidationError(
-                _("A partial refund must be more than ¥0 and less than the ¥%(amount)s claimed.")
-                % {"amount": claim.amount}
-            )
-    else:
-        offer_amount = None
+    offer_amount = _merchant_answer_valid(claim, response, statement, offer_amount)
     actor = Actor.of_user(user)
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
@@ -432,7 +442,9 @@ def claim_merchant_respond(
                     "outcome": Outcome.REFUND_APPROVED,
                     "refund_amount": locked.amount,
                     "decided_at": timezone.now(),
-                    "appeal_deadline": None,
+                    # The shop may take its own acceptance back to a reviewer, as a party
+                    # may a reviewer's decision (refunds.policy.can_appeal).
+                    "appeal_deadline": timezone.now() + _hours("APPEAL_WINDOW_HOURS"),
                 },
             )
             Decision.objects.create(
@@ -460,6 +472,81 @@ def claim_merchant_respond(
             },
             data={"offer_amount": str(offer_amount) if offer_amount else None},
         )
+
+
+def merchant_answer_amount(
+    *, claim: RefundClaim, response: str, offer_amount: Decimal | None = None
+) -> Decimal | None:
+    """What the shop's answer pays the buyer: the amount claimed for an acceptance or a
+    return, the offer for a partial refund; None for an answer that pays nothing."""
+    if response in (MerchantResponse.ACCEPT, MerchantResponse.OFFER_RETURN):
+        return claim.amount
+    if response == MerchantResponse.OFFER_PARTIAL:
+        return offer_amount
+    return None
+
+
+def claim_merchant_respond_confirmed(
+    *,
+    claim: RefundClaim,
+    user,
+    response: str,
+    confirmed_amount: Decimal | None,
+    statement: str = "",
+    offer_amount: Decimal | None = None,
+) -> RefundClaim:
+    """:func:`claim_merchant_respond` for a person at a page: an answer that pays the
+    buyer (accept, offer a return, offer a partial refund) is carried out only with
+    ``confirmed_amount`` equal to the amount it pays, the one the confirmation step
+    stated. Without it (or with another amount: a stale page, an edited offer) it raises
+    :class:`ConfirmationRequired` and nothing is written; an answer that would be refused
+    anyway is refused first, so a confirmation is asked only for what can be done."""
+    offer_amount = _merchant_answer_valid(claim, response, statement, offer_amount)
+    policy.enforce(policy.can_respond(user, claim))
+    amount = merchant_answer_amount(claim=claim, response=response, offer_amount=offer_amount)
+    if response in MerchantResponse.MONEY and (
+        amount is None or confirmed_amount is None or confirmed_amount != amount
+    ):
+        raise ConfirmationRequired
+    return claim_merchant_respond(
+        claim=claim, user=user, response=response, statement=statement, offer_amount=offer_amount
+    )
+
+
+def claim_flag_ai_suspect(*, claim: RefundClaim, user, note: str = "") -> RefundClaim:
+    """A member of the claim's shop suspects the buyer's photo is AI-made
+    (:func:`refunds.policy.can_flag_ai_suspect`): the flag and the note are stored on
+    the claim, the claim goes to the forensic queue (``queue_changed``, as
+    :func:`claim_move_queue` records it) and the flag is in its audit trail
+    (``ai_suspect_flagged``, with the note). Routing keeps the claim there when new
+    evidence rescores it."""
+    note = note.strip()
+    if len(note) > 1000:
+        raise ClaimValidationError(_("Keep the note under 1,000 characters."))
+    actor = Actor.of_user(user)
+    forensic = routing.forensic_queue()
+    with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        policy.enforce(policy.can_flag_ai_suspect(user, locked))
+        locked.ai_suspected_at = timezone.now()
+        locked.ai_suspected_by = user
+        locked.ai_suspect_note = note
+        locked.save(
+            update_fields=["ai_suspected_at", "ai_suspected_by", "ai_suspect_note", "updated_at"]
+        )
+        audit.record(
+            action="ai_suspect_flagged",
+            actor=actor,
+            claim=locked,
+            reason=note,
+            data={"queue": forensic.slug},
+        )
+        if forensic.is_active:
+            _queue_change_locked(
+                locked, forensic, actor=actor, reason="ai_suspect_flagged", by_shop=True
+            )
+    claim.refresh_from_db()
+    return locked
 
 
 def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) -> RefundClaim:
@@ -507,19 +594,27 @@ def claim_move_queue(*, claim: RefundClaim, queue, user, reason: str = "") -> Re
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
         policy.enforce(policy.can_move_queue(user, locked))
-        if locked.queue_id == queue.pk:
-            return locked
-        previous = locked.queue.slug if locked.queue else None
-        locked.queue = queue
-        locked.save(update_fields=["queue", "updated_at"])
-        audit.record(
-            action="queue_changed",
-            actor=Actor.of_user(user),
-            claim=locked,
-            reason=reason,
-            data={"from": previous, "to": queue.slug},
-        )
+        _queue_change_locked(locked, queue, actor=Actor.of_user(user), reason=reason)
     return locked
+
+
+def _queue_change_locked(
+    locked: RefundClaim, queue, *, actor: Actor, reason: str, by_shop: bool = False
+) -> None:
+    """Move the locked claim to ``queue`` and record ``queue_changed`` with both queues
+    (and ``by: merchant`` when the shop's act moved it); nothing when it is there."""
+    if locked.queue_id == queue.pk:
+        return
+    previous = locked.queue.slug if locked.queue else None
+    locked.queue = queue
+    locked.save(update_fields=["queue", "updated_at"])
+    audit.record(
+        action="queue_changed",
+        actor=actor,
+        claim=locked,
+        reason=reason,
+        data={"from": previous, "to": queue.slug, **({"by": "merchant"} if by_shop else {})},
+    )
 
 
 # --- Review -----------------------------------------------------------------------------

@@ -15,6 +15,11 @@ urlpatterns = [
     ),
     path("claims/<int:claim_id>/appeal/", merchant.claim_appeal, name="merchant_claim_appeal"),
     path(
+        "claims/<int:claim_id>/ai-suspect/",
+        merchant.claim_flag_ai_suspect,
+        name="merchant_claim_ai_suspect",
+    ),
+    path(
         "claims/<int:claim_id>/evidence-pack.zip",
         merchant.claim_evidence_pack,
         name="merchant_claim_evidence_pack",

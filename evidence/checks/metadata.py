@@ -50,6 +50,8 @@ IFD_GPS = 0x8825
 TAG_DATETIME_ORIGINAL = 0x9003  # Exif IFD
 TAG_OFFSET_TIME_ORIGINAL = 0x9011  # Exif IFD
 TAG_USER_COMMENT = 0x9286  # Exif IFD
+TAG_LENS_MAKE = 0xA433  # Exif IFD
+TAG_LENS_MODEL = 0xA434  # Exif IFD
 TAG_PIXEL_X = 0xA002  # Exif IFD
 TAG_PIXEL_Y = 0xA003  # Exif IFD
 TAG_XP_COMMENT = 0x9C9C  # IFD0, UTF-16LE (Windows)
@@ -293,7 +295,7 @@ class CameraMetadataCheck(Check):
     """
 
     name = "camera_metadata"
-    version = 1
+    version = 2
     codes = {
         "metadata_camera": (0, "The camera make and model recorded in the file."),
         "metadata_editor_software": (
@@ -327,6 +329,9 @@ class CameraMetadataCheck(Check):
 
         make = exif_text(exif.get(TAG_MAKE)) or _first(xmp_values(xmp, NS_TIFF, "Make"))
         model = exif_text(exif.get(TAG_MODEL)) or _first(xmp_values(xmp, NS_TIFF, "Model"))
+        # For the claim page's metadata table: the lens and when the photo says it was
+        # taken (Beijing time), whatever the check concludes from them.
+        shown = _lens_and_time(sub)
         if make or model:
             findings.append(
                 FindingData(
@@ -337,6 +342,7 @@ class CameraMetadataCheck(Check):
                     details={
                         "make": make and short_text(make, 60),
                         "model": model and short_text(model, 60),
+                        **shown,
                     },
                 )
             )
@@ -349,6 +355,7 @@ class CameraMetadataCheck(Check):
                         "The file names no camera. Many apps and platforms remove this"
                         " information, so this alone proves nothing."
                     ),
+                    details=shown,
                 )
             )
 
@@ -449,6 +456,25 @@ class CameraMetadataCheck(Check):
                     )
                 ]
         return []
+
+
+def _lens_and_time(sub: Any) -> dict[str, str]:
+    """The lens (EXIF ``LensMake``/``LensModel``) and the capture time as text, where the
+    file has them; never a position."""
+    shown = {}
+    lens = " ".join(
+        text
+        for text in (exif_text(sub.get(TAG_LENS_MAKE)), exif_text(sub.get(TAG_LENS_MODEL)))
+        if text
+    )
+    if lens:
+        shown["lens"] = short_text(lens, 80)
+    parsed = parse_exif_datetime(
+        exif_text(sub.get(TAG_DATETIME_ORIGINAL)), exif_text(sub.get(TAG_OFFSET_TIME_ORIGINAL))
+    )
+    if parsed is not None and parsed[0] >= EARLIEST_PLAUSIBLE:
+        shown["taken"] = _show(parsed[0])
+    return shown
 
 
 def _first(values: list[str]) -> str | None:

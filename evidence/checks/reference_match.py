@@ -1089,6 +1089,24 @@ def _side_by_side(
     return np.hstack([fit(ref), gap, fit(photo)])
 
 
+def _aligned_reference(
+    reference: ImageFeatures, claim: ImageFeatures, registration: Registration
+) -> np.ndarray:
+    """The reference warped into the buyer's photo's frame (turned, scaled, cropped,
+    mirrored or slanted as the registration found), colours untouched: shown over the
+    buyer's photo, what did not change stays still and what changed stands out."""
+    assert registration.homography_small is not None
+    height, width = claim.thumbnail.shape[:2]
+    return cv2.warpPerspective(
+        reference.thumbnail,
+        registration.homography_small,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(255, 255, 255),
+    )
+
+
 def _overlay(claim: ImageFeatures, registration: Registration) -> np.ndarray:
     photo = claim.thumbnail.copy()
     assert registration.changed_mask is not None
@@ -1144,6 +1162,8 @@ class ReferenceMatchCheck(Check):
     ``reference_match_inconclusive`` (low) instead of both when the photo shows the same
     picture but also a mark of another exposure (uneven light, a photograph's texture):
     a photo of a flat printed item can look like this, so nothing is accused.
+    ``reference_copy`` and ``reference_match_inconclusive`` carry an ``aligned_reference``
+    picture: the reference warped into the buyer photo's frame (for a compare control).
     A different photograph of the same product (another viewpoint, background or light)
     is not a copy, nor is a photo of another product shot the same way. References are
     tried nearest pHash/dHash first and the search stops at a certain copy; the slant and
@@ -1152,7 +1172,7 @@ class ReferenceMatchCheck(Check):
     """
 
     name = "reference_match"
-    version = 3
+    version = 4
     codes = {
         "reference_copy": (90, "The photo is a copy of the merchant's listing or packing photo."),
         "reference_altered_region": (
@@ -1292,6 +1312,12 @@ class ReferenceMatchCheck(Check):
                 "Left: your photo. Right: the buyer's photo. Red boxes mark what differs."
             ),
         )
+        # For the claim page's compare control: the reference in the buyer photo's frame.
+        aligned = Artifact(
+            "aligned_reference",
+            to_png(_aligned_reference(features, claim, registration)),
+            gettext_noop("Your photo, turned and scaled to lie exactly over the buyer's photo."),
+        )
         if not registration.is_digital_copy:
             # The same pixels, but not every mark of a copied file: a photograph of the
             # printed artwork can come this close. Said, never accused.
@@ -1307,7 +1333,7 @@ class ReferenceMatchCheck(Check):
                     ),
                     params={"label": reference.label, "similarity": registration.similarity},
                     details={**details, "doubts": registration.doubts},
-                    artifacts=[side_by_side],
+                    artifacts=[side_by_side, aligned],
                     related_reference_id=reference.id,
                 )
             ]
@@ -1339,6 +1365,7 @@ class ReferenceMatchCheck(Check):
             message=copy_message,
             params={"label": reference.label, "similarity": registration.similarity},
             details=details,
+            artifacts=[aligned],
             related_reference_id=reference.id,
         )
         if not boxes:

@@ -35,10 +35,17 @@ ACTION_LABELS = {
     "withdrawn": _("The buyer withdrew the claim"),
     "evidence_pack_exported": _("An evidence pack of the claim was exported"),
     "queue_changed": _("The claim was moved to another review queue"),
+    "ai_suspect_flagged": _("The merchant flagged the buyer's photo as possibly AI-made"),
 }
 # Actions of the merchant's side: a merchant's timeline names its shop for these.
 MERCHANT_ACTIONS = frozenset(
-    {"merchant_accepted", "merchant_contest", "merchant_offer_return", "merchant_offer_partial"}
+    {
+        "merchant_accepted",
+        "merchant_contest",
+        "merchant_offer_return",
+        "merchant_offer_partial",
+        "ai_suspect_flagged",
+    }
 )
 # Reasons the system writes in English; shown translated.
 SYSTEM_REASONS = {
@@ -55,6 +62,7 @@ SYSTEM_REASONS = {
         "The buyer sent no further evidence before the deadline"
     ),
     "decision final: appeal window over": _("Decision final: the appeal window is over"),
+    "ai_suspect_flagged": _("The shop suspects the buyer's photo is AI-made"),
 }
 # Seeded queue names and descriptions (data, translated when shown): keep their msgids.
 QUEUE_MSGIDS = (
@@ -117,7 +125,9 @@ def timeline(events, *, for_merchant: bool, shop_name: str = "") -> list[dict]:
         elif actor.startswith("platform:"):
             who = _("Platform")
         elif for_merchant and (
-            event.action in MERCHANT_ACTIONS or (event.data or {}).get("audience") == "merchant"
+            event.action in MERCHANT_ACTIONS
+            or (event.data or {}).get("audience") == "merchant"
+            or (event.data or {}).get("by") == "merchant"
         ):
             who = shop_name or _("Your shop")
         elif for_merchant:

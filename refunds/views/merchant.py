@@ -6,6 +6,8 @@ buyer's private data: the templates get the buyer's display name and nothing els
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -17,13 +19,16 @@ from evidence import selectors as evidence_selectors
 from evidence.services import EvidenceRejected, evidence_add
 from merchants.selectors import merchants_for_user
 from refunds import policy, selectors, services
-from refunds.exceptions import ClaimError
+from refunds.exceptions import ClaimError, ConfirmationRequired
 from refunds.forms import CounterEvidenceForm, InboxFilterForm, MerchantResponseForm
 from refunds.models import ClaimStatus, Outcome
+from refunds.views.claim_photos import ALIGNED_ARTIFACT, photo_panels
 from refunds.views.common import evidence_pack_response, risk_thresholds, timeline
 
 INBOX_PAGE_SIZE = 20
 AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail"})
+# Shown in the compare control of each photo, not among the pictures of what differs.
+COMPARE_ARTIFACTS = frozenset({ALIGNED_ARTIFACT})
 S = ClaimStatus
 
 
@@ -93,7 +98,7 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
         "errors": errors,
         "artifacts": artifacts,
         # What changed, drawn; the forensic aids (ELA, EXIF preview) fold away.
-        "main_artifacts": [a for a in artifacts if a.name not in AID_ARTIFACTS],
+        "main_artifacts": [a for a in artifacts if a.name not in AID_ARTIFACTS | COMPARE_ARTIFACTS],
         "aid_artifacts": [a for a in artifacts if a.name in AID_ARTIFACTS],
         "risk_reasons": claim.risk_reasons or [],
         "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=True),
@@ -108,6 +113,10 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
         "evidence_form": evidence_form or CounterEvidenceForm(),
         "risk_thresholds": risk_thresholds(),
         "outcome_denied": Outcome.REFUND_DENIED,
+        # Every buyer photo with its matched photo, compare control and metadata table.
+        "photo_panels": photo_panels(buyer_files, listing_photos),
+        "buyer_history": selectors.buyer_history_for_merchant(buyer_id=claim.buyer_id),
+        "can_flag_ai_suspect": policy.can_flag_ai_suspect(user, claim),
     }
 
 
@@ -144,13 +153,16 @@ def claim_page(request, claim_id: int):
             request, claim, form
         ):
             try:
-                services.claim_merchant_respond(
+                services.claim_merchant_respond_confirmed(
                     claim=claim,
                     user=request.user,
                     response=response,
                     statement=form.cleaned_data["statement"],
                     offer_amount=form.cleaned_data["offer_amount"],
+                    confirmed_amount=_confirmed_amount(request),
                 )
+            except ConfirmationRequired:
+                return _confirmation_page(request, claim, form)
             except ClaimError as exc:
                 form.add_error(None, exc.message)
             else:
@@ -163,6 +175,61 @@ def claim_page(request, claim_id: int):
                 return redirect("merchant_claim", claim_id=claim.pk)
     claim.refresh_from_db()
     return render(request, "refunds/merchant_claim.html", _claim_context(request, claim, form=form))
+
+
+def _confirmed_amount(request) -> Decimal | None:
+    """The amount the confirmation step stated, as the merchant sent it back."""
+    if request.POST.get("confirmed") != "1":
+        return None
+    try:
+        return Decimal(request.POST.get("confirmed_amount", ""))
+    except InvalidOperation:
+        return None
+
+
+def _confirmation_page(request, claim, form):
+    """The step between a money answer and its effect: what it pays, said in full,
+    with the answer carried in hidden fields (files sent with it are attached already)."""
+    response = form.cleaned_data["response"]
+    offer_amount = form.cleaned_data["offer_amount"]
+    return render(
+        request,
+        "refunds/merchant_claim_confirm.html",
+        {
+            "claim": claim,
+            "response": response,
+            "statement": form.cleaned_data["statement"],
+            "offer_amount": offer_amount
+            if response == services.MerchantResponse.OFFER_PARTIAL
+            else None,
+            "amount": services.merchant_answer_amount(
+                claim=claim, response=response, offer_amount=offer_amount
+            ),
+            "R": services.MerchantResponse,
+            # A confirmation was sent, but of another amount (a page left open, an edit).
+            "stale": request.POST.get("confirmed") == "1",
+        },
+    )
+
+
+@login_required
+@require_POST
+def claim_flag_ai_suspect(request, claim_id: int):
+    """ "I suspect this photo is AI-made": one click, an optional note; the claim goes to
+    the forensic queue (refunds.services.claim_flag_ai_suspect)."""
+    claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
+    try:
+        services.claim_flag_ai_suspect(
+            claim=claim, user=request.user, note=request.POST.get("note", "")
+        )
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("Thank you: a reviewer trained in image forensics will look at the buyer's photos."),
+        )
+    return redirect("merchant_claim", claim_id=claim.pk)
 
 
 @login_required
@@ -195,7 +262,8 @@ def claim_evidence_pack(request, claim_id: int):
 @login_required
 @require_POST
 def claim_appeal(request, claim_id: int):
-    """The merchant appeals a reviewer's decision within the appeal window."""
+    """The merchant appeals a reviewer's decision, or its own acceptance, within the
+    appeal window (refunds.policy.can_appeal)."""
     claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
     try:
         services.claim_appeal(

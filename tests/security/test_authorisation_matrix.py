@@ -245,6 +245,10 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
         "claim_decided": {"GET": SIGNED_IN_405, "POST": SHOP_A_REFUSED},
     },
     "merchant_claim_appeal": {"claim_decided": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}},
+    "merchant_claim_ai_suspect": {
+        "claim_waiting": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION},
+        "claim_decided": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION},
+    },
     "merchant_claim_evidence_pack": {
         "claim_in_review": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}
     },
@@ -344,6 +348,7 @@ BODIES = {
     ("merchant_claim", "POST"): lambda w: ("form", {"response": "contest", "statement": STATEMENT}),
     ("merchant_claim_evidence", "POST"): lambda w: ("form", {"files": [_photo("box.jpg")]}),
     ("merchant_claim_appeal", "POST"): lambda w: ("form", {"reason": "请复核 please review"}),
+    ("merchant_claim_ai_suspect", "POST"): lambda w: ("form", {"note": "阴影方向不一致 shadows"}),
     ("review_decide", "POST"): lambda w: (
         "form",
         {"outcome": "refund_denied", "rationale": "买家图片为商家主图的编辑副本。Edited copy."},

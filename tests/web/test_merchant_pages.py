@@ -256,7 +256,13 @@ def test_partial_offer_must_be_below_the_claimed_amount(client, alice, shop_a, m
     )
     accepted = client.post(
         reverse("merchant_claim", args=[claim.pk]),
-        {"response": "offer_partial", "statement": "可以退一半 half back", "offer_amount": "40"},
+        {
+            "response": "offer_partial",
+            "statement": "可以退一半 half back",
+            "offer_amount": "40",
+            "confirmed": "1",
+            "confirmed_amount": "40.00",
+        },
         **EN,
     )
 
@@ -270,7 +276,10 @@ def test_accept_refunds_the_buyer(client, alice, shop_a, make_claim):
     claim = make_claim(shop_a)
     client.force_login(alice)
 
-    response = client.post(reverse("merchant_claim", args=[claim.pk]), {"response": "accept"})
+    response = client.post(
+        reverse("merchant_claim", args=[claim.pk]),
+        {"response": "accept", "confirmed": "1", "confirmed_amount": str(claim.amount)},
+    )
 
     assert response.status_code == 302
     claim.refresh_from_db()

@@ -190,7 +190,11 @@ def test_the_counter_evidence_form_is_offered_after_contesting(
 def test_no_counter_evidence_after_accepting(client, alice, shop_a, make_claim, photo_bytes):
     claim = make_claim(shop_a)
     client.force_login(alice)
-    client.post(reverse("merchant_claim", args=[claim.pk]), {"response": "accept"})
+    client.post(
+        reverse("merchant_claim", args=[claim.pk]),
+        {"response": "accept", "confirmed": "1", "confirmed_amount": str(claim.amount)},
+    )
+    assert claim.decisions.exists()
 
     response = client.post(
         reverse("merchant_claim_evidence", args=[claim.pk]), _upload(photo_bytes), **EN
