@@ -29,6 +29,7 @@ INBOX_PAGE_SIZE = 20
 AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail"})
 # Shown in the compare control of each photo, not among the pictures of what differs.
 COMPARE_ARTIFACTS = frozenset({ALIGNED_ARTIFACT})
+CENTS = Decimal("0.01")
 S = ClaimStatus
 
 
@@ -204,7 +205,7 @@ def _confirmation_page(request, claim, form):
             else None,
             "amount": services.merchant_answer_amount(
                 claim=claim, response=response, offer_amount=offer_amount
-            ),
+            ).quantize(CENTS),
             "R": services.MerchantResponse,
             # A confirmation was sent, but of another amount (a page left open, an edit).
             "stale": request.POST.get("confirmed") == "1",
