@@ -74,6 +74,11 @@ QUEUE_MSGIDS = (
     gettext_noop("Claims of 3,000 CNY or more (criminal-law threshold)."),
     gettext_noop("Standard"),
     gettext_noop("Everything else."),
+    gettext_noop("Forensic"),
+    gettext_noop(
+        "Claims whose shop suspects the buyer's photo is AI-made; checked by a reviewer"
+        " trained in image forensics."
+    ),
 )
 
 

@@ -37,11 +37,10 @@
       show(Number(slider.value));
     });
     picks.forEach(function (pick) {
-      pick.addEventListener("change", function () {
-        if (pick.checked) {
-          slider.value = pick.value === "yours" ? "100" : "0";
-          show(Number(slider.value));
-        }
+      // "click", not "change": picking the side already checked moves the slider too.
+      pick.addEventListener("click", function () {
+        slider.value = pick.value === "yours" ? "100" : "0";
+        show(Number(slider.value));
       });
     });
     control.classList.add("is-slider");
