@@ -66,6 +66,8 @@ class MerchantDay:
     def shoot(self, name: str) -> None:
         """The page as it is, full length, at desktop and at phone size."""
         self.wait_for_images()
+        # From the top: a sticky header would otherwise be drawn across the middle.
+        self.page.evaluate("window.scrollTo(0, 0)")
         for size_name, size in (("desktop", DESKTOP), ("phone", PHONE)):
             self.page.set_viewport_size(size)
             path = self.folder / f"{len(self.shots) // 2 + 1:02d}-{name}-{size_name}.png"
