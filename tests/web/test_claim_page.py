@@ -20,16 +20,32 @@ ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
 GPS_PHOTOS = ("gps_DSCN0010.jpg", "gps_DSCN0021.jpg")
 
 
+def _claim_with_photos(order, uploads, capture, amount=Decimal("199.00")):
+    """A claim on ``order`` with the buyer's ``(name, bytes)`` photos, checked."""
+    from evidence.services import evidence_add
+    from refunds.audit import Actor
+    from refunds.services import claim_submit
+
+    with capture(execute=True):
+        claim = claim_submit(
+            order=order,
+            amount=amount,
+            reason="damaged",
+            description="杯子到货有裂痕 Arrived cracked",
+            actor=Actor.platform("test"),
+        )
+        for name, data in uploads:
+            evidence_add(upload=data, submitted_by="buyer", original_name=name, claim=claim)
+    claim.refresh_from_db()
+    return claim
+
+
 @pytest.fixture
 def many_photo_claim(shop_a, listing_product, make_order, django_capture_on_commit_callbacks):
     """A claim of shop A with four buyer photos: two edited copies of the listing photo
     (one flipped), and the two GPS-tagged camera photos of the shared test data."""
     from evidence import synthetic
-    from evidence.services import evidence_add
-    from refunds.audit import Actor
-    from refunds.services import claim_submit
 
-    order = make_order(shop_a, product=listing_product, total=Decimal("199.00"))
     listing = synthetic.render_product_photo(101)
     cracked = synthetic.paint_damage(listing, 707).image
     flipped, _ = synthetic.degrade(synthetic.paint_damage(listing, 11).image, mirror=True)
@@ -38,17 +54,8 @@ def many_photo_claim(shop_a, listing_product, make_order, django_capture_on_comm
         ("IMG_2.jpg", synthetic.encode_jpeg(flipped, quality=85)),
         *((name, (TESTDATA / "camera" / name).read_bytes()) for name in GPS_PHOTOS),
     ]
-    with django_capture_on_commit_callbacks(execute=True):
-        claim = claim_submit(
-            order=order,
-            amount=Decimal("199.00"),
-            reason="damaged",
-            description="杯子到货有裂痕 Arrived cracked",
-            actor=Actor.platform("test"),
-        )
-        for name, data in uploads:
-            evidence_add(upload=data, submitted_by="buyer", original_name=name, claim=claim)
-    claim.refresh_from_db()
+    order = make_order(shop_a, product=listing_product, total=Decimal("199.00"))
+    claim = _claim_with_photos(order, uploads, django_capture_on_commit_callbacks)
     assert claim.status == ClaimStatus.AWAITING_MERCHANT
     return claim
 
@@ -159,21 +166,11 @@ def test_metadata_rows_read_the_findings(
     client, alice, shop_a, listing_product, make_order, django_capture_on_commit_callbacks
 ):
     """Canon_40D carries a camera and a capture time; the table says them in words."""
-    from evidence.services import evidence_add
-    from refunds.audit import Actor
-    from refunds.services import claim_submit
-
     order = make_order(shop_a, product=listing_product)
-    with django_capture_on_commit_callbacks(execute=True):
-        claim = claim_submit(
-            order=order, amount=Decimal("50"), reason="damaged", actor=Actor.platform("t")
-        )
-        evidence_add(
-            upload=(TESTDATA / "camera" / "Canon_40D.jpg").read_bytes(),
-            submitted_by="buyer",
-            original_name="c.jpg",
-            claim=claim,
-        )
+    photo = (TESTDATA / "camera" / "Canon_40D.jpg").read_bytes()
+    claim = _claim_with_photos(
+        order, [("c.jpg", photo)], django_capture_on_commit_callbacks, amount=Decimal("50")
+    )
     client.force_login(alice)
     html = _page(client, claim)
 
