@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
+from evidence.models import EvidenceFile
+
 # The findings of reference_match that say which merchant photo a buyer photo shows.
 MATCH_CODES = ("reference_copy", "reference_match_inconclusive")
 ALIGNED_ARTIFACT = "aligned_reference"
@@ -62,24 +64,34 @@ def photo_panels(buyer_files, reference_files) -> list[PhotoPanel]:
     for number, evidence in enumerate(buyer_files, start=1):
         findings = list(evidence.findings.all())
         panel = PhotoPanel(file=evidence, number=number, metadata=_metadata(evidence, findings))
-        match = next(
-            (f for code in MATCH_CODES for f in findings if f.code == code),
-            None,
+        # A match with its aligned picture first (files checked by an older version of
+        # the check have none, and may have such a finding of the newer one too).
+        matches = [
+            (_aligned(f), f)
+            for code in MATCH_CODES
+            for f in findings
+            if f.code == code and f.related_evidence_id in references
+        ]
+        aligned, match = next(
+            (pair for pair in matches if pair[0] is not None),
+            matches[0] if matches else (None, None),
         )
-        if match is not None and match.related_evidence_id in references:
+        if match is not None:
             panel.reference = references[match.related_evidence_id]
-            panel.aligned = next(
-                (a for a in match.artifacts.all() if a.name == ALIGNED_ARTIFACT), None
-            )
+            panel.aligned = aligned
             panel.similarity = (match.params or {}).get("similarity")
             panel.mirrored = bool((match.details or {}).get("mirrored"))
         panels.append(panel)
     return panels
 
 
+def _aligned(finding):
+    return next((a for a in finding.artifacts.all() if a.name == ALIGNED_ARTIFACT), None)
+
+
 def _metadata(evidence, findings) -> list[tuple[str, str]]:
     """(label, value) rows, translated; empty until the checks have read the file."""
-    if evidence.status != "checked":
+    if evidence.status != EvidenceFile.Status.CHECKED:
         return []
     by_code: dict[str, list] = {}
     for finding in findings:
