@@ -193,6 +193,8 @@ def _confirmation_page(request, claim, form):
     with the answer carried in hidden fields (files sent with it are attached already)."""
     response = form.cleaned_data["response"]
     offer_amount = form.cleaned_data["offer_amount"]
+    if response != services.MerchantResponse.OFFER_PARTIAL:
+        offer_amount = None
     return render(
         request,
         "refunds/merchant_claim_confirm.html",
@@ -200,9 +202,7 @@ def _confirmation_page(request, claim, form):
             "claim": claim,
             "response": response,
             "statement": form.cleaned_data["statement"],
-            "offer_amount": offer_amount
-            if response == services.MerchantResponse.OFFER_PARTIAL
-            else None,
+            "offer_amount": offer_amount,
             "amount": services.merchant_answer_amount(
                 claim=claim, response=response, offer_amount=offer_amount
             ).quantize(CENTS),
@@ -216,8 +216,8 @@ def _confirmation_page(request, claim, form):
 @login_required
 @require_POST
 def claim_flag_ai_suspect(request, claim_id: int):
-    """ "I suspect this photo is AI-made": one click, an optional note; the claim goes to
-    the forensic queue (refunds.services.claim_flag_ai_suspect)."""
+    """The button "I suspect this photo is AI-made": one click, an optional note; the
+    claim goes to the forensic queue (refunds.services.claim_flag_ai_suspect)."""
     claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
     try:
         services.claim_flag_ai_suspect(
