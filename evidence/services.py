@@ -233,6 +233,7 @@ class Refusal:
     name: str
     code: str
     message: str
+    index: int = 0  # the file's place in the batch
 
 
 @dataclass
@@ -258,7 +259,7 @@ class BatchRejected(EvidenceRejected):
     def __init__(self, refusals: list[Refusal]) -> None:
         self.refusals = refusals
         super().__init__(
-            refusals[0].code if len(refusals) == 1 else "files_refused",
+            refusals[0].code,
             "; ".join(f"{r.name}: {r.message}" if r.name else r.message for r in refusals),
         )
 
@@ -296,7 +297,7 @@ def evidence_add_batch(
     target = {"claim": claim, "product": product, "shipment": shipment}
     valid: list[ValidatedUpload] = []
     refused: list[Refusal] = []
-    for upload, name in uploads:
+    for index, (upload, name) in enumerate(uploads):
         try:
             valid.append(
                 evidence_validate(
@@ -309,7 +310,7 @@ def evidence_add_batch(
                 )
             )
         except EvidenceRejected as exc:
-            refused.append(Refusal(name, exc.code, exc.message))
+            refused.append(Refusal(name, exc.code, exc.message, index))
     if refused and (all_or_nothing or not valid):
         raise BatchRejected(refused)
     unique = list({v.sha256: v for v in valid}.values())  # the same file picked twice
@@ -334,6 +335,10 @@ def evidence_add_batch(
             )
             stored.append(evidence)
         with transaction.atomic():
+            if claim is not None and then is not None:
+                # The project's one lock order: the claim's row, then the audit chain
+                # (which the custody records take): ``then`` answers the claim.
+                list(type(claim).objects.select_for_update().filter(pk=claim.pk).values("pk"))
             for evidence in new:
                 evidence.save()
                 custody.record_upload(evidence, actor=actor)
