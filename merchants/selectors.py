@@ -175,3 +175,20 @@ def packing_evidence_for_shipment(*, shipment: Shipment) -> list[EvidenceFile]:
         )
     )
     return files
+
+
+def packing_frames_for_claim(*, claim) -> list[EvidenceFile]:
+    """The packing-video frames a reference-match finding of ``claim`` points at, each
+    with its source video, in the video's time order. One query."""
+    return list(
+        EvidenceFile.objects.filter(
+            source_video__isnull=False,
+            shipment__order_id=claim.order_id,
+            pk__in=Finding.objects.filter(claim_id=claim.pk, code__in=REFERENCE_MATCH_CODES).values(
+                "related_evidence_id"
+            ),
+        )
+        .select_related("source_video")
+        .defer("features", "source_video__features")
+        .order_by("frame_time", "pk")
+    )
