@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from evidence.models import EvidenceFile
 from refunds.models import ClaimStatus
 
 pytestmark = pytest.mark.django_db
