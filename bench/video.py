@@ -71,6 +71,7 @@ def generate(keyframe_seconds: int) -> bytes:
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         stream.options = {"preset": "ultrafast", "g": str(keyframe_seconds * FPS), "crf": "23"}
         per_scene = SECONDS * FPS // SCENES
+        pts = 0
         for index in range(SCENES):
             rgb = _scene(index)[:, :, ::-1]
             frames = []
@@ -80,7 +81,9 @@ def generate(keyframe_seconds: int) -> bytes:
                 frame = av.VideoFrame.from_ndarray(noisy.astype(np.uint8), format="rgb24")
                 frames.append(frame.reformat(format="yuv420p"))
             for n in range(per_scene):
-                for packet in stream.encode(frames[n % DISTINCT_FRAMES]):
+                frame = frames[n % DISTINCT_FRAMES]
+                frame.pts, pts = pts, pts + 1  # the same pictures again, at later times
+                for packet in stream.encode(frame):
                     muxer.mux(packet)
         for packet in stream.encode():
             muxer.mux(packet)
