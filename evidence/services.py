@@ -147,12 +147,33 @@ def _validate(
     )
 
 
-evidence_validate = custody.records_refusals(_validate)
-evidence_validate.__doc__ = """Check one upload for a claim, a product or a shipment as
-:func:`evidence_add` would, and store nothing: the type from its bytes, its size and
-pixels (a shipment's video: container, codec, duration, resolution), and for a claim who
-may add it now. Raises :class:`EvidenceRejected` with a clear reason (recorded in the
-chain of custody); returns the bytes and facts to attach with :func:`evidence_add_batch`."""
+@custody.records_refusals
+def evidence_validate(
+    *,
+    upload: IO[bytes] | bytes,
+    submitted_by: str,
+    original_name: str = "",
+    claim=None,
+    product=None,
+    shipment=None,
+    uploaded_by=None,
+    actor=None,
+) -> ValidatedUpload:
+    """Check one upload for a claim, a product or a shipment as :func:`evidence_add`
+    would, and store nothing: the type from its bytes, its size and pixels (a shipment's
+    video: container, codec, duration, resolution), and for a claim who may add it now.
+    Raises :class:`EvidenceRejected` with a clear reason (recorded in the chain of
+    custody, by ``actor``); returns the bytes and facts :func:`evidence_add_batch`
+    attaches."""
+    return _validate(
+        upload=upload,
+        submitted_by=submitted_by,
+        original_name=original_name,
+        claim=claim,
+        product=product,
+        shipment=shipment,
+        uploaded_by=uploaded_by,
+    )
 
 
 def _new_file(valid: ValidatedUpload, *, submitted_by, claim, product, shipment, uploaded_by):

@@ -255,7 +255,7 @@ def packing_video_check(evidence_id: int) -> str:
     The video is decoded outside any transaction; the frames are inserted with their
     custody records in one short transaction, then each is checked as a packing photo;
     the video is marked checked last, with its first kept frame as its display copy."""
-    from evidence import custody, pipeline
+    from evidence import custody, imaging, pipeline
     from evidence.models import EvidenceFile
     from evidence.services import evidence_mark_checked
     from refunds.audit import Actor
@@ -299,7 +299,8 @@ def packing_video_check(evidence_id: int) -> str:
         existing = rows
     for row in existing:
         pipeline.check_evidence(row.pk)
-    poster = frames[0].jpeg if frames else None
+    # The pages' picture of the video: its first kept frame, as any display copy.
+    poster = imaging.display_copy(imaging.decode(frames[0].jpeg))
     evidence_mark_checked(
         evidence_id=evidence.pk, phash=None, chunks=None, features=None, display=poster
     )
