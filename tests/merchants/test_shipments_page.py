@@ -147,3 +147,23 @@ def test_the_reviewer_sees_the_matched_packing_frame_beside_the_claim_photo(
     assert "data-packing-frames" in body
     assert "Filmed by the shop before shipment" in body
     assert "s of “packing.mp4”" in body  # the frame's time in the video
+
+
+def test_the_shipments_list_has_a_pinned_query_count(
+    client, alice, shop_a, make_order, django_assert_max_num_queries
+):
+    from merchants.services import shipment_create
+
+    for n in range(8):
+        shipment_create(
+            order=make_order(shop_a),
+            carrier="SF",
+            tracking_number=f"SF9{n:03d}",
+            shipped_at=timezone.now() - dt.timedelta(days=n),
+        )
+    client.force_login(alice)
+
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("merchant_shipments"), **EN)
+
+    assert response.content.decode().count("SF9") == 8
