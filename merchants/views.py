@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -28,6 +29,16 @@ from merchants.forms import (
 )
 from refunds import policy
 from refunds.exceptions import ClaimError
+
+
+def upload_done(request, *args, **kwargs) -> HttpResponse:
+    """Where a successful upload goes next: a redirect; for static/js/upload.js (which
+    cannot stop an XMLHttpRequest from following one, and would then swallow the
+    page's messages) a 204 naming the page to open."""
+    response = redirect(*args, **kwargs)
+    if request.headers.get("X-Requested-With") != "XMLHttpRequest":
+        return response
+    return HttpResponse(status=204, headers={"X-Upload-Redirect": response["Location"]})
 
 
 def _products_url(merchant) -> str:
@@ -112,7 +123,7 @@ def product_photos_add(request, product_id: int):
     except ClaimError as exc:
         return _refused(request, product.merchant, ("product", product.pk), [exc.message])
     _added_message(request, result)
-    return redirect(_products_url(product.merchant))
+    return upload_done(request, _products_url(product.merchant))
 
 
 @login_required
@@ -136,7 +147,7 @@ def product_photo_replace(request, photo_id: int):
     except ClaimError as exc:
         return _refused(request, product.merchant, key, [exc.message])
     _added_message(request, result)
-    return redirect(_products_url(product.merchant))
+    return upload_done(request, _products_url(product.merchant))
 
 
 @login_required
@@ -164,7 +175,7 @@ def product_photos_retire(request, product_id: int):
         )
         % {"count": count},
     )
-    return redirect(_products_url(product.merchant))
+    return upload_done(request, _products_url(product.merchant))
 
 
 # --- Shipments -------------------------------------------------------------------------------
@@ -228,4 +239,4 @@ def shipment_evidence_add(request, shipment_id: int):
     except ClaimError as exc:
         return _shipment_page(request, shipment, errors=[exc.message], status=400)
     _added_message(request, result)
-    return redirect("merchant_shipment", shipment_id=shipment.pk)
+    return upload_done(request, "merchant_shipment", shipment_id=shipment.pk)

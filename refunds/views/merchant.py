@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from evidence import selectors as evidence_selectors
 from evidence.services import EvidenceRejected, evidence_add_batch
 from merchants.selectors import merchants_for_user
+from merchants.views import upload_done
 from refunds import policy, selectors, services
 from refunds.exceptions import ClaimError
 from refunds.forms import CounterEvidenceForm, InboxFilterForm, MerchantResponseForm
@@ -191,7 +192,7 @@ def claim_page(request, claim_id: int):
             if response == services.MerchantResponse.ACCEPT
             else _("Your answer was sent to a platform reviewer."),
         )
-        return redirect("merchant_claim", claim_id=claim.pk)
+        return upload_done(request, "merchant_claim", claim_id=claim.pk)
     claim.refresh_from_db()
     return render(
         request,
@@ -220,7 +221,7 @@ def claim_add_evidence(request, claim_id: int):
                     _("Already attached to this claim (nothing to do): %(names)s")
                     % {"names": ", ".join(f.original_name for f in result.already)},
                 )
-            return redirect("merchant_claim", claim_id=claim.pk)
+            return upload_done(request, "merchant_claim", claim_id=claim.pk)
     return render(
         request,
         "refunds/merchant_claim.html",

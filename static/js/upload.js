@@ -117,9 +117,9 @@
       });
       xhr.addEventListener("load", function () {
         rows.forEach(function (row) { row.bar.value = 100; });
-        var target = xhr.responseURL || "";
-        if (target && target.split("?")[0] !== form.action.split("?")[0]) {
-          window.location.assign(target); // done: the page it redirected to
+        var target = xhr.getResponseHeader("X-Upload-Redirect");
+        if (xhr.status === 204 && target) {
+          window.location.assign(target); // done: the page the server names
           return;
         }
         // Refused: show the page the server answered (it names each refused file).
@@ -129,6 +129,8 @@
         if (fresh && main) {
           main.replaceWith(document.importNode(fresh, true));
           init();
+          // Other scripts of the page may set up what they own in the new content.
+          document.dispatchEvent(new CustomEvent("claimlens:content-replaced"));
           var alert = document.querySelector("[role=alert]");
           if (alert && alert.scrollIntoView) alert.scrollIntoView({ block: "center" });
         }

@@ -249,3 +249,24 @@ def test_the_products_page_has_a_pinned_query_count(
         response = _page(client)
 
     assert response.status_code == 200
+
+
+def test_the_upload_script_is_told_where_to_go_next(
+    client, alice, listing_product, upload, django_capture_on_commit_callbacks
+):
+    """upload.js cannot stop its request from following a redirect (it would swallow
+    the next page's messages): it gets a 204 naming the page instead."""
+    client.force_login(alice)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("merchant_product_photos", args=[listing_product.pk]),
+            {"files": [upload("xhr.jpg", 12)]},
+            headers={"X-Requested-With": "XMLHttpRequest"},
+        )
+
+    assert response.status_code == 204
+    assert response["X-Upload-Redirect"] == (
+        f"{reverse('merchant_products')}?shop={listing_product.merchant_id}"
+    )
+    assert listing_product.photos.filter(original_name="xhr.jpg").exists()
