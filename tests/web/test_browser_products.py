@@ -68,8 +68,9 @@ def server(request, settings):
     return request.getfixturevalue("live_server")
 
 
-def _drop(page, product, files):
-    zone = page.locator(f"#product-{product.pk} [data-dropzone]").element_handle()
+def _drop(page, product, files, *, zone_selector=None):
+    selector = zone_selector or f"#product-{product.pk} [data-dropzone]"
+    zone = page.locator(selector).element_handle()
     payload = [[name, "image/jpeg", base64.b64encode(data).decode()] for name, data in files]
     page.evaluate(DROP, [zone, payload])
 
@@ -118,4 +119,47 @@ def test_owner_drops_photos_and_sees_a_progress_bar_per_file(
     }
     assert page.locator("[data-photo='front.jpg']").count() == 1
     page.screenshot(path=SCREENSHOT, full_page=True)
+    assert not csp_violations, csp_violations
+
+
+def test_contest_with_two_files_of_which_one_is_refused_loses_nothing(
+    transactional_db, server, browser, alice, forged_claim, photo_bytes
+):
+    from refunds.models import ClaimStatus
+
+    page = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}).new_page()
+    csp_violations = _watch_csp(page)
+    _log_in(page, server.url, "alice", "pw-alice-123")
+    page.wait_for_url(f"{server.url}/claims/")
+    page.goto(f"{server.url}/claims/{forged_claim.pk}/")
+    zone = "form.answer-form [data-dropzone]"
+
+    # when: she contests with a packing photo and a file that is no photo
+    page.check("input[name=response][value=contest]")
+    page.fill("#id_statement", "裂痕是画上去的。The cracks are painted on our photo.")
+    _drop(page, None, [("box.jpg", photo_bytes(5)), ("chat.jpg", b"<html>")], zone_selector=zone)
+    page.click("form.answer-form button[type=submit]")
+
+    # then: the refused file is named, nothing is kept, the answer is not sent
+    page.wait_for_selector("text=chat.jpg: This file is not a JPEG")
+    assert "Nothing of this submission was kept" in page.content()
+    forged_claim.refresh_from_db()
+    assert forged_claim.status == ClaimStatus.AWAITING_MERCHANT
+    assert not forged_claim.evidence_files.filter(submitted_by="merchant").exists()
+
+    # when: she sends the good one again with her answer (the form kept her words)
+    page.check("input[name=response][value=contest]")
+    assert "painted" in page.input_value("#id_statement")
+    _drop(page, None, [("box.jpg", photo_bytes(5))], zone_selector=zone)
+    page.click("form.answer-form button[type=submit]")
+
+    # then: the answer and the file went together
+    page.wait_for_selector("text=Your answer was sent to a platform reviewer.")
+    forged_claim.refresh_from_db()
+    assert forged_claim.merchant_response == "contest"
+    assert list(
+        forged_claim.evidence_files.filter(submitted_by="merchant").values_list(
+            "original_name", flat=True
+        )
+    ) == ["box.jpg"]
     assert not csp_violations, csp_violations
