@@ -35,8 +35,8 @@ from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import idempotent
 from api.pagination import ApiPagination
 from api.permissions import CanCreateMerchants
-from evidence.services import EvidenceRejected, evidence_add
-from merchants.services import merchant_create, product_create
+from evidence.services import BatchRejected, EvidenceRejected, evidence_add
+from merchants.services import merchant_create, product_create, product_photos_add
 from refunds import services
 from refunds.audit import Actor
 from refunds.models import ClaimStatus
@@ -287,8 +287,33 @@ class ProductViewSet(
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser], filter_backends=[])
     @idempotent
     def photos(self, request, pk=None):
+        # The one service the products page uses too; the API keeps the accepted files
+        # of a batch and lists the refused ones (docs/api.md).
         product = self.get_object()
-        return _upload(request, s.ProductPhotoUploadSerializer, product=product)
+        serializer = s.ProductPhotoUploadSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = product_photos_add(
+                product=product,
+                uploads=[
+                    (upload, upload.name or "") for upload in serializer.validated_data["file"]
+                ],
+                submitted_by=serializer.validated_data["submitted_by"],
+                actor=Actor.platform(request.user.client.name),
+                all_or_nothing=False,
+            )
+        except BatchRejected as exc:
+            first = exc.refusals[0]
+            raise EvidenceRejected(first.code, first.message) from exc
+        rejected = [
+            {"index": r.index, "name": r.name, "code": r.code, "message": r.message}
+            for r in result.refused
+        ]
+        body = {
+            "files": s.EvidenceFileSerializer(result.files, many=True).data,
+            "rejected": rejected,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 # --- Orders --------------------------------------------------------------------------------

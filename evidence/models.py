@@ -99,6 +99,20 @@ class EvidenceFile(models.Model):
     phash_3 = models.PositiveIntegerField(null=True, blank=True)
     # Reference features (ORB descriptors, hashes) cached for listing and packing photos.
     features = models.BinaryField(null=True, blank=True, editable=False)
+    # A listing or packing photo the shop no longer uses: kept (it is evidence), but no
+    # longer a reference for new checks.
+    retired_at = models.DateTimeField(_("retired at"), null=True, blank=True)
+    # Packing videos: the length; their kept frames point back at them, with their time.
+    duration = models.FloatField(_("duration (s)"), null=True, blank=True)
+    source_video = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="frames",
+        verbose_name=_("source video"),
+    )
+    frame_time = models.FloatField(_("frame time (s)"), null=True, blank=True)
     check_attempts = models.PositiveSmallIntegerField(default=0)
     checking_since = models.DateTimeField(null=True, blank=True)
     checked_at = models.DateTimeField(_("checked at"), null=True, blank=True)
@@ -162,6 +176,10 @@ class EvidenceFile(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")
 
 
 class CheckRun(models.Model):

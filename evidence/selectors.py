@@ -35,12 +35,14 @@ def findings_for_claim(*, claim_id: int) -> QuerySet[Finding]:
 
 
 def reference_files_for_order(*, order) -> QuerySet[EvidenceFile]:
-    """The merchant's listing photos of the order's products and its packing photos."""
+    """The merchant's current listing photos of the order's products and its packing
+    photos, packing videos' kept frames among them (a video itself has no features)."""
     product_ids = [i.product_id for i in order.items.all() if i.product_id]
     return EvidenceFile.objects.filter(
         Q(product_id__in=product_ids) | Q(shipment__order=order),
         status=EvidenceFile.Status.CHECKED,
         features__isnull=False,
+        retired_at__isnull=True,
     ).select_related("product")
 
 

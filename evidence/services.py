@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from typing import IO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from evidence import custody, imaging
+from evidence import custody, imaging, video
 from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
 
 
@@ -28,16 +30,23 @@ class EvidenceRejected(ValueError):
         self.message = message
 
 
-def _read_limited(upload: IO[bytes] | bytes) -> bytes:
+def _too_large(limit: int) -> EvidenceRejected:
+    return EvidenceRejected(
+        "file_too_large",
+        _("The file is larger than %(limit)s MB.") % {"limit": limit // 2**20},
+    )
+
+
+def _read_limited(upload: IO[bytes] | bytes, limit: int | None = None) -> bytes:
+    limit = imaging.MAX_BYTES if limit is None else limit
     if isinstance(upload, bytes):
         data = upload
     else:
-        data = upload.read(imaging.MAX_BYTES + 1)
-    if len(data) > imaging.MAX_BYTES:
-        raise EvidenceRejected(
-            "file_too_large",
-            _("The file is larger than %(limit)s MB.") % {"limit": imaging.MAX_BYTES // 2**20},
-        )
+        if hasattr(upload, "seek"):
+            upload.seek(0)  # validated before, in a batch: read it whole again
+        data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(limit)
     if not data:
         raise EvidenceRejected("empty_file", _("The file is empty."))
     return data
@@ -69,6 +78,122 @@ def _validate_image_header(data: bytes) -> tuple[str, int, int]:
     return fmt, width, height
 
 
+@dataclass(frozen=True)
+class ValidatedUpload:
+    """A file that passed every check made while the uploader waits; nothing stored yet."""
+
+    data: bytes = field(repr=False)
+    name: str
+    sha256: str
+    content_type: str
+    width: int | None
+    height: int | None
+    duration: float | None = None
+
+
+def _attached_to(claim, product, shipment) -> str:
+    if claim is not None:
+        return AttachedTo.CLAIM
+    return AttachedTo.PRODUCT if product is not None else AttachedTo.SHIPMENT
+
+
+def _validate(
+    *,
+    upload: IO[bytes] | bytes,
+    submitted_by: str,
+    original_name: str = "",
+    claim=None,
+    product=None,
+    shipment=None,
+    uploaded_by=None,
+    **_ignored,
+) -> ValidatedUpload:
+    targets = [t for t in (claim, product, shipment) if t is not None]
+    if len(targets) != 1:
+        raise ValueError("evidence is attached to exactly one of claim, product, shipment")
+    if submitted_by not in SubmittedBy.values:
+        raise EvidenceRejected("bad_submitter", _("Unknown submitter."))
+    if claim is not None:
+        # Who may add what when is the claims' policy (the shop's counter-evidence only
+        # while its pages offer the form; the buyer's until the decision).
+        from refunds.policy import can_add_claim_evidence
+
+        verdict = can_add_claim_evidence(uploaded_by, claim, submitted_by=submitted_by)
+        if not verdict:
+            code = "claim_closed" if verdict.wrong_state else "not_allowed"
+            raise EvidenceRejected(code, verdict.reason)
+    name = (original_name or "")[:255]
+    # Packing evidence may be a video (a shipment's only); everything else is a photo.
+    data = _read_limited(upload, video.MAX_BYTES if shipment is not None else None)
+    if shipment is not None and video.sniff(data) is not None:
+        try:
+            info = video.probe(data)
+        except video.VideoRejected as exc:
+            raise EvidenceRejected(exc.code, exc.message) from exc
+        return ValidatedUpload(
+            data,
+            name,
+            hashlib.sha256(data).hexdigest(),
+            info.content_type,
+            info.width,
+            info.height,
+            info.duration,
+        )
+    if len(data) > imaging.MAX_BYTES:
+        raise _too_large(imaging.MAX_BYTES)
+    fmt, width, height = _validate_image_header(data)
+    return ValidatedUpload(
+        data, name, hashlib.sha256(data).hexdigest(), imaging.ALLOWED_TYPES[fmt], width, height
+    )
+
+
+@custody.records_refusals
+def evidence_validate(
+    *,
+    upload: IO[bytes] | bytes,
+    submitted_by: str,
+    original_name: str = "",
+    claim=None,
+    product=None,
+    shipment=None,
+    uploaded_by=None,
+    actor=None,
+) -> ValidatedUpload:
+    """Check one upload for a claim, a product or a shipment as :func:`evidence_add`
+    would, and store nothing: the type from its bytes, its size and pixels (a shipment's
+    video: container, codec, duration, resolution), and for a claim who may add it now.
+    Raises :class:`EvidenceRejected` with a clear reason (recorded in the chain of
+    custody, by ``actor``); returns the bytes and facts :func:`evidence_add_batch`
+    attaches."""
+    return _validate(
+        upload=upload,
+        submitted_by=submitted_by,
+        original_name=original_name,
+        claim=claim,
+        product=product,
+        shipment=shipment,
+        uploaded_by=uploaded_by,
+    )
+
+
+def _new_file(valid: ValidatedUpload, *, submitted_by, claim, product, shipment, uploaded_by):
+    return EvidenceFile(
+        attached_to=_attached_to(claim, product, shipment),
+        claim=claim,
+        product=product,
+        shipment=shipment,
+        submitted_by=submitted_by,
+        uploaded_by=uploaded_by,
+        original_name=valid.name,
+        sha256=valid.sha256,
+        content_type=valid.content_type,
+        size=len(valid.data),
+        width=valid.width,
+        height=valid.height,
+        duration=valid.duration,
+    )
+
+
 @custody.records_refusals
 def evidence_add(
     *,
@@ -85,64 +210,175 @@ def evidence_add(
     evidence). Raises :class:`EvidenceRejected` with a clear reason; stores nothing then.
     Both are recorded in the chain of custody (:mod:`evidence.custody`), by ``actor``
     (``refunds.audit.Actor``; default: ``uploaded_by``)."""
-    targets = [t for t in (claim, product, shipment) if t is not None]
-    if len(targets) != 1:
-        raise ValueError("evidence is attached to exactly one of claim, product, shipment")
-    if submitted_by not in SubmittedBy.values:
-        raise EvidenceRejected("bad_submitter", _("Unknown submitter."))
+    target = {"claim": claim, "product": product, "shipment": shipment}
+    valid = _validate(
+        upload=upload,
+        submitted_by=submitted_by,
+        original_name=original_name,
+        uploaded_by=uploaded_by,
+        **target,
+    )
     if claim is not None:
-        # Who may add what when is the claims' policy (the shop's counter-evidence only
-        # while its pages offer the form; the buyer's until the decision).
-        from refunds.policy import can_add_claim_evidence
-
-        verdict = can_add_claim_evidence(uploaded_by, claim, submitted_by=submitted_by)
-        if not verdict:
-            code = "claim_closed" if verdict.wrong_state else "not_allowed"
-            raise EvidenceRejected(code, verdict.reason)
-    data = _read_limited(upload)
-    fmt, width, height = _validate_image_header(data)
-    sha256 = hashlib.sha256(data).hexdigest()
-    if claim is not None:
-        existing = EvidenceFile.objects.filter(claim=claim, sha256=sha256).first()
+        existing = EvidenceFile.objects.filter(claim=claim, sha256=valid.sha256).first()
         if existing is not None:
             if _original_lost(existing):
-                return _restore_original(existing, data, actor=actor)
+                return _restore_original(existing, valid.data, actor=actor)
             raise EvidenceRejected(
                 "duplicate_file", _("This exact file was already submitted for this claim.")
             )
-    attached_to = (
-        AttachedTo.CLAIM
-        if claim is not None
-        else AttachedTo.PRODUCT
-        if product is not None
-        else AttachedTo.SHIPMENT
-    )
-    evidence = EvidenceFile(
-        attached_to=attached_to,
-        claim=claim,
-        product=product,
-        shipment=shipment,
-        submitted_by=submitted_by,
-        uploaded_by=uploaded_by,
-        original_name=(original_name or "")[:255],
-        sha256=sha256,
-        content_type=imaging.ALLOWED_TYPES[fmt],
-        size=len(data),
-        width=width,
-        height=height,
-    )
+    evidence = _new_file(valid, submitted_by=submitted_by, uploaded_by=uploaded_by, **target)
     # Store the bytes before the short transaction; remove them only if the row is
     # refused. Once the row may have committed the bytes stay, whatever fails after.
-    evidence.original.save("original", ContentFile(data), save=False)
+    evidence.original.save("original", ContentFile(valid.data), save=False)
     try:
         with transaction.atomic():
             _save_or_remove_original(evidence, actor=actor)
-            transaction.on_commit(functools.partial(_enqueue_checks, evidence.pk), robust=True)
+            transaction.on_commit(
+                functools.partial(_enqueue_checks, evidence.pk, evidence.content_type),
+                robust=True,
+            )
     except IntegrityError as exc:
         raise EvidenceRejected(
             "duplicate_file", _("This exact file was already submitted for this claim.")
         ) from exc
     return evidence
+
+
+# --- Batches: every file or none --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refused file of a batch: its name, and why (``code`` stable, ``message`` shown)."""
+
+    name: str
+    code: str
+    message: str
+    index: int = 0  # the file's place in the batch
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: files attached now, files that were already attached (the same
+    bytes on the same claim, product or shipment: picking one again is no error) and,
+    when the batch may be partly accepted, the refused files."""
+
+    added: list[EvidenceFile] = field(default_factory=list)
+    already: list[EvidenceFile] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    outcome: Any = None  # what ``then`` returned
+
+    @property
+    def files(self) -> list[EvidenceFile]:
+        return [*self.already, *self.added]
+
+
+class BatchRejected(EvidenceRejected):
+    """A batch was refused as a whole: ``refusals`` names each refused file and its
+    reason; nothing of the batch was kept."""
+
+    def __init__(self, refusals: list[Refusal]) -> None:
+        self.refusals = refusals
+        super().__init__(
+            refusals[0].code,
+            "; ".join(f"{r.name}: {r.message}" if r.name else r.message for r in refusals),
+        )
+
+
+def _already_attached(target: dict, hashes: set[str]) -> dict[str, EvidenceFile]:
+    kind = next(key for key, value in target.items() if value is not None)
+    rows = EvidenceFile.objects.filter(sha256__in=hashes, **{kind: target[kind]})
+    if kind != "claim":
+        rows = rows.filter(retired_at__isnull=True)
+    return {row.sha256: row for row in rows.order_by("pk")}
+
+
+def evidence_add_batch(
+    *,
+    uploads: Sequence[tuple[IO[bytes] | bytes, str]],
+    submitted_by: str,
+    claim=None,
+    product=None,
+    shipment=None,
+    uploaded_by=None,
+    actor=None,
+    all_or_nothing: bool = True,
+    then: Callable[[], Any] | None = None,
+) -> BatchResult:
+    """Attach several files (``(upload, name)`` pairs) to one claim, product or shipment.
+
+    Every file is validated first (:func:`evidence_validate`). With ``all_or_nothing``
+    (the pages) one refused file refuses the batch (:class:`BatchRejected`, naming each
+    refused file with its reason) and nothing is stored; else (the API) the accepted
+    files are attached and the refused ones listed. A file whose bytes are already
+    attached to the same target (a current photo, for a product or a shipment) is
+    reported as already there, never as an error. ``then`` runs in the transaction that
+    inserts the rows (the merchant's answer that the files go with): if it raises,
+    nothing of the batch is kept and its exception propagates."""
+    target = {"claim": claim, "product": product, "shipment": shipment}
+    valid: list[ValidatedUpload] = []
+    refused: list[Refusal] = []
+    for index, (upload, name) in enumerate(uploads):
+        try:
+            valid.append(
+                evidence_validate(
+                    upload=upload,
+                    submitted_by=submitted_by,
+                    original_name=name,
+                    uploaded_by=uploaded_by,
+                    actor=actor,
+                    **target,
+                )
+            )
+        except EvidenceRejected as exc:
+            refused.append(Refusal(name, exc.code, exc.message, index))
+    if refused and (all_or_nothing or not valid):
+        raise BatchRejected(refused)
+    unique = list({v.sha256: v for v in valid}.values())  # the same file picked twice
+    existing = _already_attached(target, {v.sha256 for v in unique})
+    result = BatchResult(refused=refused)
+    for found in existing.values():
+        if claim is not None and _original_lost(found):
+            data = next(v.data for v in unique if v.sha256 == found.sha256)
+            found = _restore_original(found, data, actor=actor)
+        result.already.append(found)
+    new = [
+        _new_file(v, submitted_by=submitted_by, uploaded_by=uploaded_by, **target)
+        for v in unique
+        if v.sha256 not in existing
+    ]
+    by_hash = {v.sha256: v for v in unique}
+    stored: list[EvidenceFile] = []
+    try:
+        for evidence in new:  # the bytes first, outside the transaction
+            evidence.original.save(
+                "original", ContentFile(by_hash[evidence.sha256].data), save=False
+            )
+            stored.append(evidence)
+        with transaction.atomic():
+            if claim is not None and then is not None:
+                # The project's one lock order: the claim's row, then the audit chain
+                # (which the custody records take): ``then`` answers the claim.
+                list(type(claim).objects.select_for_update().filter(pk=claim.pk).values("pk"))
+            for evidence in new:
+                evidence.save()
+                custody.record_upload(evidence, actor=actor)
+                transaction.on_commit(
+                    functools.partial(_enqueue_checks, evidence.pk, evidence.content_type),
+                    robust=True,
+                )
+            if then is not None:
+                result.outcome = then()
+    except Exception as exc:
+        for evidence in stored:
+            evidence.original.delete(save=False)
+        if isinstance(exc, IntegrityError):
+            raise EvidenceRejected(
+                "duplicate_file", _("This exact file was already submitted for this claim.")
+            ) from exc
+        raise
+    result.added = new
+    return result
 
 
 def _save_or_remove_original(evidence: EvidenceFile, *, actor) -> None:
@@ -155,12 +391,12 @@ def _save_or_remove_original(evidence: EvidenceFile, *, actor) -> None:
         raise
 
 
-def _enqueue_checks(evidence_id: int) -> None:
+def _enqueue_checks(evidence_id: int, content_type: str | None = None) -> None:
     # The pending row is the outbox: a message the broker did not take (it is down) is
     # sent by the reconciler after CHECK_STUCK_MINUTES.
-    from evidence.tasks import check_evidence_task
+    from evidence.tasks import enqueue_checks
 
-    check_evidence_task.delay(evidence_id)
+    enqueue_checks(evidence_id, content_type=content_type)
 
 
 def _original_lost(evidence: EvidenceFile) -> bool:

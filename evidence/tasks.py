@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from config.outbox import OutboxTask
-from evidence import pipeline
+from evidence import pipeline, video
 from evidence.models import EvidenceFile
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,47 @@ def check_evidence_task(self, evidence_id: int) -> str:
         raise
 
 
+@shared_task(
+    base=OutboxTask,
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=120,
+    max_retries=4,
+    soft_time_limit=600,
+    time_limit=720,
+)
+def packing_video_task(self, evidence_id: int) -> str:
+    """A packing video turned into reference frames (``evidence.video``)."""
+    try:
+        return video.packing_video_check(evidence_id)
+    except EvidenceFile.DoesNotExist:
+        return "gone"
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as exc:
+        log.exception("packing video %s: frames failed", evidence_id)
+        pipeline.mark_failed(evidence_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def enqueue_checks(evidence_id: int, *, content_type: str | None = None) -> None:
+    """Send the file to the task that checks it: videos to the frame sampler, photos to
+    the checks."""
+    if content_type is None:
+        content_type = (
+            EvidenceFile.objects.filter(pk=evidence_id)
+            .values_list("content_type", flat=True)
+            .first()
+            or ""
+        )
+    if content_type.startswith("video/"):
+        packing_video_task.delay(evidence_id)
+    else:
+        check_evidence_task.delay(evidence_id)
+
+
 @shared_task
 def reconcile_checks_task() -> dict[str, int]:
     """Re-enqueue files stuck in pending/checking (a worker killed mid-check, a broker
@@ -69,7 +110,7 @@ def reconcile_checks_task() -> dict[str, int]:
             )
             failed += 1
         else:
-            check_evidence_task.delay(evidence_id)
+            enqueue_checks(evidence_id)
             requeued += 1
     claims = claims_evaluate_stuck(older_than_minutes=minutes)
     if requeued or failed or claims:

@@ -31,6 +31,9 @@ EXTENSIONS = {
     "image/heic": "heic",
     "image/heif": "heif",
     "image/avif": "avif",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
 }
 
 

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from evidence.models import EvidenceFile
 from merchants.models import Membership, Merchant, PlatformClient, Product, Shipment
 from refunds import policy
 from refunds.exceptions import AlreadyExists, ClaimValidationError, NotAllowed
@@ -132,3 +133,99 @@ def shipment_create(*, order, carrier: str, tracking_number: str, shipped_at) ->
             )
     except IntegrityError as exc:
         raise AlreadyExists(_("This tracking number is already recorded.")) from exc
+
+
+# --- Listing photos and packing evidence ------------------------------------------------
+# One path for every upload of a reference: the pages and the API call these, and these
+# call ``evidence.services.evidence_add_batch`` (validated first, then all or nothing).
+
+
+def product_photos_add(
+    *,
+    product: Product,
+    uploads,
+    by=None,
+    submitted_by: str = "merchant",
+    actor=None,
+    all_or_nothing: bool = True,
+    replaces: EvidenceFile | None = None,
+):
+    """Add listing photos (``(file, name)`` pairs) to ``product``; with ``replaces``, that
+    photo of the product is retired in the same transaction. Checked and indexed like
+    every evidence file. ``by``: the user doing it, who must be allowed to manage the
+    shop's products (an owner); ``by=None`` is the platform (the API). Returns
+    ``evidence.services.BatchResult``; raises ``BatchRejected`` (nothing kept)."""
+    from evidence.services import evidence_add_batch
+
+    if by is not None:
+        policy.enforce(policy.can_manage_products(by, product.merchant))
+    if replaces is not None and replaces.product_id != product.pk:
+        raise ClaimValidationError(_("This photo is not one of this product's."))
+
+    def retire_replaced():
+        if replaces is not None:
+            _retire(EvidenceFile.objects.filter(pk=replaces.pk), by=by, actor=actor)
+
+    return evidence_add_batch(
+        uploads=uploads,
+        submitted_by=submitted_by,
+        product=product,
+        uploaded_by=by,
+        actor=actor,
+        all_or_nothing=all_or_nothing,
+        then=retire_replaced,
+    )
+
+
+def _retire(rows, *, by, actor) -> int:
+    """Retire the current photos among ``rows`` (compare-and-set on ``retired_at``), each
+    recorded in the file's chain of custody."""
+    from django.utils import timezone
+
+    from refunds import audit
+    from refunds.audit import Actor
+
+    who = actor or (Actor.of_user(by) if by is not None else Actor.system("retire"))
+    now = timezone.now()
+    retired = 0
+    with transaction.atomic():
+        for photo in rows.select_for_update().filter(retired_at__isnull=True).order_by("pk"):
+            retired += EvidenceFile.objects.filter(pk=photo.pk, retired_at__isnull=True).update(
+                retired_at=now
+            )
+            audit.record(
+                action="evidence_retired",
+                actor=who,
+                evidence_id=photo.pk,
+                data={"file": str(photo.uuid), "sha256": photo.sha256, "role": "merchant"},
+            )
+    return retired
+
+
+def product_photos_retire(*, product: Product, photo_ids, by=None, actor=None) -> int:
+    """Stop using these listing photos of ``product`` as references. They are kept (they
+    are evidence, and findings point at them): only new checks no longer compare with
+    them. Returns how many were retired now. ``by`` as in :func:`product_photos_add`."""
+    if by is not None:
+        policy.enforce(policy.can_manage_products(by, product.merchant))
+    ids = [int(pk) for pk in photo_ids]
+    return _retire(EvidenceFile.objects.filter(product=product, pk__in=ids), by=by, actor=actor)
+
+
+def shipment_evidence_add(
+    *, shipment: Shipment, uploads, by=None, submitted_by: str = "merchant", actor=None
+):
+    """Add packing photos and videos (``(file, name)`` pairs) recorded before shipment to
+    ``shipment``, all or none. Videos are sampled into reference frames by the worker
+    (``evidence.video``). ``by``: a person acting for the shop; ``None``: the platform."""
+    from evidence.services import evidence_add_batch
+
+    if by is not None:
+        policy.enforce(policy.can_add_packing_evidence(by, shipment.order.merchant))
+    return evidence_add_batch(
+        uploads=uploads,
+        submitted_by=submitted_by,
+        shipment=shipment,
+        uploaded_by=by,
+        actor=actor,
+    )

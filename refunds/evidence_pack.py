@@ -87,6 +87,7 @@ CUSTODY_LABELS = {
     "evidence_check_failed": gettext_lazy("The automated checks could not finish on the file"),
     "evidence_original_exported": gettext_lazy("The original file was downloaded"),
     "evidence_pack_exported": gettext_lazy("An evidence pack of the claim was exported"),
+    "evidence_retired": gettext_lazy("The shop retired the photo as a reference (it is kept)"),
 }
 # What of a custody event's data a merchant's pack shows (reviewers get all of it).
 CUSTODY_FACTS_FOR_MERCHANTS = ("sha256", "size", "content_type", "code", "matches_upload")

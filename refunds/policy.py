@@ -455,3 +455,11 @@ def can_manage_products(user, merchant) -> Verdict:
     if owns_shop(user, merchant):
         return ALLOWED
     return _refused(_("Only an owner of the shop can manage its products."))
+
+
+def can_add_packing_evidence(user, merchant) -> Verdict:
+    """Add packing photos and videos to the shop's shipments: anybody acting for the shop
+    (agents pack parcels too); they are never removed."""
+    if merchant.pk in roles(user).shop_ids:
+        return ALLOWED
+    return _refused(_("Only the shop's people can add its packing evidence."))

@@ -6,6 +6,7 @@ buyer's private data: the templates get the buyer's display name and nothing els
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
@@ -16,8 +17,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from evidence.services import EvidenceRejected, evidence_add
+from evidence.services import EvidenceRejected, evidence_add_batch
 from merchants.selectors import merchants_for_user
+from merchants.views import upload_done
 from refunds import policy, selectors, services
 from refunds.exceptions import ClaimError, ConfirmationRequired
 from refunds.forms import CounterEvidenceForm, InboxFilterForm, MerchantResponseForm
@@ -121,61 +123,98 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
     }
 
 
-def _add_counter_evidence(request, claim, form, field="files") -> bool:
-    """Attach the merchant's files; a refused file becomes a form error. True if all went."""
-    for upload in form.cleaned_data.get(field) or []:
-        try:
-            evidence_add(
-                upload=upload,
-                submitted_by="merchant",
-                original_name=upload.name,
-                claim=claim,
-                uploaded_by=request.user,
+def _files_refused(form, exc: EvidenceRejected, field="files") -> None:
+    """Name each refused file with its reason; say that nothing of the submission was
+    kept, so picking the files again is what to do (an accepted one is no error then)."""
+    refusals = getattr(exc, "refusals", None)
+    for line in (
+        [f"{r.name}: {r.message}" if r.name else r.message for r in refusals]
+        if refusals
+        else [exc.message]
+    ):
+        form.add_error(field, line)
+    form.add_error(
+        None,
+        _(
+            "Nothing of this submission was kept. Fix or leave out the refused file, "
+            "then send again."
+        ),
+    )
+
+
+def _attach(request, claim, files, *, then=None):
+    """The merchant's files for the claim, all or none, with ``then`` (the answer) in
+    the same transaction (``evidence_add_batch``)."""
+    return evidence_add_batch(
+        uploads=[(upload, upload.name or "") for upload in files],
+        submitted_by="merchant",
+        claim=claim,
+        uploaded_by=request.user,
+        then=then,
+    )
+
+
+def _respond(request, claim, form) -> bool:
+    """The answer, with its statement and files, as one action: either all is recorded
+    or nothing is (a refused file, or an answer the rules refuse). True when done."""
+    data = form.cleaned_data
+    respond = functools.partial(
+        services.claim_merchant_respond_confirmed,
+        claim=claim,
+        user=request.user,
+        response=data["response"],
+        statement=data["statement"],
+        offer_amount=data["offer_amount"],
+        confirmed_amount=_confirmed_amount(request),
+    )
+    files = data.get("files") or []
+    try:
+        if data["response"] == services.MerchantResponse.ACCEPT or not files:
+            respond()
+        else:
+            _attach(request, claim, files, then=respond)
+    except EvidenceRejected as exc:
+        _files_refused(form, exc)
+        return False
+    except ConfirmationRequired:
+        raise  # nothing was kept: the caller asks for the confirmation first
+    except ClaimError as exc:
+        form.add_error(None, exc.message)
+        if files and data["response"] != services.MerchantResponse.ACCEPT:
+            form.add_error(
+                None, _("Your files were not kept either: send them with the answer again.")
             )
-        except EvidenceRejected as exc:
-            form.add_error(field, f"{upload.name}: {exc.message}")
-            return False
+        return False
     return True
 
 
 @login_required
 def claim_page(request, claim_id: int):
-    """GET: the claim with the evidence, findings and timeline. POST: the merchant's answer.
-
-    Counter-evidence is attached first so that a refused file stops the answer; files
-    already accepted stay attached and are listed on the page."""
+    """GET: the claim with the evidence, findings and timeline. POST: the merchant's
+    answer: statement and counter-evidence files are one action (all kept or none)."""
     claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
     if request.method != "POST":
         return render(request, "refunds/merchant_claim.html", _claim_context(request, claim))
     form = MerchantResponseForm(request.POST, request.FILES)
-    if form.is_valid():
+    try:
+        done = form.is_valid() and _respond(request, claim, form)
+    except ConfirmationRequired:
+        return _confirmation_page(request, claim, form)
+    if done:
         response = form.cleaned_data["response"]
-        if response == services.MerchantResponse.ACCEPT or _add_counter_evidence(
-            request, claim, form
-        ):
-            try:
-                services.claim_merchant_respond_confirmed(
-                    claim=claim,
-                    user=request.user,
-                    response=response,
-                    statement=form.cleaned_data["statement"],
-                    offer_amount=form.cleaned_data["offer_amount"],
-                    confirmed_amount=_confirmed_amount(request),
-                )
-            except ConfirmationRequired:
-                return _confirmation_page(request, claim, form)
-            except ClaimError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(
-                    request,
-                    _("You accepted the claim; the buyer will be refunded.")
-                    if response == services.MerchantResponse.ACCEPT
-                    else _("Your answer was sent to a platform reviewer."),
-                )
-                return redirect("merchant_claim", claim_id=claim.pk)
+        messages.success(
+            request,
+            _("You accepted the claim; the buyer will be refunded.")
+            if response == services.MerchantResponse.ACCEPT
+            else _("Your answer was sent to a platform reviewer."),
+        )
+        return upload_done(request, "merchant_claim", claim_id=claim.pk)
     claim.refresh_from_db()
-    return render(request, "refunds/merchant_claim.html", _claim_context(request, claim, form=form))
+    return render(
+        request,
+        "refunds/merchant_claim.html",
+        _claim_context(request, claim, form=form),
+    )
 
 
 def _confirmed_amount(request) -> Decimal | None:
@@ -190,7 +229,8 @@ def _confirmed_amount(request) -> Decimal | None:
 
 def _confirmation_page(request, claim, form):
     """The step between a money answer and its effect: what it pays, said in full,
-    with the answer carried in hidden fields (files sent with it are attached already)."""
+    with the answer carried in hidden fields. Nothing was kept yet: files sent with an
+    offer are picked again on this page (a browser cannot carry them in hidden fields)."""
     response = form.cleaned_data["response"]
     offer_amount = form.cleaned_data["offer_amount"]
     if response != services.MerchantResponse.OFFER_PARTIAL:
@@ -209,6 +249,9 @@ def _confirmation_page(request, claim, form):
             "R": services.MerchantResponse,
             # A confirmation was sent, but of another amount (a page left open, an edit).
             "stale": request.POST.get("confirmed") == "1",
+            "files_dropped": [f.name for f in form.cleaned_data.get("files") or []]
+            if response != services.MerchantResponse.ACCEPT
+            else [],
         },
     )
 
@@ -239,9 +282,21 @@ def claim_add_evidence(request, claim_id: int):
     """More counter-evidence after the answer, while the claim is still being decided."""
     claim = selectors.claim_for_merchant_user(user=request.user, claim_id=claim_id)
     form = CounterEvidenceForm(request.POST, request.FILES)
-    if form.is_valid() and _add_counter_evidence(request, claim, form):
-        messages.success(request, _("Your counter-evidence was added to the claim."))
-        return redirect("merchant_claim", claim_id=claim.pk)
+    if form.is_valid():
+        try:
+            result = _attach(request, claim, form.cleaned_data["files"])
+        except EvidenceRejected as exc:
+            _files_refused(form, exc)
+        else:
+            if result.added:
+                messages.success(request, _("Your counter-evidence was added to the claim."))
+            if result.already:
+                messages.info(
+                    request,
+                    _("Already attached to this claim (nothing to do): %(names)s")
+                    % {"names": ", ".join(f.original_name for f in result.already)},
+                )
+            return upload_done(request, "merchant_claim", claim_id=claim.pk)
     return render(
         request,
         "refunds/merchant_claim.html",

@@ -182,6 +182,20 @@ SIGNED_IN = {
     ADMIN: OK,
 }
 
+# The selected shop's pages (products, shipments): a member sees their first shop (bob his
+# own, never shop A's); somebody acting for no shop is told the page does not exist.
+SHOP_PAGE = {
+    **_NOT_BROWSER,
+    OWNER_A: OK,
+    AGENT_A: OK,
+    OWNER_B: OWN_ROWS,
+    REVIEWER: NOT_FOUND,
+    SENIOR: NOT_FOUND,
+    ADMIN: NOT_FOUND,
+}
+# Managing products is an owner's (refunds.policy.can_manage_products): the agent is refused.
+OWNER_A_ACTION = {**SHOP_A_PAGE, OWNER_A: DONE, AGENT_A: REFUSED}
+
 # Reviewer pages: the reviewer groups and the superuser; a merchant is told they do not exist.
 REVIEWER_PAGE = {
     **_NOT_BROWSER,
@@ -252,6 +266,16 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "merchant_claim_evidence_pack": {
         "claim_in_review": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}
     },
+    # The merchant portal's shop pages.
+    "merchant_products": {"-": {"GET": SHOP_PAGE, "POST": SHOP_PAGE}},
+    "merchant_product_photos": {"product_a": {"GET": SIGNED_IN_405, "POST": OWNER_A_ACTION}},
+    "merchant_product_retire": {"product_a": {"GET": SIGNED_IN_405, "POST": OWNER_A_ACTION}},
+    "merchant_product_photo_replace": {
+        "listing_photo": {"GET": SIGNED_IN_405, "POST": OWNER_A_ACTION}
+    },
+    "merchant_shipments": {"-": {"GET": SHOP_PAGE, "POST": SHOP_PAGE}},
+    "merchant_shipment": {"shipment": {"GET": SHOP_A_PAGE, "POST": SHOP_A_PAGE}},
+    "merchant_shipment_evidence": {"shipment": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}},
     # Reviewer pages.
     "review_queues": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_take_next": {"-": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
@@ -349,6 +373,10 @@ BODIES = {
     ("merchant_claim_evidence", "POST"): lambda w: ("form", {"files": [_photo("box.jpg")]}),
     ("merchant_claim_appeal", "POST"): lambda w: ("form", {"reason": "请复核 please review"}),
     ("merchant_claim_ai_suspect", "POST"): lambda w: ("form", {"note": "阴影方向不一致 shadows"}),
+    ("merchant_product_photos", "POST"): lambda w: ("form", {"files": [_photo("new-1.jpg")]}),
+    ("merchant_product_retire", "POST"): lambda w: ("form", {"photo": [w.listing_photo.pk]}),
+    ("merchant_product_photo_replace", "POST"): lambda w: ("form", {"file": _photo("new.jpg")}),
+    ("merchant_shipment_evidence", "POST"): lambda w: ("form", {"files": [_photo("box-2.jpg")]}),
     ("review_decide", "POST"): lambda w: (
         "form",
         {"outcome": "refund_denied", "rationale": "买家图片为商家主图的编辑副本。Edited copy."},
