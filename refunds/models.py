@@ -8,13 +8,25 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from merchants.models import default_platform_pk
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Buyer(models.Model):
-    """A marketplace customer. Phone and address are private: never shown to a merchant."""
+    """A marketplace customer. Phone and address are private: never shown to a merchant.
 
-    platform_id = models.CharField(_("platform id"), max_length=64, unique=True)
+    A buyer belongs to one platform; the platform id is unique on that platform only.
+    The contact data here is the latest the platform sent; each order keeps its own."""
+
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="buyers",
+        verbose_name=_("platform"),
+    )
+    platform_id = models.CharField(_("platform id"), max_length=64)
     display_name = models.CharField(_("display name"), max_length=100)
     account_created_at = models.DateTimeField(_("account created"), null=True, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
@@ -23,6 +35,11 @@ class Buyer(models.Model):
     class Meta:
         verbose_name = _("buyer")
         verbose_name_plural = _("buyers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "platform_id"], name="buyer_unique_platform_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.platform_id})"
@@ -36,6 +53,10 @@ class Order(models.Model):
     platform_id = models.CharField(_("platform id"), max_length=64)
     total_amount = models.DecimalField(_("total (CNY)"), **MONEY)
     shipping_address = models.TextField(_("shipping address"), blank=True)
+    # The buyer's contact data as given with this order: a later order (or a later
+    # change of the buyer's account) never rewrites what this one was placed with.
+    buyer_name = models.CharField(_("buyer's name on the order"), max_length=100, blank=True)
+    buyer_phone = models.CharField(_("buyer's phone on the order"), max_length=32, blank=True)
     paid_at = models.DateTimeField(_("paid at"))
     shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -99,9 +120,16 @@ class OrderItem(models.Model):
 
 
 class ReviewQueue(models.Model):
-    """A human review queue; routing rules send claims here."""
+    """A human review queue of one platform; routing rules send its claims here."""
 
-    slug = models.SlugField(_("slug"), unique=True)
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="queues",
+        verbose_name=_("platform"),
+    )
+    slug = models.SlugField(_("slug"))
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
     priority = models.PositiveSmallIntegerField(
@@ -123,6 +151,9 @@ class ReviewQueue(models.Model):
         verbose_name = _("review queue")
         verbose_name_plural = _("review queues")
         ordering = ["priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="queue_unique_slug"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -199,6 +230,15 @@ class RefundClaim(models.Model):
         "merchants.Merchant", on_delete=models.PROTECT, related_name="claims"
     )
     buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="claims")
+    # Denormalised from the merchant (the services set it from the order's shop), so a
+    # reviewer's and the policy's platform scoping is a column of the row they hold.
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="+",
+        verbose_name=_("platform"),
+    )
     platform_id = models.CharField(_("platform id"), max_length=64, blank=True)
     amount = models.DecimalField(_("amount claimed (CNY)"), **MONEY)
     order_total = models.DecimalField(_("order total at submission (CNY)"), **MONEY)

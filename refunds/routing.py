@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from merchants.models import default_platform_pk
 from refunds.models import RefundClaim, ReviewQueue, RoutingRule
 
 if TYPE_CHECKING:
@@ -12,11 +13,15 @@ if TYPE_CHECKING:
 DEFAULT_QUEUE_SLUG = "standard"
 
 
-def default_queue() -> ReviewQueue:
-    queue = ReviewQueue.objects.filter(slug=DEFAULT_QUEUE_SLUG).first()
+def default_queue(*, tenant_id: int | None = None) -> ReviewQueue:
+    """The platform's "standard" queue (the default platform's when not given), created
+    on first use: a new platform's claims have somewhere to wait before it has rules."""
+    if tenant_id is None:
+        tenant_id = default_platform_pk()
+    queue = ReviewQueue.objects.filter(tenant_id=tenant_id, slug=DEFAULT_QUEUE_SLUG).first()
     if queue is None:
         queue, _ = ReviewQueue.objects.get_or_create(
-            slug=DEFAULT_QUEUE_SLUG, defaults={"name": "Standard"}
+            tenant_id=tenant_id, slug=DEFAULT_QUEUE_SLUG, defaults={"name": "Standard"}
         )
     return queue
 
@@ -37,9 +42,11 @@ def rule_matches(
 
 def route(claim: RefundClaim, score: ClaimScore) -> ReviewQueue:
     buyer_claims = RefundClaim.objects.filter(buyer_id=claim.buyer_id).exclude(pk=claim.pk).count()
-    for rule in RoutingRule.objects.filter(is_active=True, queue__is_active=True).select_related(
-        "queue"
-    ):
+    # Only the rules sending claims to the claim's own platform's queues apply.
+    rules = RoutingRule.objects.filter(
+        is_active=True, queue__is_active=True, queue__tenant_id=claim.tenant_id
+    ).select_related("queue")
+    for rule in rules:
         if rule_matches(rule, claim, score, buyer_claims):
             return rule.queue
-    return default_queue()
+    return default_queue(tenant_id=claim.tenant_id)

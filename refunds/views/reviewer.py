@@ -37,12 +37,16 @@ QUEUE_PREVIEW = 25
 @reviewer_required
 def queues(request):
     """Every active queue with what waits in it, and the most urgent claims overall."""
-    waiting = list(selectors.claims_awaiting_review().select_related("merchant")[:QUEUE_PREVIEW])
+    waiting = list(
+        selectors.claims_awaiting_review(reviewer=request.user).select_related("merchant")[
+            :QUEUE_PREVIEW
+        ]
+    )
     return render(
         request,
         "refunds/review_queues.html",
         {
-            "queues": selectors.review_queue_overview(),
+            "queues": selectors.review_queue_overview(reviewer=request.user),
             "waiting": waiting,
             "held_count": selectors.claims_held_by(reviewer=request.user).count(),
             "risk_thresholds": risk_thresholds(),
@@ -56,7 +60,8 @@ def queues(request):
 def take_next(request):
     queue = None
     if request.POST.get("queue"):
-        queue = get_object_or_404(ReviewQueue, pk=request.POST["queue"], is_active=True)
+        queues = policy.scope_to_reviewer_platform(ReviewQueue.objects.all(), request.user)
+        queue = get_object_or_404(queues, pk=request.POST["queue"], is_active=True)
     try:
         claim = services.claim_take_next(reviewer=request.user, queue=queue)
     except NothingToReview as exc:
