@@ -140,12 +140,18 @@ def _platform_of_reviewer(user) -> int | None:
     """The platform the reviewer works for: their ``PlatformStaff`` row, else the default
     platform (every reviewer from before platforms existed), or None for a superuser
     without a row (the operator of the deployment)."""
-    from merchants.models import PlatformStaff, default_platform_pk
+    from merchants.models import DEFAULT_PLATFORM_SLUG, Platform, PlatformStaff, default_platform_pk
 
-    staff = PlatformStaff.objects.filter(user_id=user.pk).values_list("platform_id", flat=True)
-    for platform_id in staff:
-        return platform_id
-    return None if user.is_superuser else default_platform_pk()
+    # One query: the reviewer's platform and the default one, theirs first.
+    staff = PlatformStaff.objects.filter(user_id=user.pk, platform=OuterRef("pk"))
+    candidates = Platform.objects.filter(Exists(staff) | Q(slug=DEFAULT_PLATFORM_SLUG))
+    rows = list(candidates.annotate(mine=Exists(staff)).values_list("pk", "mine"))
+    for platform_id, mine in rows:
+        if mine:
+            return platform_id
+    if user.is_superuser:
+        return None
+    return rows[0][0] if rows else default_platform_pk()
 
 
 def is_reviewer(user) -> bool:
