@@ -603,3 +603,82 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.endpoint}"
+
+
+class WebhookAttempt(models.Model):
+    """One try of a delivery, as the delivery task saw it: written by
+    ``refunds.webhooks.deliver``, shown read-only in the admin. The response excerpt is
+    bounded (``EXCERPT_CHARS``) and never includes the request (its signature)."""
+
+    EXCERPT_CHARS = 500
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started at"))
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    response_excerpt = models.CharField(_("response excerpt"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    resent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("re-sent by"),
+    )
+
+    class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        ordering = ["delivery", "number"]
+        indexes = [models.Index(fields=["delivery", "number"], name="webhook_attempt_log")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number} {self.status_code or self.error[:40]}"
+
+
+class NetworkCreditContribution(models.Model):
+    """What one platform of the buyer-credit network contributes about one of its buyers
+    (``refunds.credit_network``; docs/security.md, "Buyer-credit network"): a keyed hash
+    of the buyer's phone and the buyer's credit figures over 365 days. No name, phone,
+    address, claim or order. ``buyer`` is the contributing platform's own row, used only
+    to refresh it; other platforms read the figures by ``subject_hash`` alone."""
+
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.CASCADE,
+        related_name="network_contributions",
+        verbose_name=_("platform"),
+    )
+    buyer = models.OneToOneField(
+        Buyer, on_delete=models.CASCADE, related_name="network_contribution"
+    )
+    subject_hash = models.CharField(_("identifier hash"), max_length=64)
+    key_version = models.PositiveSmallIntegerField(_("network key version"))
+    claims = models.PositiveIntegerField(_("claims (365 days)"))
+    orders = models.PositiveIntegerField(_("orders (365 days)"))
+    confirmed_forgeries = models.PositiveIntegerField(_("confirmed forgeries (365 days)"))
+    forged_amount = models.DecimalField(
+        _("amount sought with confirmed forgeries (CNY, 365 days)"), **MONEY
+    )
+    refreshed_at = models.DateTimeField(_("refreshed"))
+
+    class Meta:
+        verbose_name = _("credit-network contribution")
+        verbose_name_plural = _("credit-network contributions")
+        indexes = [
+            models.Index(fields=["subject_hash", "key_version"], name="network_by_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.subject_hash[:12]}"
+
+    @property
+    def refund_only_rate(self) -> Decimal:
+        """Claims per order over the window (0 when the buyer ordered nothing there)."""
+        if not self.orders:
+            return Decimal("0")
+        return (Decimal(self.claims) / Decimal(self.orders)).quantize(Decimal("0.01"))

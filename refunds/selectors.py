@@ -274,7 +274,7 @@ def claim_for_reviewer(*, user, claim_id: int) -> RefundClaim:
         raise Http404
     claims = policy.scope_to_reviewer_platform(RefundClaim.objects.all(), user)
     try:
-        return claims.select_related("order", "merchant", "queue", "buyer").get(pk=claim_id)
+        return claims.select_related("order", "merchant", "queue", "buyer__tenant").get(pk=claim_id)
     except RefundClaim.DoesNotExist as exc:
         raise Http404 from exc
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from refunds import policy, selectors, services
+from refunds import credit_network, policy, selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import (
     DecisionForm,
@@ -111,6 +111,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     findings = list(evidence_selectors.findings_for_claim(claim_id=claim.pk))
     holder = selectors.claim_holder(claim_id=claim.pk)
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
+    network_credit = credit_network.network_credit_for_buyer(buyer=claim.buyer)
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
@@ -140,6 +141,10 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "can_export": policy.can_export_evidence_pack(user, claim),
             "credit": credit,
             "fraud_tiers": _fraud_tiers(credit),
+            "network_credit": network_credit,
+            "network_tier_label": FRAUD_TIER_LABELS.get(network_credit.tier, "")
+            if network_credit
+            else "",
             "decisions": decisions,
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
