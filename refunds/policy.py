@@ -163,6 +163,16 @@ def reviewer_platform_id(user) -> int | None:
     return roles(user).platform_id
 
 
+def staff_platform_id(user) -> int | None:
+    """The platform whose rows a staff member sees in the admin (None: every platform,
+    a superuser without a ``PlatformStaff`` row); read once per user object."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if not hasattr(user, "_claimlens_staff_platform"):
+        user._claimlens_staff_platform = _platform_of_reviewer(user)
+    return user._claimlens_staff_platform
+
+
 def reviews_platform_of(user, claim: RefundClaim) -> bool:
     """A reviewer of the claim's platform: the only reviewers who see or act on it."""
     found = roles(user)
@@ -493,3 +503,21 @@ def can_manage_products(user, merchant) -> Verdict:
     if owns_shop(user, merchant):
         return ALLOWED
     return _refused(_("Only an owner of the shop can manage its products."))
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+
+def can_resend_webhook(user, delivery) -> Verdict:
+    """Send a webhook delivery again (the admin's "re-send"): staff allowed to change
+    deliveries, for a delivered or failed one whose endpoint and client are active."""
+    from refunds.models import WebhookDelivery
+
+    if not (user.is_staff and user.has_perm("refunds.change_webhookdelivery")):
+        return _refused(_("Only an administrator may re-send webhooks."))
+    endpoint = delivery.endpoint
+    if not (endpoint.is_active and endpoint.client.is_active):
+        return _not_now(_("The endpoint or its client is inactive: nothing would be sent."))
+    if delivery.status == WebhookDelivery.Status.PENDING:
+        return _not_now(_("This delivery is already waiting to be sent."))
+    return ALLOWED

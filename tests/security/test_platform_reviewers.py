@@ -165,3 +165,26 @@ def test_evidence_files_of_another_platform_are_404(
     url = reverse("evidence:original", kwargs={"file_uuid": file.uuid})
     assert _browser(beta.reviewer).get(url).status_code == 404
     assert _browser(alpha.reviewer).get(url).status_code == 200
+
+
+def test_admin_listings_show_a_platforms_staff_only_its_platform(alpha, beta, alpha_claim):
+    from django.contrib.auth.models import Permission
+
+    beta_claim = claim_in_review(beta, 1)
+    staff = beta.reviewer
+    staff.is_staff = True
+    staff.save(update_fields=["is_staff"])
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_refundclaim", "view_buyer", "view_merchant", "view_order"]
+        )
+    )
+    browser = _browser(staff)
+    listing = browser.get(reverse("admin:refunds_refundclaim_changelist"))
+    assert [c.pk for c in listing.context["cl"].result_list] == [beta_claim.pk]
+    for model, own in [("buyer", beta.buyer), ("merchant", beta.shop)]:
+        app = "merchants" if model == "merchant" else "refunds"
+        rows = browser.get(reverse(f"admin:{app}_{model}_changelist")).context["cl"].result_list
+        assert [row.pk for row in rows] == [own.pk]
+    other = reverse("admin:refunds_refundclaim_change", args=[alpha_claim.pk])
+    assert browser.get(other).status_code in (302, 404)  # "does not exist" for them
