@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -142,8 +143,23 @@ admin.site.register(ProductPhoto, _FileProxyAdmin)
 admin.site.register(PackingEvidence, _FileProxyAdmin)
 
 
+class PlatformClientForm(forms.ModelForm):
+    class Meta:
+        model = PlatformClient
+        fields = ["tenant", "name", "merchants", "can_create_merchants", "is_active"]
+
+    def clean(self):
+        # The rule of ``platform_client_create``: a client acts only for its platform's shops.
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant")
+        if tenant and any(m.tenant_id != tenant.pk for m in cleaned.get("merchants") or ()):
+            raise forms.ValidationError(_("A client acts only for shops of its own platform."))
+        return cleaned
+
+
 @admin.register(PlatformClient)
 class PlatformClientAdmin(PlatformScopedAdmin):
+    form = PlatformClientForm
     list_display = [
         "name",
         "tenant",

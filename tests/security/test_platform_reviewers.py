@@ -188,3 +188,18 @@ def test_admin_listings_show_a_platforms_staff_only_its_platform(alpha, beta, al
         assert [row.pk for row in rows] == [own.pk]
     other = reverse("admin:refunds_refundclaim_change", args=[alpha_claim.pk])
     assert browser.get(other).status_code in (302, 404)  # "does not exist" for them
+
+
+def test_the_admin_refuses_to_bind_a_client_to_another_platforms_shop(admin_client, alpha, beta):
+    from merchants.models import PlatformClient
+
+    def add(name, shop):
+        return admin_client.post(
+            reverse("admin:merchants_platformclient_add"),
+            {"tenant": alpha.platform.pk, "name": name, "merchants": [shop.pk], "is_active": "on"},
+        )
+
+    assert add("mixed", beta.shop).status_code == 200  # the form again, with the error
+    assert add("own", alpha.shop).status_code == 302
+    names = set(PlatformClient.objects.values_list("name", flat=True))
+    assert "own" in names and "mixed" not in names
