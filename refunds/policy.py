@@ -22,8 +22,8 @@ Roles:
   last section, enforced by ``merchants.services``).
 
 A user's roles are read once per user object (two queries, three for a reviewer) and
-kept on it, as Django
-keeps permissions (``_perm_cache``): a request sees the roles it started with.
+kept on it, as Django keeps permissions (``_perm_cache``): a request sees the roles it
+started with.
 """
 
 from __future__ import annotations
