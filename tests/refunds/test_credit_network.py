@@ -75,7 +75,9 @@ def crossed_across_network(worlds):
 def _review_page(world, claim) -> str:
     browser = Client()
     browser.force_login(world.reviewer)
-    response = browser.get(reverse("review_claim", kwargs={"claim_id": claim.pk}))
+    response = browser.get(
+        reverse("review_claim", kwargs={"claim_id": claim.pk}), HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert response.status_code == 200
     return response.content.decode()
 
