@@ -1,12 +1,15 @@
 """Reads of the platform API, each scoped to one platform client.
 
-A client sees the rows of the merchants it is bound to and nothing else; anything else
-is simply absent (404), never forbidden, so ids of other tenants reveal nothing.
+A client sees the rows of the merchants it is bound to, of its own platform, and
+nothing else; anything else is simply absent (404), never forbidden, so ids of other
+tenants reveal nothing. The platform filter repeats what binding already guarantees
+(``merchants.services`` binds a client only to its platform's shops): a row that
+somehow crossed would still stay out of sight.
 """
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from evidence.models import EvidenceFile, Finding
 from merchants.models import Merchant, PlatformClient, Product
@@ -14,12 +17,16 @@ from refunds.models import Decision, Order, RefundClaim, WebhookEndpoint
 
 
 def merchants_for_client(*, client: PlatformClient) -> QuerySet[Merchant]:
-    return Merchant.objects.filter(platform_clients=client).order_by("pk")
+    return Merchant.objects.filter(platform_clients=client, tenant_id=client.tenant_id).order_by(
+        "pk"
+    )
 
 
 def products_for_client(*, client: PlatformClient) -> QuerySet[Product]:
     return (
-        Product.objects.filter(merchant__platform_clients=client)
+        Product.objects.filter(
+            merchant__platform_clients=client, merchant__tenant_id=client.tenant_id
+        )
         .select_related("merchant")
         .annotate(photo_count=Count("photos"))
         .order_by("pk")
@@ -28,7 +35,9 @@ def products_for_client(*, client: PlatformClient) -> QuerySet[Product]:
 
 def orders_for_client(*, client: PlatformClient) -> QuerySet[Order]:
     return (
-        Order.objects.filter(merchant__platform_clients=client)
+        Order.objects.filter(
+            merchant__platform_clients=client, merchant__tenant_id=client.tenant_id
+        )
         .select_related("merchant", "buyer")
         .prefetch_related("items")
         .order_by("pk")
@@ -36,9 +45,9 @@ def orders_for_client(*, client: PlatformClient) -> QuerySet[Order]:
 
 
 def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
-    return RefundClaim.objects.filter(merchant__platform_clients=client).select_related(
-        "merchant", "order", "queue"
-    )
+    return RefundClaim.objects.filter(
+        merchant__platform_clients=client, tenant_id=client.tenant_id
+    ).select_related("merchant", "order", "queue")
 
 
 def evidence_for_claim(*, claim: RefundClaim) -> QuerySet[EvidenceFile]:
@@ -68,6 +77,7 @@ def artifact_for_client(*, artifact_id: int, client_id: int):
             pk=artifact_id,
             finding__claim__merchant__platform_clients__pk=client_id,
             finding__claim__merchant__platform_clients__is_active=True,
+            finding__claim__tenant_id=F("finding__claim__merchant__platform_clients__tenant_id"),
         )
         .select_related("finding")
         .first()

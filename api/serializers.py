@@ -196,8 +196,15 @@ class OrderInputSerializer(serializers.Serializer):
     )
 
 
+class OrderBuyerSerializer(serializers.Serializer):
+    """The buyer as the order was placed: the name given with it, not today's."""
+
+    platform_id = serializers.CharField(source="buyer.platform_id")
+    display_name = serializers.CharField(source="buyer_name")
+
+
 class OrderSerializer(serializers.ModelSerializer):
-    buyer = BuyerSerializer()
+    buyer = OrderBuyerSerializer(source="*")
     items = OrderItemSerializer(many=True)
 
     class Meta:

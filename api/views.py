@@ -373,7 +373,7 @@ class OrderViewSet(
         serializer = s.OrderInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        buyer = buyer_upsert(**data["buyer"])
+        buyer = buyer_upsert(**data["buyer"], tenant=self.client.tenant_id)
         order = _order_create_from(data, buyer)
         order = selectors.orders_for_client(client=self.client).get(pk=order.pk)
         return Response(s.OrderSerializer(order).data, status=status.HTTP_201_CREATED)

@@ -305,6 +305,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-evidence": {"task": "evidence.tasks.reconcile_checks_task", "schedule": 120.0},
     # Claims whose reviewer went quiet for their queue's lease go back to the queue.
     "expire-leases": {"task": "refunds.tasks.leases_expire_task", "schedule": 60.0},
+    # Opted-in platforms' contributions to the buyer-credit network, a bounded batch a run.
+    "credit-network-refresh": {
+        "task": "refunds.tasks.credit_network_refresh_task",
+        "schedule": 300.0,
+    },
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,
@@ -334,6 +339,14 @@ CLAIMLENS = {
 # reviewer may hold at once, and how many expired leases one sweep ends at most.
 REVIEW_MAX_OPEN_LEASES = env.int("REVIEW_MAX_OPEN_LEASES", default=10)
 LEASE_EXPIRY_BATCH = env.int("LEASE_EXPIRY_BATCH", default=500)
+
+# The cross-platform buyer-credit network (docs/security.md, "Buyer-credit network"): the
+# HMAC key of buyers' identifier hashes, held by the deployment only (no platform's staff
+# sees it: not in the admin, not in any page), and its version (raise it with a new key
+# to rotate; contributions are re-hashed batch by batch). No key: the network is off.
+CREDIT_NETWORK_KEY = env.str("CREDIT_NETWORK_KEY", default="")
+CREDIT_NETWORK_KEY_VERSION = env.int("CREDIT_NETWORK_KEY_VERSION", default=1)
+CREDIT_NETWORK_REFRESH_BATCH = env.int("CREDIT_NETWORK_REFRESH_BATCH", default=500)
 
 # --- REST API -------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -22,6 +22,7 @@ from django.shortcuts import get_object_or_404
 from evidence import custody
 from evidence.models import EvidenceFile, FindingArtifact
 from merchants.selectors import user_can_act_for
+from refunds import policy
 from refunds.selectors import claim_visible_to, is_reviewer
 
 EXTENSIONS = {
@@ -40,18 +41,22 @@ EXTENSIONS = {
 def _may_see(user, evidence: EvidenceFile) -> bool:
     if evidence.claim_id:
         return claim_visible_to(user=user, claim_id=evidence.claim_id)
-    if is_reviewer(user):
-        return True
     if evidence.product_id:
-        return user_can_act_for(user=user, merchant_id=evidence.product.merchant_id)
-    if evidence.shipment_id:
-        return user_can_act_for(user=user, merchant_id=evidence.shipment.order.merchant_id)
-    return False
+        merchant = evidence.product.merchant
+    elif evidence.shipment_id:
+        merchant = evidence.shipment.order.merchant
+    else:
+        return is_reviewer(user)
+    # A reviewer sees the listing and packing photos of their own platform's shops.
+    if is_reviewer(user) and policy.reviewer_platform_id(user) in (None, merchant.tenant_id):
+        return True
+    return user_can_act_for(user=user, merchant_id=merchant.pk)
 
 
 def _get_visible(request, file_uuid) -> EvidenceFile:
     evidence = get_object_or_404(
-        EvidenceFile.objects.select_related("product", "shipment__order"), uuid=file_uuid
+        EvidenceFile.objects.select_related("product__merchant", "shipment__order__merchant"),
+        uuid=file_uuid,
     )
     if not _may_see(request.user, evidence):
         raise Http404
@@ -110,7 +115,8 @@ def original_file(request, file_uuid):
 def artifact_image(request, artifact_id: int):
     artifact = get_object_or_404(
         FindingArtifact.objects.select_related(
-            "finding__evidence__product", "finding__evidence__shipment__order"
+            "finding__evidence__product__merchant",
+            "finding__evidence__shipment__order__merchant",
         ),
         pk=artifact_id,
     )

@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -7,11 +8,71 @@ from merchants.models import (
     Membership,
     Merchant,
     PackingEvidence,
+    Platform,
     PlatformClient,
+    PlatformStaff,
     Product,
     ProductPhoto,
     Shipment,
 )
+
+
+class PlatformScopedAdmin(admin.ModelAdmin):
+    """A listing narrowed to the platform of the staff member looking at it
+    (``refunds.policy.staff_platform_id``: their ``PlatformStaff`` row; a superuser
+    without one sees every platform). ``platform_lookup`` is the path to the row's
+    platform; its change pages 404 for another platform's row like the listing hides it."""
+
+    platform_lookup = "tenant"
+
+    def get_queryset(self, request):
+        from refunds import policy
+
+        queryset = super().get_queryset(request)
+        platform_id = policy.staff_platform_id(request.user)
+        if platform_id is None:
+            return queryset
+        return queryset.filter(**{self.platform_lookup: platform_id})
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        from refunds import policy
+
+        if policy.staff_platform_id(request.user) is None:
+            filters.insert(0, self.platform_lookup)
+        return filters
+
+
+@admin.register(Platform)
+class PlatformAdmin(admin.ModelAdmin):
+    """Platforms are the deployment's configuration: its operator (a superuser) adds
+    them and decides which join the credit network."""
+
+    list_display = ["name", "slug", "joins_credit_network", "network_pseudonym", "created_at"]
+    list_filter = ["joins_credit_network"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its rows are PROTECTed anyway
+
+
+@admin.register(PlatformStaff)
+class PlatformStaffAdmin(PlatformScopedAdmin):
+    platform_lookup = "platform"
+    list_display = ["user", "platform", "created_at"]
+    autocomplete_fields = ["user"]
 
 
 class MembershipInline(admin.TabularInline):
@@ -21,8 +82,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
-    list_display = ["name", "platform_id", "is_active", "created_at"]
+class MerchantAdmin(PlatformScopedAdmin):
+    list_display = ["name", "platform_id", "tenant", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["name", "platform_id"]
     date_hierarchy = "created_at"
@@ -30,7 +91,8 @@ class MerchantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(PlatformScopedAdmin):
+    platform_lookup = "merchant__tenant"
     list_display = ["user", "merchant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__username", "merchant__name"]
@@ -50,7 +112,8 @@ class ProductPhotoInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(PlatformScopedAdmin):
+    platform_lookup = "merchant__tenant"
     list_display = ["title", "merchant", "platform_id", "created_at"]
     list_filter = ["merchant"]
     search_fields = ["title", "platform_id"]
@@ -58,7 +121,8 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(admin.ModelAdmin):
+class ShipmentAdmin(PlatformScopedAdmin):
+    platform_lookup = "order__merchant__tenant"
     list_display = ["tracking_number", "carrier", "order", "shipped_at"]
     list_filter = ["carrier"]
     search_fields = ["tracking_number", "order__platform_id"]
@@ -79,10 +143,26 @@ admin.site.register(ProductPhoto, _FileProxyAdmin)
 admin.site.register(PackingEvidence, _FileProxyAdmin)
 
 
+class PlatformClientForm(forms.ModelForm):
+    class Meta:
+        model = PlatformClient
+        fields = ["tenant", "name", "merchants", "can_create_merchants", "is_active"]
+
+    def clean(self):
+        # The rule of ``platform_client_create``: a client acts only for its platform's shops.
+        cleaned = super().clean()
+        tenant = cleaned.get("tenant")
+        if tenant and any(m.tenant_id != tenant.pk for m in cleaned.get("merchants") or ()):
+            raise forms.ValidationError(_("A client acts only for shops of its own platform."))
+        return cleaned
+
+
 @admin.register(PlatformClient)
-class PlatformClientAdmin(admin.ModelAdmin):
+class PlatformClientAdmin(PlatformScopedAdmin):
+    form = PlatformClientForm
     list_display = [
         "name",
+        "tenant",
         "token_prefix",
         "can_create_merchants",
         "is_active",

@@ -9,11 +9,82 @@ from django.utils.translation import gettext_lazy as _
 
 from evidence.models import EvidenceFile
 
+DEFAULT_PLATFORM_SLUG = "default"
+
+
+class Platform(models.Model):
+    """A marketplace served by this deployment (a tenant). Its clients, shops, buyers,
+    review queues and reviewers belong to it; nothing crosses between platforms except
+    the pseudonymous credit network it may join (``refunds.credit_network``).
+
+    The foreign keys to it are named ``tenant``: ``platform_id`` already names, on every
+    row, the platform's own id of that row."""
+
+    slug = models.SlugField(_("slug"), unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    joins_credit_network = models.BooleanField(
+        _("joins the buyer-credit network"),
+        default=False,
+        help_text=_(
+            "Contributes its buyers' keyed identifier hashes and credit figures to the "
+            "network and sees other members' figures; never names, phones or claims."
+        ),
+    )
+    network_pseudonym = models.CharField(
+        _("name shown to other platforms"),
+        max_length=100,
+        blank=True,
+        help_text=_("Empty: other members see “Platform <number>”."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("platform")
+        verbose_name_plural = _("platforms")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def default_platform_pk() -> int:
+    """The default platform's key: what a row gets when its creator names no platform
+    (every caller from before platforms existed). Created on first use."""
+    platform, _created = Platform.objects.get_or_create(
+        slug=DEFAULT_PLATFORM_SLUG, defaults={"name": "Default platform"}
+    )
+    return platform.pk
+
+
+class PlatformStaff(models.Model):
+    """The platform a reviewer works for: they see and take only its claims. A reviewer
+    without this row works for the default platform; a superuser without it for all."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="platform_staff"
+    )
+    platform = models.ForeignKey(Platform, on_delete=models.PROTECT, related_name="staff")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("platform staff member")
+        verbose_name_plural = _("platform staff")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.platform}"
+
 
 class Merchant(models.Model):
     """A shop on the marketplace."""
 
-    platform_id = models.CharField(_("platform id"), max_length=64, unique=True)
+    tenant = models.ForeignKey(
+        Platform,
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="merchants",
+        verbose_name=_("platform"),
+    )
+    platform_id = models.CharField(_("platform id"), max_length=64)
     name = models.CharField(_("name"), max_length=200)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
@@ -23,6 +94,11 @@ class Merchant(models.Model):
         verbose_name = _("merchant")
         verbose_name_plural = _("merchants")
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "platform_id"], name="merchant_unique_platform_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -101,10 +177,18 @@ class Shipment(models.Model):
 class PlatformClient(models.Model):
     """A marketplace system calling the REST API with a token.
 
-    It sees and writes only the merchants it is bound to. A client allowed to create
-    merchants is bound to each merchant it creates.
+    It belongs to one platform and sees and writes only the merchants of that platform
+    it is bound to. A client allowed to create merchants is bound to each merchant it
+    creates.
     """
 
+    tenant = models.ForeignKey(
+        Platform,
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="clients",
+        verbose_name=_("platform"),
+    )
     name = models.CharField(_("name"), max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     token_prefix = models.CharField(_("token prefix"), max_length=8, editable=False)

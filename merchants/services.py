@@ -15,7 +15,16 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from evidence.models import EvidenceFile
-from merchants.models import Membership, Merchant, PlatformClient, Product, Shipment
+from merchants.models import (
+    Membership,
+    Merchant,
+    Platform,
+    PlatformClient,
+    PlatformStaff,
+    Product,
+    Shipment,
+    default_platform_pk,
+)
 from refunds import policy
 from refunds.exceptions import AlreadyExists, ClaimValidationError, NotAllowed
 
@@ -32,10 +41,49 @@ def platform_client_issue_token(*, client: PlatformClient) -> str:
     return token
 
 
+def _tenant_pk(tenant) -> int:
+    """A platform's key from a platform, a key, or None (the default platform)."""
+    if tenant is None:
+        return default_platform_pk()
+    return getattr(tenant, "pk", tenant)
+
+
+def platform_create(
+    *, slug: str, name: str, joins_credit_network: bool = False, network_pseudonym: str = ""
+) -> Platform:
+    """A new platform (tenant) in this deployment: its own shops, buyers, queues and staff."""
+    try:
+        return Platform.objects.create(
+            slug=slug,
+            name=name,
+            joins_credit_network=joins_credit_network,
+            network_pseudonym=network_pseudonym,
+        )
+    except IntegrityError as exc:
+        raise AlreadyExists(_("A platform with this slug already exists.")) from exc
+
+
+def platform_staff_assign(*, user, platform: Platform) -> PlatformStaff:
+    """Make ``user`` (a reviewer) work for ``platform``: they then see and take only its
+    claims (``refunds.policy.reviewer_platform_id``)."""
+    staff, _created = PlatformStaff.objects.update_or_create(
+        user=user, defaults={"platform": platform}
+    )
+    user.__dict__.pop("_claimlens_roles", None)
+    return staff
+
+
 def platform_client_create(
-    *, name: str, merchants=(), can_create_merchants: bool = False
+    *, name: str, merchants=(), can_create_merchants: bool = False, tenant=None
 ) -> tuple[PlatformClient, str]:
-    client = PlatformClient(name=name, can_create_merchants=can_create_merchants)
+    """An API client of ``tenant`` (the default platform when not given), bound to
+    ``merchants``, which must be that platform's shops."""
+    tenant_id = _tenant_pk(tenant)
+    if any(merchant.tenant_id != tenant_id for merchant in merchants):
+        raise ClaimValidationError(_("A client acts only for shops of its own platform."))
+    client = PlatformClient(
+        name=name, can_create_merchants=can_create_merchants, tenant_id=tenant_id
+    )
     token = platform_client_issue_token(client=client)
     with transaction.atomic():
         client.save()
@@ -44,12 +92,23 @@ def platform_client_create(
 
 
 def merchant_create(
-    *, platform_id: str, name: str, contact_email: str = "", client: PlatformClient | None = None
+    *,
+    platform_id: str,
+    name: str,
+    contact_email: str = "",
+    client: PlatformClient | None = None,
+    tenant=None,
 ) -> Merchant:
+    """A shop of ``client``'s platform (bound to the client), else of ``tenant`` (the
+    default platform when neither is given); its platform id is unique on that platform."""
+    tenant_id = client.tenant_id if client is not None else _tenant_pk(tenant)
     try:
         with transaction.atomic():
             merchant = Merchant.objects.create(
-                platform_id=platform_id, name=name, contact_email=contact_email
+                platform_id=platform_id,
+                name=name,
+                contact_email=contact_email,
+                tenant_id=tenant_id,
             )
             if client is not None:
                 client.merchants.add(merchant)

@@ -12,7 +12,8 @@ from django.utils.translation import gettext_lazy as _
 
 from evidence.admin import ReadOnlyAdmin
 from evidence.models import EvidenceFile, Finding
-from refunds import outbound, services
+from merchants.admin import PlatformScopedAdmin
+from refunds import outbound, services, webhooks
 from refunds.exceptions import ClaimError
 from refunds.models import (
     Appeal,
@@ -25,6 +26,7 @@ from refunds.models import (
     RefundClaim,
     ReviewQueue,
     RoutingRule,
+    WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
 )
@@ -43,7 +45,7 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 @admin.register(Buyer)
-class BuyerAdmin(admin.ModelAdmin):
+class BuyerAdmin(PlatformScopedAdmin):
     list_display = ["display_name", "platform_id", "account_created_at", "created_at"]
     search_fields = ["display_name", "platform_id"]
     date_hierarchy = "created_at"
@@ -56,7 +58,8 @@ class OrderItemInline(admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(PlatformScopedAdmin):
+    platform_lookup = "merchant__tenant"
     list_display = ["platform_id", "merchant", "buyer", "total_amount", "paid_at", "delivered_at"]
     list_filter = ["merchant"]
     search_fields = ["platform_id", "buyer__platform_id", "buyer__display_name"]
@@ -109,7 +112,7 @@ class MoveToQueueForm(admin.helpers.ActionForm):
 
 
 @admin.register(RefundClaim)
-class RefundClaimAdmin(ReadOnlyAdmin):
+class RefundClaimAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
     """Read-only: a claim changes only through the claim services. The buyer's and the
     merchant's words are theirs; the queue is changed by the "move to queue" action."""
 
@@ -163,14 +166,15 @@ class RefundClaimAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReviewQueue)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(PlatformScopedAdmin):
     list_display = ["name", "slug", "priority", "sla_hours", "lease_minutes", "is_active"]
     list_editable = ["priority", "sla_hours", "lease_minutes", "is_active"]
     prepopulated_fields = {"slug": ["name"]}
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(PlatformScopedAdmin):
+    platform_lookup = "queue__tenant"
     list_display = [
         "position",
         "name",
@@ -188,7 +192,8 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(ReadOnlyAdmin):
+class AssignmentAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    platform_lookup = "claim__tenant"
     """Read-only; a claim somebody holds is given back to its queue by the "release"
     action (``claim_release``: the audit trail names whose hold it was)."""
 
@@ -221,7 +226,8 @@ class AssignmentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(ReadOnlyAdmin):
+class DecisionAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    platform_lookup = "claim__tenant"
     list_display = [
         "claim",
         "outcome",
@@ -236,7 +242,8 @@ class DecisionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Appeal)
-class AppealAdmin(ReadOnlyAdmin):
+class AppealAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    platform_lookup = "claim__tenant"
     list_display = ["claim", "filed_by", "created_at", "appeal_decision"]
     list_filter = ["filed_by"]
     readonly_fields = [
@@ -279,7 +286,8 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(PlatformScopedAdmin):
+    platform_lookup = "client__tenant"
     """The URL, events and active flag can be changed (through the service); the signing
     secret is neither shown nor editable, and endpoints are registered through the API,
     which gives the secret once."""
@@ -309,9 +317,48 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             services.webhook_endpoint_delete(endpoint=endpoint)
 
 
+class WebhookAttemptInline(ReadOnlyInline):
+    """The delivery log: every try, as the delivery task saw it."""
+
+    model = WebhookAttempt
+    show_change_link = False
+    fields = [
+        "number",
+        "started_at",
+        "status_code",
+        "latency_ms",
+        "error",
+        "response_excerpt",
+        "resent_by",
+    ]
+    readonly_fields = fields
+
+
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    """The outbox, read-only: a delivery made or edited by hand would be signed and sent."""
+class WebhookDeliveryAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    platform_lookup = "endpoint__client__tenant"
+    """The outbox, read-only: a delivery made or edited by hand would be signed and sent.
+    Its attempts are listed below it; "re-send" goes through ``webhook_delivery_resend``."""
+
+    inlines = [WebhookAttemptInline]
+    actions = ["resend"]
+    list_select_related = ["endpoint__client"]
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("refunds.change_webhookdelivery")
+
+    @admin.action(description=_("Re-send the selected deliveries"), permissions=["resend"])
+    def resend(self, request, queryset):
+        sent = 0
+        for delivery in queryset.select_related("endpoint__client"):
+            try:
+                webhooks.webhook_delivery_resend(delivery=delivery, user=request.user)
+            except ClaimError as exc:
+                messages.error(request, f"#{delivery.pk}: {exc.message}")
+            else:
+                sent += 1
+        if sent:
+            messages.success(request, _("%(count)s delivery(ies) queued again.") % {"count": sent})
 
     list_display = [
         "event_type",

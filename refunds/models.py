@@ -8,13 +8,25 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from merchants.models import default_platform_pk
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Buyer(models.Model):
-    """A marketplace customer. Phone and address are private: never shown to a merchant."""
+    """A marketplace customer. Phone and address are private: never shown to a merchant.
 
-    platform_id = models.CharField(_("platform id"), max_length=64, unique=True)
+    A buyer belongs to one platform; the platform id is unique on that platform only.
+    The contact data here is the latest the platform sent; each order keeps its own."""
+
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="buyers",
+        verbose_name=_("platform"),
+    )
+    platform_id = models.CharField(_("platform id"), max_length=64)
     display_name = models.CharField(_("display name"), max_length=100)
     account_created_at = models.DateTimeField(_("account created"), null=True, blank=True)
     phone = models.CharField(_("phone"), max_length=32, blank=True)
@@ -23,6 +35,11 @@ class Buyer(models.Model):
     class Meta:
         verbose_name = _("buyer")
         verbose_name_plural = _("buyers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "platform_id"], name="buyer_unique_platform_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.platform_id})"
@@ -36,6 +53,10 @@ class Order(models.Model):
     platform_id = models.CharField(_("platform id"), max_length=64)
     total_amount = models.DecimalField(_("total (CNY)"), **MONEY)
     shipping_address = models.TextField(_("shipping address"), blank=True)
+    # The buyer's contact data as given with this order: a later order (or a later
+    # change of the buyer's account) never rewrites what this one was placed with.
+    buyer_name = models.CharField(_("buyer's name on the order"), max_length=100, blank=True)
+    buyer_phone = models.CharField(_("buyer's phone on the order"), max_length=32, blank=True)
     paid_at = models.DateTimeField(_("paid at"))
     shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -99,9 +120,16 @@ class OrderItem(models.Model):
 
 
 class ReviewQueue(models.Model):
-    """A human review queue; routing rules send claims here."""
+    """A human review queue of one platform; routing rules send its claims here."""
 
-    slug = models.SlugField(_("slug"), unique=True)
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="queues",
+        verbose_name=_("platform"),
+    )
+    slug = models.SlugField(_("slug"))
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
     priority = models.PositiveSmallIntegerField(
@@ -123,6 +151,9 @@ class ReviewQueue(models.Model):
         verbose_name = _("review queue")
         verbose_name_plural = _("review queues")
         ordering = ["priority", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "slug"], name="queue_unique_slug"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -199,6 +230,15 @@ class RefundClaim(models.Model):
         "merchants.Merchant", on_delete=models.PROTECT, related_name="claims"
     )
     buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="claims")
+    # Denormalised from the merchant (the services set it from the order's shop), so a
+    # reviewer's and the policy's platform scoping is a column of the row they hold.
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.PROTECT,
+        default=default_platform_pk,
+        related_name="+",
+        verbose_name=_("platform"),
+    )
     platform_id = models.CharField(_("platform id"), max_length=64, blank=True)
     amount = models.DecimalField(_("amount claimed (CNY)"), **MONEY)
     order_total = models.DecimalField(_("order total at submission (CNY)"), **MONEY)
@@ -576,3 +616,82 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.endpoint}"
+
+
+class WebhookAttempt(models.Model):
+    """One try of a delivery, as the delivery task saw it: written by
+    ``refunds.webhooks.deliver``, shown read-only in the admin. The response excerpt is
+    bounded (``EXCERPT_CHARS``) and never includes the request (its signature)."""
+
+    EXCERPT_CHARS = 500
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveSmallIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started at"))
+    status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    response_excerpt = models.CharField(_("response excerpt"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    resent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("re-sent by"),
+    )
+
+    class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        ordering = ["delivery", "number"]
+        indexes = [models.Index(fields=["delivery", "number"], name="webhook_attempt_log")]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number} {self.status_code or self.error[:40]}"
+
+
+class NetworkCreditContribution(models.Model):
+    """What one platform of the buyer-credit network contributes about one of its buyers
+    (``refunds.credit_network``; docs/security.md, "Buyer-credit network"): a keyed hash
+    of the buyer's phone and the buyer's credit figures over 365 days. No name, phone,
+    address, claim or order. ``buyer`` is the contributing platform's own row, used only
+    to refresh it; other platforms read the figures by ``subject_hash`` alone."""
+
+    tenant = models.ForeignKey(
+        "merchants.Platform",
+        on_delete=models.CASCADE,
+        related_name="network_contributions",
+        verbose_name=_("platform"),
+    )
+    buyer = models.OneToOneField(
+        Buyer, on_delete=models.CASCADE, related_name="network_contribution"
+    )
+    subject_hash = models.CharField(_("identifier hash"), max_length=64)
+    key_version = models.PositiveSmallIntegerField(_("network key version"))
+    claims = models.PositiveIntegerField(_("claims (365 days)"))
+    orders = models.PositiveIntegerField(_("orders (365 days)"))
+    confirmed_forgeries = models.PositiveIntegerField(_("confirmed forgeries (365 days)"))
+    forged_amount = models.DecimalField(
+        _("amount sought with confirmed forgeries (CNY, 365 days)"), **MONEY
+    )
+    refreshed_at = models.DateTimeField(_("refreshed"))
+
+    class Meta:
+        verbose_name = _("credit-network contribution")
+        verbose_name_plural = _("credit-network contributions")
+        indexes = [
+            models.Index(fields=["subject_hash", "key_version"], name="network_by_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}:{self.subject_hash[:12]}"
+
+    @property
+    def refund_only_rate(self) -> Decimal:
+        """Claims per order over the window (0 when the buyer ordered nothing there)."""
+        if not self.orders:
+            return Decimal("0")
+        return (Decimal(self.claims) / Decimal(self.orders)).quantize(Decimal("0.01"))

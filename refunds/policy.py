@@ -13,13 +13,17 @@ Roles:
 * **reviewer**: a member of the "reviewers" or "senior reviewers" group, or a superuser;
 * **senior reviewer**: a member of "senior reviewers" (seeded by migration
   ``refunds/0002``), or a superuser. Only seniors decide appeals;
+* **a reviewer works for one platform** (``merchants.PlatformStaff``; without that row the
+  default platform, and a superuser without it every platform): they see, take, decide,
+  release and move only that platform's claims (:func:`reviews_platform_of`);
 * **merchant of the shop**: a user with a membership of the claim's (active) shop. A
   reviewer who acts for a shop never reviews that shop's claims. Agents and owners
   answer claims alike; only an **owner** manages the shop's members and products (the
   last section, enforced by ``merchants.services``).
 
-A user's roles are read once per user object (two queries) and kept on it, as Django
-keeps permissions (``_perm_cache``): a request sees the roles it started with.
+A user's roles are read once per user object (two queries, three for a reviewer) and
+kept on it, as Django keeps permissions (``_perm_cache``): a request sees the roles it
+started with.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ class Roles:
     senior: bool
     shop_ids: frozenset[int]
     owned_shop_ids: frozenset[int] = frozenset()  # the shops among them the user owns
+    # The platform a reviewer works for; None: every platform (a superuser without one).
+    platform_id: int | None = None
 
 
 NOBODY = Roles(reviewer=False, senior=False, shop_ids=frozenset())
@@ -116,20 +122,72 @@ def roles(user) -> Roles:
         user.groups.filter(name__in=(REVIEWER_GROUP, SENIOR_GROUP)).values_list("name", flat=True)
     )
     shops = shop_roles_for_user(user=user)
+    reviewer = user.is_superuser or bool(groups)
     found = Roles(
-        reviewer=user.is_superuser or bool(groups),
+        reviewer=reviewer,
         senior=user.is_superuser or SENIOR_GROUP in groups,
         shop_ids=frozenset(shops),
         owned_shop_ids=frozenset(
             shop_id for shop_id, role in shops.items() if role == Membership.Role.OWNER
         ),
+        platform_id=_platform_of_reviewer(user) if reviewer else None,
     )
     user._claimlens_roles = found
     return found
 
 
+def _platform_of_reviewer(user) -> int | None:
+    """The platform the reviewer works for: their ``PlatformStaff`` row, else the default
+    platform (every reviewer from before platforms existed), or None for a superuser
+    without a row (the operator of the deployment)."""
+    from merchants.models import DEFAULT_PLATFORM_SLUG, Platform, PlatformStaff, default_platform_pk
+
+    # One query: the reviewer's platform and the default one, theirs first.
+    staff = PlatformStaff.objects.filter(user_id=user.pk, platform=OuterRef("pk"))
+    candidates = Platform.objects.filter(Exists(staff) | Q(slug=DEFAULT_PLATFORM_SLUG))
+    rows = list(candidates.annotate(mine=Exists(staff)).values_list("pk", "mine"))
+    for platform_id, mine in rows:
+        if mine:
+            return platform_id
+    if user.is_superuser:
+        return None
+    return rows[0][0] if rows else default_platform_pk()
+
+
 def is_reviewer(user) -> bool:
     return roles(user).reviewer
+
+
+def reviewer_platform_id(user) -> int | None:
+    """The platform whose claims the reviewer sees (None: all of them)."""
+    return roles(user).platform_id
+
+
+def staff_platform_id(user) -> int | None:
+    """The platform whose rows a staff member sees in the admin (None: every platform,
+    a superuser without a ``PlatformStaff`` row); read once per user object."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if not hasattr(user, "_claimlens_staff_platform"):
+        user._claimlens_staff_platform = _platform_of_reviewer(user)
+    return user._claimlens_staff_platform
+
+
+def reviews_platform_of(user, claim: RefundClaim) -> bool:
+    """A reviewer of the claim's platform: the only reviewers who see or act on it."""
+    found = roles(user)
+    return found.reviewer and found.platform_id in (None, claim.tenant_id)
+
+
+def scope_to_reviewer_platform(queryset: QuerySet, user, *, field: str = "tenant_id"):
+    """``queryset`` (of claims, or of rows with a platform in ``field``) narrowed to the
+    platform the reviewer works for; nothing for somebody who is not a reviewer."""
+    found = roles(user)
+    if not found.reviewer:
+        return queryset.none()
+    if found.platform_id is None:
+        return queryset
+    return queryset.filter(**{field: found.platform_id})
 
 
 def is_senior_reviewer(user) -> bool:
@@ -185,6 +243,8 @@ def _appeal_reviewer(user, claim, deciders) -> Verdict:
 def _reviewer_of(user, claim) -> Verdict:
     if not is_reviewer(user):
         return _refused(_("Only platform reviewers review claims."))
+    if not reviews_platform_of(user, claim):
+        return _refused(_("This claim belongs to another platform."))
     if acts_for_shop(user, claim):
         return _refused(_("You act for this claim's shop: another reviewer must review it."))
     return ALLOWED
@@ -236,6 +296,8 @@ def takeable_by(queryset: QuerySet[RefundClaim], user) -> QuerySet[RefundClaim]:
     if not found.reviewer:
         return queryset.none()
     queryset = queryset.filter(status__in=REVIEW_STATUSES).exclude(merchant_id__in=found.shop_ids)
+    if found.platform_id is not None:
+        queryset = queryset.filter(tenant_id=found.platform_id)
     if not found.senior:
         return queryset.exclude(status=S.APPEALED)
     decided_first = Decision.objects.filter(claim=OuterRef("pk"), on_appeal=False, reviewer=user)
@@ -248,7 +310,9 @@ def can_release(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:
     current = _holder(claim, holder)
     if current is None:
         return _not_now(_("Nobody holds this claim."))
-    if current.reviewer_id == getattr(user, "pk", None) or is_senior_reviewer(user):
+    if current.reviewer_id == getattr(user, "pk", None):
+        return ALLOWED
+    if is_senior_reviewer(user) and reviews_platform_of(user, claim):
         return ALLOWED
     return _refused(_("Only the reviewer holding this claim can release it."))
 
@@ -292,11 +356,16 @@ QUEUE_MOVABLE_STATUSES = frozenset(
 )
 
 
-def can_move_queue(user, claim: RefundClaim) -> Verdict:
-    """Move an undecided claim to another review queue: a senior reviewer, or an
-    administrator allowed to change claims (the admin's "move to queue" action)."""
+def can_move_queue(user, claim: RefundClaim, queue=None) -> Verdict:
+    """Move an undecided claim to another review queue (``queue``, when known): a senior
+    reviewer of the claim's platform, or an administrator allowed to change claims (the
+    admin's "move to queue" action); only to a queue of the claim's platform."""
     if not (is_senior_reviewer(user) or user.has_perm("refunds.change_refundclaim")):
         return _refused(_("Only a senior reviewer or an administrator can move claims."))
+    if is_reviewer(user) and not reviews_platform_of(user, claim):
+        return _refused(_("This claim belongs to another platform."))
+    if queue is not None and queue.tenant_id != claim.tenant_id:
+        return _refused(_("A claim moves only to a queue of its own platform."))
     if claim.status not in QUEUE_MOVABLE_STATUSES:
         return _not_now(_("A decided or closed claim stays in its queue."))
     return ALLOWED
@@ -418,10 +487,11 @@ def can_flag_ai_suspect(user, claim: RefundClaim) -> Verdict:
 def evidence_pack_audience(user, claim: RefundClaim) -> str | None:
     """Which evidence pack the user gets: the shop's (narrower: no buyer contact data,
     no other shops' history) for a member of the claim's shop, even one who is also a
-    reviewer; the reviewers' for a platform reviewer; none for anybody else."""
+    reviewer; the reviewers' for a reviewer of the claim's platform; none for anybody
+    else."""
     if acts_for_shop(user, claim):
         return MERCHANT_AUDIENCE
-    if is_reviewer(user):
+    if reviews_platform_of(user, claim):
         return REVIEWER_AUDIENCE
     return None
 
@@ -463,3 +533,21 @@ def can_add_packing_evidence(user, merchant) -> Verdict:
     if merchant.pk in roles(user).shop_ids:
         return ALLOWED
     return _refused(_("Only the shop's people can add its packing evidence."))
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+
+def can_resend_webhook(user, delivery) -> Verdict:
+    """Send a webhook delivery again (the admin's "re-send"): staff allowed to change
+    deliveries, for a delivered or failed one whose endpoint and client are active."""
+    from refunds.models import WebhookDelivery
+
+    if not (user.is_staff and user.has_perm("refunds.change_webhookdelivery")):
+        return _refused(_("Only an administrator may re-send webhooks."))
+    endpoint = delivery.endpoint
+    if not (endpoint.is_active and endpoint.client.is_active):
+        return _not_now(_("The endpoint or its client is inactive: nothing would be sent."))
+    if delivery.status == WebhookDelivery.Status.PENDING:
+        return _not_now(_("This delivery is already waiting to be sent."))
+    return ALLOWED

@@ -44,14 +44,18 @@ def claim_for_merchant_user(*, user, claim_id: int) -> RefundClaim:
         raise Http404 from exc
 
 
-def claims_awaiting_review(*, queue=None) -> QuerySet[RefundClaim]:
+def claims_awaiting_review(*, queue=None, reviewer=None) -> QuerySet[RefundClaim]:
     """Claims a reviewer may take: in review or appealed, nobody holding them
     (``held_by`` is kept with the open assignment by the services), most urgent first
     (queue priority, then the review deadline, then the oldest). The predicate is the
-    one of the ``claim_take_next`` index."""
+    one of the ``claim_take_next`` index. ``reviewer``: only their platform's claims."""
+    from refunds import policy
+
     qs = RefundClaim.objects.filter(status__in=[S.IN_REVIEW, S.APPEALED], held_by__isnull=True)
     if queue is not None:
         qs = qs.filter(queue=queue)
+    if reviewer is not None:
+        qs = policy.scope_to_reviewer_platform(qs, reviewer)
     return qs.select_related("queue").order_by("queue__priority", "review_deadline", "id")
 
 
@@ -247,16 +251,18 @@ def claim_timeline(*, claim_id: int):
     return AuditEvent.objects.filter(claim_id=claim_id).order_by("seq")
 
 
-def review_queue_overview():
+def review_queue_overview(*, reviewer=None):
     """Active queues, each with ``waiting``, ``appeals`` and ``overdue`` counts of claims a
-    reviewer may take now; two queries whatever the number of queues."""
+    reviewer may take now; two queries whatever the number of queues. ``reviewer``: only
+    the queues and claims of their platform."""
     from django.utils import timezone
 
+    from refunds import policy
     from refunds.models import ReviewQueue
 
     now = timezone.now()
     rows = (
-        claims_awaiting_review()
+        claims_awaiting_review(reviewer=reviewer)
         .order_by()
         .values("queue_id")
         .annotate(
@@ -266,7 +272,10 @@ def review_queue_overview():
         )
     )
     counts = {row["queue_id"]: row for row in rows}
-    queues = list(ReviewQueue.objects.filter(is_active=True))
+    queues = ReviewQueue.objects.filter(is_active=True)
+    if reviewer is not None:
+        queues = policy.scope_to_reviewer_platform(queues, reviewer)
+    queues = list(queues)
     for queue in queues:
         row = counts.get(queue.pk, {})
         queue.waiting = row.get("waiting", 0)
@@ -288,13 +297,15 @@ def claims_held_by(*, reviewer) -> QuerySet[RefundClaim]:
 
 
 def claim_for_reviewer(*, user, claim_id: int) -> RefundClaim:
-    """Any claim, for a platform reviewer; 404 for everybody else."""
+    """Any claim of the reviewer's platform, for a reviewer; 404 for everybody else
+    (another platform's claim does not exist for them)."""
+    from refunds import policy
+
     if not is_reviewer(user):
         raise Http404
+    claims = policy.scope_to_reviewer_platform(RefundClaim.objects.all(), user)
     try:
-        return RefundClaim.objects.select_related("order", "merchant", "queue", "buyer").get(
-            pk=claim_id
-        )
+        return claims.select_related("order", "merchant", "queue", "buyer__tenant").get(pk=claim_id)
     except RefundClaim.DoesNotExist as exc:
         raise Http404 from exc
 
@@ -316,12 +327,18 @@ def claim_decisions(*, claim_id: int):
 
 
 def claim_visible_to(*, user, claim_id: int) -> bool:
-    """May the user see this claim's files: a reviewer, or a member of the claim's shop."""
+    """May the user see this claim's files: a reviewer of its platform, or a member of the
+    claim's shop."""
     if not user.is_authenticated:
         return False
     if claims_for_merchant_user(user=user).filter(pk=claim_id).exists():
         return True
-    return is_reviewer(user)
+    if not is_reviewer(user):
+        return False
+    from refunds import policy
+
+    claims = RefundClaim.objects.filter(pk=claim_id)
+    return policy.scope_to_reviewer_platform(claims, user).exists()
 
 
 # --- Reviewers' statistics --------------------------------------------------------------

@@ -36,6 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from merchants.models import default_platform_pk
 from refunds import audit, lifecycle, outbound, policy, routing, webhooks
 from refunds.audit import Actor
 from refunds.exceptions import (
@@ -82,10 +83,20 @@ def _hours(name: str) -> dt.timedelta:
 
 
 def buyer_upsert(
-    *, platform_id: str, display_name: str, account_created_at=None, phone: str = ""
+    *,
+    platform_id: str,
+    display_name: str,
+    account_created_at=None,
+    phone: str = "",
+    tenant=None,
 ) -> Buyer:
-    """Create the buyer or update its display data; the platform id is the identity."""
+    """Create the buyer or update its display data; the platform id is the identity on
+    its platform (``tenant``; the default platform when not given), so another
+    platform's buyer with the same id is another buyer. Orders keep their own copy of
+    the contact data (:func:`order_create`)."""
+    tenant_id = default_platform_pk() if tenant is None else getattr(tenant, "pk", tenant)
     buyer, created = Buyer.objects.get_or_create(
+        tenant_id=tenant_id,
         platform_id=platform_id,
         defaults={
             "display_name": display_name,
@@ -128,8 +139,15 @@ def order_create(
     delivered_at: dt.datetime | None = None,
     total_amount: Decimal | None = None,
     shipping_address: str = "",
+    buyer_name: str | None = None,
+    buyer_phone: str | None = None,
 ) -> Order:
-    """Record an order. The total defaults to the sum of its items and may not be less."""
+    """Record an order. The total defaults to the sum of its items and may not be less.
+    The order keeps the buyer's name and phone as given with it (by default the buyer's
+    at this moment): later orders and later changes of the buyer never rewrite it. The
+    buyer and the shop must be of one platform."""
+    if buyer.tenant_id != merchant.tenant_id:
+        raise ClaimValidationError(_("The buyer and the shop belong to different platforms."))
     if not items:
         raise ClaimValidationError(_("An order needs at least one item."))
     for item in items:
@@ -156,6 +174,8 @@ def order_create(
                 shipped_at=shipped_at,
                 delivered_at=delivered_at,
                 shipping_address=shipping_address,
+                buyer_name=buyer.display_name if buyer_name is None else buyer_name,
+                buyer_phone=buyer.phone if buyer_phone is None else buyer_phone,
             )
             OrderItem.objects.bulk_create(
                 OrderItem(
@@ -203,6 +223,7 @@ def claim_submit(
                 order=order,
                 merchant_id=order.merchant_id,
                 buyer_id=order.buyer_id,
+                tenant_id=order.merchant.tenant_id,
                 platform_id=platform_id,
                 amount=amount,
                 order_total=order.total_amount,
@@ -455,7 +476,7 @@ def claim_merchant_respond(
                 rationale=statement or _("Accepted by the merchant."),
             )
             return claim
-        queue = locked.queue or routing.default_queue()
+        queue = locked.queue or routing.default_queue(tenant_id=locked.tenant_id)
         return lifecycle.transition(
             locked.pk,
             to=S.IN_REVIEW,
@@ -524,7 +545,7 @@ def claim_flag_ai_suspect(*, claim: RefundClaim, user, note: str = "") -> Refund
     if len(note) > 1000:
         raise ClaimValidationError(_("Keep the note under 1,000 characters."))
     actor = Actor.of_user(user)
-    forensic = routing.forensic_queue()
+    forensic = routing.forensic_queue(tenant_id=claim.tenant_id)
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
         policy.enforce(policy.can_flag_ai_suspect(user, locked))
@@ -593,7 +614,7 @@ def claim_move_queue(*, claim: RefundClaim, queue, user, reason: str = "") -> Re
         raise ClaimValidationError(_("Claims can only be moved to an active queue."))
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
-        policy.enforce(policy.can_move_queue(user, locked))
+        policy.enforce(policy.can_move_queue(user, locked, queue))
         _queue_change_locked(locked, queue, actor=Actor.of_user(user), reason=reason)
     return locked
 
@@ -1039,7 +1060,7 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
         for claim in qs.select_related("queue").only("pk", "status", "queue")[:500]:
             updates = {}
             if target == S.IN_REVIEW:
-                queue = claim.queue or routing.default_queue()
+                queue = claim.queue or routing.default_queue(tenant_id=claim.tenant_id)
                 updates = {
                     "queue": queue,
                     "review_deadline": now + dt.timedelta(hours=queue.sla_hours),

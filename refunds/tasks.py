@@ -53,3 +53,11 @@ def leases_expire_task() -> int:
     """Give back to their queues the claims whose reviewers went quiet (one bounded batch
     a run; beat runs it every minute, so a backlog drains batch by batch)."""
     return services.leases_expire()
+
+
+@shared_task(soft_time_limit=240, time_limit=280)
+def credit_network_refresh_task() -> int:
+    """Refresh the buyer-credit network's contributions, one bounded batch a run."""
+    from refunds.credit_network import credit_network_refresh
+
+    return credit_network_refresh()

@@ -28,15 +28,18 @@ import http.client
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from standardwebhooks import Webhook
 
 from refunds import outbound
-from refunds.models import RefundClaim, WebhookDelivery, WebhookEndpoint
+from refunds.exceptions import IllegalTransition
+from refunds.models import RefundClaim, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_TYPES = ("claim.received", "claim.status_changed", "claim.decided")
 
@@ -146,32 +149,54 @@ def signed_headers(delivery: WebhookDelivery, body: bytes, timestamp: int) -> di
 def deliver(delivery_id: int) -> bool:
     """Try once. True when delivered (or nothing left to do); False schedules a retry.
 
-    A URL that may not be called (an internal address, plain http where https is
-    required) ends the delivery as failed without any request: retrying cannot help.
+    Every try is logged as a :class:`~refunds.models.WebhookAttempt` (status code,
+    latency, a bounded excerpt of the answer, the error). A URL that may not be called
+    (an internal address, plain http where https is required) ends the delivery as
+    failed without any request: retrying cannot help.
     """
     delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
     if delivery.status != WebhookDelivery.Status.PENDING:
         return True
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
     headers = signed_headers(delivery, body, int(time.time()))
+    attempt = _Attempt(started_at=timezone.now(), clock=time.monotonic())
     try:
         answer = outbound.post(delivery.endpoint.url, body=body, headers=headers)
     except outbound.TargetRefused as refused:
-        return _record(delivery, error=f"{refused.code}: {refused.message}", final=True)
+        attempt.clock = None  # nothing was sent: no latency to speak of
+        return _record(delivery, attempt, error=f"{refused.code}: {refused.message}", final=True)
     except (OSError, http.client.HTTPException) as exc:
-        return _record(delivery, error=(str(exc) or type(exc).__name__)[:500])
+        return _record(delivery, attempt, error=(str(exc) or type(exc).__name__)[:500])
+    attempt.excerpt = answer.body_start.decode("utf-8", "replace")
     if 200 <= answer.status < 300:
-        return _record(delivery, status_code=answer.status)
+        return _record(delivery, attempt, status_code=answer.status)
     if 300 <= answer.status < 400:
         error = f"HTTP {answer.status} (redirects are not followed)"
     else:
-        text = " ".join(answer.body_start.decode("utf-8", "replace").split())[:200]
+        text = " ".join(attempt.excerpt.split())[:200]
         error = f"HTTP {answer.status}: {text}" if text else f"HTTP {answer.status}"
-    return _record(delivery, status_code=answer.status, error=error)
+    return _record(delivery, attempt, status_code=answer.status, error=error)
+
+
+@dataclass
+class _Attempt:
+    started_at: dt.datetime
+    clock: float | None  # time.monotonic() when the request started
+    excerpt: str = ""
+
+    def latency_ms(self) -> int | None:
+        if self.clock is None:
+            return None
+        return round((time.monotonic() - self.clock) * 1000)
 
 
 def _record(
-    delivery: WebhookDelivery, *, status_code: int | None = None, error: str = "", final=False
+    delivery: WebhookDelivery,
+    attempt: _Attempt,
+    *,
+    status_code: int | None = None,
+    error: str = "",
+    final=False,
 ) -> bool:
     ok = not error
     attempts = delivery.attempts + 1
@@ -182,12 +207,52 @@ def _record(
     else:
         status = WebhookDelivery.Status.PENDING
         next_at = timezone.now() + dt.timedelta(seconds=min(3600, 2**attempts * 5))
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        attempts=attempts,
-        status=status,
-        last_status_code=status_code,
-        last_error=error,
-        next_attempt_at=next_at,
-        delivered_at=timezone.now() if ok else None,
-    )
+    limit = WebhookAttempt.EXCERPT_CHARS
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            number=WebhookAttempt.objects.filter(delivery=delivery).count() + 1,
+            started_at=attempt.started_at,
+            status_code=status_code,
+            latency_ms=attempt.latency_ms(),
+            response_excerpt=attempt.excerpt[:limit],
+            error=error[:limit],
+        )
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            attempts=attempts,
+            status=status,
+            last_status_code=status_code,
+            last_error=error,
+            next_attempt_at=next_at,
+            delivered_at=timezone.now() if ok else None,
+        )
     return status != WebhookDelivery.Status.PENDING
+
+
+def webhook_delivery_resend(*, delivery: WebhookDelivery, user) -> WebhookDelivery:
+    """Send a delivered or failed event again (the admin's "re-send" action): the same
+    delivery, id and payload (so the receiver can tell it is the same event), back to
+    pending with a fresh retry budget, sent after commit. Its earlier attempts stay in
+    the log. Refused (:func:`refunds.policy.can_resend_webhook`) for somebody without
+    the right, an inactive endpoint, or a delivery that is still pending (compare and
+    set: two administrators re-sending at once send it once)."""
+    from refunds import policy
+    from refunds.tasks import deliver_webhook_task
+
+    policy.enforce(policy.can_resend_webhook(user, delivery))
+    with transaction.atomic():
+        changed = (
+            WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status)
+            .exclude(status=WebhookDelivery.Status.PENDING)
+            .update(
+                status=WebhookDelivery.Status.PENDING,
+                attempts=0,
+                next_attempt_at=timezone.now(),
+                delivered_at=None,
+            )
+        )
+        if changed != 1:
+            raise IllegalTransition(_("This delivery is already waiting to be sent."))
+        transaction.on_commit(lambda: deliver_webhook_task.delay(delivery.pk))
+    delivery.refresh_from_db()
+    return delivery

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from refunds import policy, selectors, services
+from refunds import credit_network, policy, selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import (
     DecisionForm,
@@ -37,12 +37,16 @@ QUEUE_PREVIEW = 25
 @reviewer_required
 def queues(request):
     """Every active queue with what waits in it, and the most urgent claims overall."""
-    waiting = list(selectors.claims_awaiting_review().select_related("merchant")[:QUEUE_PREVIEW])
+    waiting = list(
+        selectors.claims_awaiting_review(reviewer=request.user).select_related("merchant")[
+            :QUEUE_PREVIEW
+        ]
+    )
     return render(
         request,
         "refunds/review_queues.html",
         {
-            "queues": selectors.review_queue_overview(),
+            "queues": selectors.review_queue_overview(reviewer=request.user),
             "waiting": waiting,
             "held_count": selectors.claims_held_by(reviewer=request.user).count(),
             "risk_thresholds": risk_thresholds(),
@@ -56,7 +60,8 @@ def queues(request):
 def take_next(request):
     queue = None
     if request.POST.get("queue"):
-        queue = get_object_or_404(ReviewQueue, pk=request.POST["queue"], is_active=True)
+        queues = policy.scope_to_reviewer_platform(ReviewQueue.objects.all(), request.user)
+        queue = get_object_or_404(queues, pk=request.POST["queue"], is_active=True)
     try:
         claim = services.claim_take_next(reviewer=request.user, queue=queue)
     except NothingToReview as exc:
@@ -106,6 +111,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     findings = list(evidence_selectors.findings_for_claim(claim_id=claim.pk))
     holder = selectors.claim_holder(claim_id=claim.pk)
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
+    network_credit = credit_network.network_credit_for_buyer(buyer=claim.buyer)
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
@@ -135,6 +141,10 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "can_export": policy.can_export_evidence_pack(user, claim),
             "credit": credit,
             "fraud_tiers": _fraud_tiers(credit),
+            "network_credit": network_credit,
+            "network_tier_label": FRAUD_TIER_LABELS.get(network_credit.tier, "")
+            if network_credit
+            else "",
             "decisions": decisions,
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),

@@ -48,7 +48,7 @@ def everything(
     contested, decided, appealed and held; a shipment with packing evidence; a platform
     client with a webhook endpoint and a delivery."""
     from evidence.services import evidence_add
-    from merchants.services import platform_client_create, shipment_create
+    from merchants.services import platform_client_create, platform_staff_assign, shipment_create
     from tests.web.conftest import _forged_claim
 
     claim = _forged_claim(shop_a, listing_product, make_order, django_capture_on_commit_callbacks)
@@ -71,6 +71,7 @@ def everything(
             upload=_jpeg(3), submitted_by="merchant", original_name="packing.jpg", shipment=shipment
         )
     client, _token = platform_client_create(name="Platform", merchants=[shop_a])
+    platform_staff_assign(user=charlie, platform=shop_a.tenant)  # the default platform
     endpoint, secret = services.webhook_endpoint_create(
         client=client, url="https://platform.example/hook"
     )

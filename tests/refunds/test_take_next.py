@@ -183,9 +183,10 @@ def test_take_next_query_count_does_not_grow_with_queues_or_claims(
     _setup_for_counting(make_claim, shop_a, alice, erin, queues=4, claims=30)
     reviewer = _fresh(charlie)
 
-    # roles (2), savepoint, the reviewer's lease lock (PostgreSQL), lease count, queues,
-    # the head, assignment, holder, audit append (lock, head of the chain, insert), release
-    with django_assert_max_num_queries(13):
+    # roles (2, and the reviewer's platform), savepoint, the reviewer's lease lock
+    # (PostgreSQL), lease count, queues, the head, assignment, holder, audit append (lock,
+    # head of the chain, insert), release
+    with django_assert_max_num_queries(14):
         large = _queries_of(lambda: services.claim_take_next(reviewer=reviewer))
 
     assert large == small
@@ -203,9 +204,10 @@ def test_nothing_to_review_costs_the_same_few_queries_whatever_the_queues(
     _setup_for_counting(make_claim, shop_a, alice, erin, queues=4, claims=0)
     reviewer = _fresh(charlie)
 
-    # roles (2), savepoint, the lease lock (PostgreSQL), lease count, queues (none with
-    # anything for charlie), the claims of no queue, rollback and release
-    with django_assert_max_num_queries(9):
+    # roles (2, and the reviewer's platform), savepoint, the lease lock (PostgreSQL), lease
+    # count, queues (none with anything for charlie), the claims of no queue, rollback and
+    # release
+    with django_assert_max_num_queries(10):
         large = _queries_of(lambda: nothing(reviewer))
 
     assert large == small

@@ -56,6 +56,7 @@ def build_world(roles: dict[str, str]) -> World:
     from merchants.services import (
         membership_add,
         platform_client_create,
+        platform_staff_assign,
         product_create,
         shipment_create,
     )
@@ -81,6 +82,8 @@ def build_world(roles: dict[str, str]) -> World:
     charlie.groups.add(Group.objects.get_or_create(name="reviewers")[0])
     dora = users.create_user("dora", password="pw-dora-123")
     dora.groups.add(Group.objects.get_or_create(name="senior reviewers")[0])
+    # dora works for the default platform explicitly (charlie by default): both see shop A.
+    platform_staff_assign(user=dora, platform=o["shop_a"].tenant)
     users.create_superuser("root", email="root@claimlens.local", password="pw-root-123")
     users.create_user("stan", password="pw-stan-123", is_staff=True)
     vera = users.create_user("vera", password="pw-vera-123", is_staff=True)

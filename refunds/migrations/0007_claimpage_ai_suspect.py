@@ -16,18 +16,22 @@ FORENSIC = {
 
 
 def forensic_queue(apps, schema_editor):
-    """The queue the AI-made flag routes to, unless one of that slug exists already."""
+    """Each platform's queue the AI-made flag routes to, unless it has one of that slug."""
     ReviewQueue = apps.get_model("refunds", "ReviewQueue")
+    Platform = apps.get_model("merchants", "Platform")
     slug = FORENSIC["slug"]
-    ReviewQueue.objects.get_or_create(
-        slug=slug, defaults={k: v for k, v in FORENSIC.items() if k != "slug"}
-    )
+    for platform in Platform.objects.all():
+        ReviewQueue.objects.get_or_create(
+            tenant=platform,
+            slug=slug,
+            defaults={k: v for k, v in FORENSIC.items() if k != "slug"},
+        )
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refunds', '0004_leases_and_take_next'),
+        ('refunds', '0006_tenancy_credit_network_and_webhook_attempts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
