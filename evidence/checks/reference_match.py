@@ -178,6 +178,27 @@ MIRROR_PREFILTER_STEP = 4
 MIRROR_PREFILTER_INLIERS = 12
 MIRROR_PREFILTER_RATIO = 0.45
 
+# The listing inside a larger frame (a full-page screenshot of the shop's product page, a
+# chat with the picture as a bubble, a collage): the picture covers a part of the frame
+# only, so the "covers half the frame" rule cannot hold, and in the 1024-px working copy
+# of a tall screenshot it shrinks to a few hundred pixels. Tried only when nothing else
+# explained the photo, in two steps. (1) Locate: a similarity from the working copy's
+# matches, or, for a tall or wide frame (a phone screen, a row of tiles), from ORB
+# features of a larger copy (short side up to LARGE_SHORT_SIDE), that puts the reference
+# upright (screens and collages show pictures unrotated) mostly inside the frame. (2)
+# Decide: the located part is cut from the sharpest copy of the photo decoded, registered
+# again as a photo of its own, and judged by every test and guard above (the changed
+# fraction, the residual, the marks of another exposure): the locating fit decides nothing.
+SUB_FRAME_MIN_INLIERS = 12
+SUB_FRAME_MIN_RATIO = 0.2
+SUB_FRAME_MAX_ROTATION = 2.0  # degrees
+SUB_FRAME_MIN_INSIDE = 0.6  # of the reference that must lie inside the frame
+SUB_FRAME_MARGIN = 0.02  # of the located box, added on each side before cutting it out
+TALL_FRAME_ASPECT = 1.9  # phone screens are 2.0-2.2 : 1; 16:9 photos (1.78) are not tall
+LARGE_SHORT_SIDE = 1024
+LARGE_LONG_SIDE = 2600
+LARGE_ORB_FEATURES = 3000
+
 
 @dataclass
 class ImageFeatures:
@@ -407,6 +428,10 @@ class Registration:
     # The ratio-test matches the fit was made from (reference points, claim points), for
     # a second fit without matching again.
     pairs: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    # Found inside a larger frame: the part of the claim photo registered (full-resolution
+    # pixels, x0, y0, x1, y1) and that part's features, which every other field refers to.
+    sub_frame: tuple[int, int, int, int] | None = None
+    sub_frame_features: ImageFeatures | None = field(default=None, repr=False)
 
     @property
     def similarity(self) -> int:
@@ -1061,6 +1086,144 @@ def mirrored_features(image: DecodedImage) -> ImageFeatures:
     return features
 
 
+def _oriented_source(image: DecodedImage) -> np.ndarray:
+    """The sharpest copy of the photo decoded (the display source, long side >= 1600
+    unless the photo is smaller), oriented as the working copy; once per image."""
+    source = image.memo.get("oriented_source")
+    if source is None:
+        from evidence.imaging import orient_array
+
+        raw = getattr(image, "display_source", None)
+        source = image.working if raw is None else orient_array(raw, image.orientation)
+        if source.ndim == 2:
+            source = cv2.cvtColor(source, cv2.COLOR_GRAY2BGR)
+        image.memo["oriented_source"] = source
+    return source
+
+
+def is_tall_frame(width: int, height: int) -> bool:
+    """A phone screen's shape (or a row of tiles): where a picture in it is small."""
+    return max(width, height) >= TALL_FRAME_ASPECT * min(width, height)
+
+
+def large_features(image: DecodedImage) -> tuple[np.ndarray, np.ndarray]:
+    """ORB keypoints (in working-copy coordinates) and descriptors of a larger copy of
+    the photo: its short side up to :data:`LARGE_SHORT_SIDE`. Once per image."""
+    found = image.memo.get("large_features")
+    if found is None:
+        source = _oriented_source(image)
+        sh, sw = source.shape[:2]
+        f = min(1.0, LARGE_SHORT_SIDE / min(sw, sh), LARGE_LONG_SIDE / max(sw, sh))
+        large = (
+            source
+            if f == 1.0
+            else cv2.resize(source, (round(sw * f), round(sh * f)), interpolation=cv2.INTER_AREA)
+        )
+        gray = cv2.cvtColor(large, cv2.COLOR_BGR2GRAY)
+        orb = cv2.ORB_create(
+            nfeatures=LARGE_ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12
+        )
+        keypoints, descriptors = orb.detectAndCompute(gray, None)
+        if descriptors is None or not keypoints:
+            found = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+        else:
+            to_working = image.working.shape[1] / large.shape[1]
+            found = (np.float32([kp.pt for kp in keypoints]) * to_working, descriptors)
+        image.memo["large_features"] = found
+    return found
+
+
+def _located_box(
+    h: np.ndarray, reference: ImageFeatures, width: int, height: int
+) -> tuple[float, float, float, float] | None:
+    """Where similarity ``h`` puts ``reference`` in a ``width`` x ``height`` frame, when
+    it is a plausible picture shown in it: upright, a sane scale, mostly inside."""
+    rotation = float(np.degrees(np.arctan2(h[1, 0], h[0, 0])))
+    scale = float(np.hypot(h[0, 0], h[1, 0]))
+    if abs(rotation) > SUB_FRAME_MAX_ROTATION or not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+        return None
+    claim_overlap, inside = _polygon_overlap(
+        h, (reference.width, reference.height), (width, height)
+    )
+    if inside < SUB_FRAME_MIN_INSIDE or claim_overlap >= 0.95:
+        return None
+    rw, rh = reference.width, reference.height
+    corners = cv2.perspectiveTransform(np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]]), h)[0]
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+
+
+def _locate(
+    image: DecodedImage,
+    claim: ImageFeatures,
+    reference: ImageFeatures,
+    first_fit: Registration | None,
+) -> tuple[float, float, float, float] | None:
+    """Where ``reference`` may be shown inside the claim frame (working-copy box), from
+    the working copy's fit or, in a tall frame, from a larger copy's features."""
+    w, h = claim.width, claim.height
+    if (
+        first_fit is not None
+        and first_fit.fit == "similarity"
+        and not first_fit.mirrored
+        and first_fit.inliers >= SUB_FRAME_MIN_INLIERS
+        and first_fit.inlier_ratio >= SUB_FRAME_MIN_RATIO
+    ):
+        box = _located_box(first_fit.homography, reference, w, h)
+        if box is not None:
+            return box
+    if not is_tall_frame(w, h):
+        return None
+    points, descriptors = large_features(image)
+    pairs = _match(points, descriptors, reference)
+    if pairs is None or len(pairs[0]) < SUB_FRAME_MIN_INLIERS:
+        return None
+    fitted = _fit_similarity(*pairs, RANSAC_THRESHOLD_FRACTION * max(w, h))
+    if fitted is None:
+        return None
+    matrix, mask = fitted
+    if mask.sum() < SUB_FRAME_MIN_INLIERS or mask.mean() < SUB_FRAME_MIN_RATIO:
+        return None
+    return _located_box(matrix, reference, w, h)
+
+
+def register_inside_frame(
+    image: DecodedImage,
+    claim: ImageFeatures,
+    reference: ImageFeatures,
+    first_fit: Registration | None,
+) -> Registration | None:
+    """``reference`` found as a part of a larger claim frame (a screenshot, a chat, a
+    collage): located (:func:`_locate`), cut out of the sharpest decoded copy and
+    registered as a photo of its own, by a similarity and, where called for, a
+    homography (:func:`settle_slant`). None when it is not located."""
+    located = _locate(image, claim, reference, first_fit)
+    if located is None:
+        return None
+    x0, y0, x1, y1 = located
+    mx, my = SUB_FRAME_MARGIN * (x1 - x0), SUB_FRAME_MARGIN * (y1 - y0)
+    source = _oriented_source(image)
+    f = source.shape[1] / claim.width
+    sx0, sy0 = max(0, int((x0 - mx) * f)), max(0, int((y0 - my) * f))
+    sx1 = min(source.shape[1], int(np.ceil((x1 + mx) * f)))
+    sy1 = min(source.shape[0], int(np.ceil((y1 + my) * f)))
+    if sx1 - sx0 < 64 or sy1 - sy0 < 64:
+        return None
+    part = compute_features(np.ascontiguousarray(source[sy0:sy1, sx0:sx1]))
+    registration = settle_slant(part, reference, register(part, reference))
+    if registration is None:
+        return None
+    full = image.width / source.shape[1]
+    registration.sub_frame = (
+        round(sx0 * full),
+        round(sy0 * full),
+        round(sx1 * full),
+        round(sy1 * full),
+    )
+    registration.sub_frame_features = part
+    return registration
+
+
 # ------------------------------------------------------------------------ artifacts
 
 RED = (0, 0, 255)
@@ -1200,6 +1363,14 @@ class ReferenceMatchCheck(Check):
             # honest photo only once the ordinary fit has failed everywhere.
             best = self._slanted_or_mirrored(image, claim, tried, first_fits, settled)
         if best is None:
+            # Nor as a slant or a mirror image: perhaps a part of a larger frame.
+            for i, (distance, reference, features) in enumerate(tried):
+                first_fit = first_fits[i] if i < len(first_fits) else None
+                registration = register_inside_frame(image, claim, features, first_fit)
+                best = _better(best, registration, reference, features, distance)
+                if registration is not None and registration.is_clear_copy:
+                    break
+        if best is None:
             return []
         registration, reference, features, distance = best
         return self._findings(image, claim, registration, reference, features, distance)
@@ -1242,23 +1413,32 @@ class ReferenceMatchCheck(Check):
         distance: int,
     ) -> list[FindingData]:
         dw, dh = registration.diff_size
-        fx, fy = image.width / dw, image.height / dh
-        boxes = [
-            {
-                "x0": round(r.x0 * fx),
-                "y0": round(r.y0 * fy),
-                "x1": round(r.x1 * fx),
-                "y1": round(r.y1 * fy),
-                "relative": [
-                    round(r.x0 / dw, 4),
-                    round(r.y0 / dh, 4),
-                    round(r.x1 / dw, 4),
-                    round(r.y1 / dh, 4),
-                ],
-                "area_fraction": round(r.pixels / (dw * dh), 5),
-            }
-            for r in registration.regions
-        ]
+        # Inside a larger frame, the difference map covers the part registered only.
+        ox, oy, ow, oh = 0, 0, image.width, image.height
+        if registration.sub_frame is not None and registration.sub_frame_features is not None:
+            claim = registration.sub_frame_features
+            ox, oy, sx1, sy1 = registration.sub_frame
+            ow, oh = sx1 - ox, sy1 - oy
+        fx, fy = ow / dw, oh / dh
+        boxes = []
+        for r in registration.regions:
+            x0, y0 = ox + round(r.x0 * fx), oy + round(r.y0 * fy)
+            x1, y1 = ox + round(r.x1 * fx), oy + round(r.y1 * fy)
+            boxes.append(
+                {
+                    "x0": x0,
+                    "y0": y0,
+                    "x1": x1,
+                    "y1": y1,
+                    "relative": [
+                        round(x0 / image.width, 4),
+                        round(y0 / image.height, 4),
+                        round(x1 / image.width, 4),
+                        round(y1 / image.height, 4),
+                    ],
+                    "area_fraction": round(r.pixels * fx * fy / (image.width * image.height), 5),
+                }
+            )
         details = {
             "reference_id": reference.id,
             "reference_kind": reference.kind,
@@ -1285,6 +1465,11 @@ class ReferenceMatchCheck(Check):
         }
         if registration.fit == "homography":
             details["inlier_spread"] = round(registration.inlier_spread, 3)
+        if registration.sub_frame is not None:
+            # The homography and overlaps refer to the part registered, cut out here.
+            details["found_in_larger_frame"] = True
+            details["sub_region"] = list(registration.sub_frame)
+            details["homography_space"] = "reference working copy -> sub_region working copy"
         side_by_side = Artifact(
             "side_by_side",
             to_png(_side_by_side(features, claim, registration)),
@@ -1311,7 +1496,13 @@ class ReferenceMatchCheck(Check):
                     related_reference_id=reference.id,
                 )
             ]
-        if registration.mirrored and reference.kind == "packing":
+        if registration.sub_frame is not None:
+            copy_message = gettext_noop(
+                "This photo shows a copy of your photo “%(label)s” (%(similarity)s%%"
+                " similar) inside a larger picture (a screenshot, a chat or a collage): it"
+                " was not taken of the item the buyer received."
+            )
+        elif registration.mirrored and reference.kind == "packing":
             copy_message = gettext_noop(
                 "This photo is a mirror image of your packing photo “%(label)s”"
                 " (%(similarity)s%% similar), flipped left to right: it was not taken of the"
