@@ -57,6 +57,7 @@ import numpy as np
 from django.utils.translation import gettext_noop
 
 from evidence import hashing
+from evidence.checks import screen_recapture
 from evidence.checks.base import (
     Artifact,
     Check,
@@ -198,6 +199,15 @@ TALL_FRAME_ASPECT = 1.9  # phone screens are 2.0-2.2 : 1; 16:9 photos (1.78) are
 LARGE_SHORT_SIDE = 1024
 LARGE_LONG_SIDE = 2600
 LARGE_ORB_FEATURES = 3000
+
+# A photograph of a screen showing the reference: the geometry shows the reference's
+# whole picture (a slant, a bezel and the room around it allowed), and the pixels inside
+# it carry the screen's grid (evidence.checks.screen_recapture). Tried only when no
+# digital copy was found; a photo of a screen is not the same pixels (gamma, moire,
+# glare), so it is never one.
+RECAPTURE_MIN_RATIO = 0.3
+RECAPTURE_MIN_INSIDE = 0.85  # of the reference inside the frame: the whole screen shown
+RECAPTURE_MIN_COVER = 0.15  # of the claim frame the picture covers
 
 
 @dataclass
@@ -1270,6 +1280,19 @@ def _overlay(claim: ImageFeatures, registration: Registration) -> np.ndarray:
 _Match = tuple[Registration, ReferencePhoto, ImageFeatures, int]
 
 
+def _shows_whole_picture(registration: Registration) -> bool:
+    """The geometry of a screen showing the reference: a sane fit most matches agree on,
+    the whole picture inside the frame, covering a fair part of it."""
+    return (
+        registration.sane
+        and not registration.mirrored
+        and registration.inliers >= MIN_INLIERS
+        and registration.inlier_ratio >= RECAPTURE_MIN_RATIO
+        and registration.reference_overlap >= RECAPTURE_MIN_INSIDE
+        and registration.claim_overlap >= RECAPTURE_MIN_COVER
+    )
+
+
 def _better(
     best: _Match | None,
     registration: Registration | None,
@@ -1328,6 +1351,11 @@ class ReferenceMatchCheck(Check):
             10,
             "The photo shows the merchant's picture, but may be a photo of the printed item.",
         ),
+        # A photo of the listing on a screen: as strong as a copy, never the item itself.
+        "reference_screen_recapture": (
+            80,
+            "The photo is a photograph of a screen showing the merchant's photo.",
+        ),
     }
     submitted_by = frozenset({"buyer", "platform"})
 
@@ -1370,10 +1398,76 @@ class ReferenceMatchCheck(Check):
                 best = _better(best, registration, reference, features, distance)
                 if registration is not None and registration.is_clear_copy:
                     break
+        if best is None or not best[0].is_digital_copy:
+            recapture = self._screen_recapture(image, claim, tried, first_fits)
+            if recapture is not None:
+                return recapture
         if best is None:
             return []
         registration, reference, features, distance = best
         return self._findings(image, claim, registration, reference, features, distance)
+
+    def _screen_recapture(
+        self,
+        image: DecodedImage,
+        claim: ImageFeatures,
+        tried: list[tuple[int, ReferencePhoto, ImageFeatures]],
+        first_fits: list[Registration | None],
+    ) -> list[FindingData] | None:
+        """``reference_screen_recapture`` when the photo shows a reference's whole
+        picture (by a similarity or a homography) and carries a screen's grid in it."""
+        for i, (distance, reference, features) in enumerate(tried):
+            similarity = first_fits[i] if i < len(first_fits) else None
+            if similarity is None or similarity.inliers < MIN_INLIERS:
+                continue
+            fits = [similarity]
+            slanted = register_perspective(claim, features, similarity)
+            if slanted is not None:
+                fits.append(slanted)
+            shown = [r for r in fits if _shows_whole_picture(r)]
+            if not shown:
+                continue
+            registration = max(shown, key=lambda r: r.inliers)
+            source = _oriented_source(image)
+            f = source.shape[1] / claim.width
+            rw, rh = features.width, features.height
+            corners = np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]])
+            quad = cv2.perspectiveTransform(corners, registration.homography)[0] * f
+            strength = screen_recapture.grid_strength(source, quad)
+            if strength is None or strength < screen_recapture.MIN_GRID_STRENGTH:
+                continue
+            return [
+                FindingData(
+                    code="reference_screen_recapture",
+                    severity=Severity.CRITICAL,
+                    message=gettext_noop(
+                        "This photo is a photograph of a screen showing your photo"
+                        " “%(label)s”: it lines up with your picture, and the screen's pixel"
+                        " grid shows across it as a regular pattern (moiré). It was not taken"
+                        " of the item the buyer received."
+                    ),
+                    params={"label": reference.label},
+                    details={
+                        "reference_id": reference.id,
+                        "reference_kind": reference.kind,
+                        "fit": registration.fit,
+                        "matches": registration.matches,
+                        "inliers": registration.inliers,
+                        "homography": [
+                            [float(f"{v:.8g}") for v in row] for row in registration.homography
+                        ],
+                        "homography_space": "reference working copy -> claim working copy",
+                        "claim_overlap": round(registration.claim_overlap, 3),
+                        "reference_overlap": round(registration.reference_overlap, 3),
+                        "grid_strength": round(strength),
+                        "min_grid_strength": round(screen_recapture.MIN_GRID_STRENGTH),
+                        "hash_distance": distance,
+                        "image_size": [image.width, image.height],
+                    },
+                    related_reference_id=reference.id,
+                )
+            ]
+        return None
 
     def _slanted_or_mirrored(
         self,
