@@ -469,7 +469,8 @@ def screen_photo(
     pitch = rng.uniform(1.6, 3.2)
     fill = rng.uniform(0.55, 0.8)
     # The screen's own pixels: the picture at the size it has on the screen.
-    screen_w = max(64, round(fill * w / pitch))
+    # (of the frame's width, or of its height for a picture taller than the frame)
+    screen_w = max(64, round(fill * min(w, h * pw / ph) / pitch))
     screen_h = round(screen_w * ph / pw)
     shown = cv2.resize(picture, (screen_w, screen_h), interpolation=cv2.INTER_AREA).astype(
         np.float32
