@@ -19,6 +19,7 @@ import functools
 import html
 import io
 import json
+import multiprocessing
 import sys
 import time
 from dataclasses import dataclass, field
@@ -740,7 +741,13 @@ def box_hit(reported: list[int], truth: syn.Box) -> tuple[bool, float]:
 
 
 def evaluate(case: Case, listings: dict[int, Listing], rng: np.random.Generator) -> dict:
-    context = context_for(case, listings, rng)
+    return evaluate_in(
+        case, context_for(case, listings, rng), listings[case.product].features.phash
+    )
+
+
+def evaluate_in(case: Case, context: CheckContext, listing_phash: int) -> dict:
+    """One case through the product's checks (the context drawn beforehand)."""
     t0 = time.perf_counter()
     image = imaging.decode(case.data)
     outcomes = run_checks(image, context)
@@ -757,7 +764,11 @@ def evaluate(case: Case, listings: dict[int, Listing], rng: np.random.Generator)
             strongest[finding.code] = max(strongest.get(finding.code, 0), weight)
             if finding.code == "reference_altered_region":
                 altered = finding.details
-            if finding.code in ("reference_copy", "reference_match_inconclusive"):
+            if finding.code in (
+                "reference_copy",
+                "reference_match_inconclusive",
+                "reference_screen_recapture",
+            ):
                 copy = {**finding.details, "code": finding.code}
     score = combine([w for w in strongest.values() if w > 0])
     expected = EXPECTED_CODE.get(case.kind)
@@ -765,7 +776,7 @@ def evaluate(case: Case, listings: dict[int, Listing], rng: np.random.Generator)
     detected = score >= SUSPICIOUS and (expected_fired is not False)
 
     # Naive peer (a): pHash distance to the order's listing photo alone.
-    distance = hamming_distance(phash(image), listings[case.product].features.phash)
+    distance = hamming_distance(phash(image), listing_phash)
     # Naive peer (b): no camera make/model in EXIF means forged.
     exif = image.exif
     has_camera = bool(exif.get(0x010F) or exif.get(0x0110))
@@ -824,6 +835,7 @@ def evaluate(case: Case, listings: dict[int, Listing], rng: np.random.Generator)
                 "reference_overlap",
                 "reprojection_error",
                 "inlier_spread",
+                "grid_strength",
             )
             if k in copy
         }
@@ -1165,12 +1177,12 @@ def main() -> int:
         for old in miss_dir.iterdir():
             old.unlink()
 
-    def run(
-        case: Case,
-        pool: dict[int, Listing] = listings,
-        context_rng: np.random.Generator = ctx_rng,
-    ) -> None:
-        record = evaluate(case, pool, context_rng)
+    # --jobs N: cases are drawn here, in order, and checked by N worker processes.
+    jobs = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 1
+    workers = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+    pending: list = []
+
+    def record_done(case: Case, record: dict) -> None:
         records.append(record)
         if is_miss(record):
             # Kept for whoever tunes the checks: the exact bytes that were missed.
@@ -1179,6 +1191,18 @@ def main() -> int:
             (miss_dir / f"{case.id}{suffix}").write_bytes(case.data)
         if len(records) % 50 == 0:
             print(f"  {len(records)} cases, {time.perf_counter() - started:.0f} s", flush=True)
+
+    def run(
+        case: Case,
+        pool: dict[int, Listing] = listings,
+        context_rng: np.random.Generator = ctx_rng,
+    ) -> None:
+        context = context_for(case, pool, context_rng)
+        listing_phash = pool[case.product].features.phash
+        if workers is None:
+            record_done(case, evaluate_in(case, context, listing_phash))
+        else:
+            pending.append((case, workers.apply_async(evaluate_in, (case, context, listing_phash))))
 
     index = 0
     for kind in () if frames_only else FORGED_KINDS:
@@ -1227,12 +1251,19 @@ def main() -> int:
             index += 1
 
     # Issue 10's second set: their own generators, case numbers and distractor draws.
+    # (--per-fraud N / --per-honest N: fewer cases, for a loaded machine.)
+    per_fraud = PER_NEW_FORGED_KIND
+    per_honest = PER_FLAT_GENUINE_KIND
+    if "--per-fraud" in sys.argv:
+        per_fraud = int(sys.argv[sys.argv.index("--per-fraud") + 1])
+    if "--per-honest" in sys.argv:
+        per_honest = int(sys.argv[sys.argv.index("--per-honest") + 1])
     frame_rng = np.random.default_rng([SEED, 5])
     frame_ctx_rng = np.random.default_rng([SEED, 6])
     others = [syn.render_other_shot(s, 9000).image for s in product_seeds[:6]]
     index = 4000
     for kind in FRAME_FORGED_KINDS:
-        for i in range(PER_NEW_FORGED_KIND):
+        for i in range(per_fraud):
             flat = kind == "forged_flat_screen_photo"
             pool = flat_listings if flat else listings
             listing = (
@@ -1244,13 +1275,17 @@ def main() -> int:
             run(case, pool, frame_ctx_rng)
             index += 1
     for kind in FRAME_GENUINE_KINDS:
-        for i in range(PER_FLAT_GENUINE_KIND):
+        for i in range(per_honest):
             flat = "_flat_" in kind
             product = flat_seeds[i % N_FLAT_PRODUCTS] if flat else product_seeds[i % N_PRODUCTS]
             case = frame_genuine_case(index, kind, product, flat, frame_rng)
             run(case, flat_listings if flat else listings, frame_ctx_rng)
             index += 1
 
+    for case, result in pending:
+        record_done(case, result.get())
+    if workers is not None:
+        workers.close()
     summary = summarise(records)
     seconds = round(time.perf_counter() - started, 1)
     meta = {"cases": len(records), "seconds": seconds}

@@ -455,7 +455,7 @@ def screen_photo(
     box: Box | None,
     rng: np.random.Generator,
     *,
-    size: tuple[int, int] = (2000, 1500),
+    size: tuple[int, int] = (1600, 1200),
     tilt: tuple[float, float] = (0.0, 20.0),
 ) -> tuple[np.ndarray, Box | None, Box]:
     """A phone photo of a screen showing ``picture``: the screen's RGB stripes (a pixel

@@ -1398,14 +1398,19 @@ class ReferenceMatchCheck(Check):
                 best = _better(best, registration, reference, features, distance)
                 if registration is not None and registration.is_clear_copy:
                     break
+        strength = None
         if best is None or not best[0].is_digital_copy:
-            recapture = self._screen_recapture(image, claim, tried, first_fits)
+            recapture, strength = self._screen_recapture(image, claim, tried, first_fits)
             if recapture is not None:
                 return recapture
         if best is None:
             return []
         registration, reference, features, distance = best
-        return self._findings(image, claim, registration, reference, features, distance)
+        findings = self._findings(image, claim, registration, reference, features, distance)
+        if strength is not None:
+            for finding in findings:  # "inconclusive": the screen's grid was looked for
+                finding.details["grid_strength"] = round(strength)
+        return findings
 
     def _screen_recapture(
         self,
@@ -1413,9 +1418,11 @@ class ReferenceMatchCheck(Check):
         claim: ImageFeatures,
         tried: list[tuple[int, ReferencePhoto, ImageFeatures]],
         first_fits: list[Registration | None],
-    ) -> list[FindingData] | None:
+    ) -> tuple[list[FindingData] | None, float | None]:
         """``reference_screen_recapture`` when the photo shows a reference's whole
-        picture (by a similarity or a homography) and carries a screen's grid in it."""
+        picture (by a similarity or a homography) and carries a screen's grid in it;
+        with the strongest grid measured (None: the geometry never allowed a look)."""
+        measured: float | None = None
         for i, (distance, reference, features) in enumerate(tried):
             similarity = first_fits[i] if i < len(first_fits) else None
             if similarity is None or similarity.inliers < MIN_INLIERS:
@@ -1434,7 +1441,10 @@ class ReferenceMatchCheck(Check):
             corners = np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]])
             quad = cv2.perspectiveTransform(corners, registration.homography)[0] * f
             strength = screen_recapture.grid_strength(source, quad)
-            if strength is None or strength < screen_recapture.MIN_GRID_STRENGTH:
+            if strength is None:
+                continue
+            measured = max(measured or 0.0, strength)
+            if strength < screen_recapture.MIN_GRID_STRENGTH:
                 continue
             return [
                 FindingData(
@@ -1466,8 +1476,8 @@ class ReferenceMatchCheck(Check):
                     },
                     related_reference_id=reference.id,
                 )
-            ]
-        return None
+            ], strength
+        return None, measured
 
     def _slanted_or_mirrored(
         self,

@@ -31,11 +31,12 @@ MIN_TILE = 128
 MIN_TILES = 3
 LOW_FREQUENCY = 0.08  # of the tile's size, in cycles: content, light and vignetting
 HIGH_PASS_SIGMA = 2.0
-# Photos of screens measured 5,000-500,000 in the benchmark's generator (pitch 1.6-3.2
-# camera pixels, slants to 20 degrees, JPEG q85-95); honest photos of printed posters,
-# cards and covers 90-2,700, other photos of products up to 5,900 (those never line up
-# with the whole listing). See docs/detection.md for the measured table.
-MIN_GRID_STRENGTH = 12_000.0
+# Photos of screens measured 11,000-500,000 in the benchmark's generator (pitch 1.6-3.2
+# camera pixels, slants to 20 degrees, JPEG q85-95; weakest where the grid's pitch is
+# close to 2 camera pixels and aliases to the lowest frequencies); honest photos of
+# printed posters, cards and covers 90-4,300 (JPEG q60 included). See docs/detection.md
+# for the table measured on the benchmark.
+MIN_GRID_STRENGTH = 8_000.0
 
 
 @cache
