@@ -190,8 +190,12 @@ MIRROR_PREFILTER_RATIO = 0.45
 # Decide: the located part is cut from the sharpest copy of the photo decoded, registered
 # again as a photo of its own, and judged by every test and guard above (the changed
 # fraction, the residual, the marks of another exposure): the locating fit decides nothing.
-SUB_FRAME_MIN_INLIERS = 12
-SUB_FRAME_MIN_RATIO = 0.2
+# A chat's image bubble is 300-700 px on a phone screen, a fifth of the reference's
+# working size or less, and the screen's text draws most of the matches: the locating
+# fit asks little (upright, 15 inliers, 5 % of the matches, down to 1/20 of the size).
+SUB_FRAME_MIN_INLIERS = 15
+SUB_FRAME_MIN_RATIO = 0.05
+SUB_FRAME_SCALE_RANGE = (0.05, 5.0)
 SUB_FRAME_MAX_ROTATION = 2.0  # degrees
 SUB_FRAME_MIN_INSIDE = 0.6  # of the reference that must lie inside the frame
 SUB_FRAME_MARGIN = 0.02  # of the located box, added on each side before cutting it out
@@ -205,7 +209,15 @@ LARGE_ORB_FEATURES = 3000
 # it carry the screen's grid (evidence.checks.screen_recapture). Tried only when no
 # digital copy was found; a photo of a screen is not the same pixels (gamma, moire,
 # glare), so it is never one.
-RECAPTURE_MIN_RATIO = 0.3
+# Another product shot the same way (same layout, background, pose) lines up too, and a
+# clean render of it can carry periodic content (an icon grid, a barcode) that reads as
+# peaks: the fit must explain most matches, and the picture's structure (gradient
+# magnitude at the thumbnail's scale, which gamma, glare and moire barely move) must
+# agree with the reference's. Look-alikes measured ratio <= 0.52 where their structure
+# agreed 0.87, <= 0.77 elsewhere; photos of screens 0.55-0.93 and 0.52-0.97 (the
+# thinnest margin of the recapture: see docs/detection.md).
+RECAPTURE_MIN_RATIO = 0.55
+RECAPTURE_MIN_STRUCTURE = 0.85
 RECAPTURE_MIN_INSIDE = 0.85  # of the reference inside the frame: the whole screen shown
 RECAPTURE_MIN_COVER = 0.15  # of the claim frame the picture covers
 
@@ -1150,7 +1162,8 @@ def _located_box(
     it is a plausible picture shown in it: upright, a sane scale, mostly inside."""
     rotation = float(np.degrees(np.arctan2(h[1, 0], h[0, 0])))
     scale = float(np.hypot(h[0, 0], h[1, 0]))
-    if abs(rotation) > SUB_FRAME_MAX_ROTATION or not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+    low, high = SUB_FRAME_SCALE_RANGE
+    if abs(rotation) > SUB_FRAME_MAX_ROTATION or not low <= scale <= high:
         return None
     claim_overlap, inside = _polygon_overlap(
         h, (reference.width, reference.height), (width, height)
@@ -1293,6 +1306,39 @@ def _shows_whole_picture(registration: Registration) -> bool:
     )
 
 
+def _structure_agreement(claim: ImageFeatures, reference: ImageFeatures, h: np.ndarray) -> float:
+    """Normalised correlation of the gradient magnitude of the claim's thumbnail and of
+    the reference's warped onto it by ``h``: the same picture's edges, whatever its
+    colours (1.0 the same, ~0 unrelated)."""
+    try:
+        reference_small = reference.thumbnail
+    except CorruptFeatures:
+        return 0.0
+    claim_small = claim.thumbnail
+    sc = claim_small.shape[1] / claim.width
+    sr = reference_small.shape[1] / reference.width
+    h_small = np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
+    ch, cw = claim_small.shape[:2]
+    warped = cv2.warpPerspective(reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR)
+    inside = np.full(reference_small.shape[:2], 255, np.uint8)
+    valid = cv2.warpPerspective(inside, h_small, (cw, ch), flags=cv2.INTER_NEAREST)
+    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)) > 0
+    if valid.sum() < MIN_EVIDENCE_SAMPLES:
+        return 0.0
+
+    def gradient(bgr: np.ndarray) -> np.ndarray:
+        grey = cv2.GaussianBlur(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.5
+        )
+        return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+    a = gradient(claim_small)[valid].astype(np.float64)
+    b = gradient(warped)[valid].astype(np.float64)
+    a -= a.mean()
+    b -= b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-9))
+
+
 def _better(
     best: _Match | None,
     registration: Registration | None,
@@ -1431,7 +1477,12 @@ class ReferenceMatchCheck(Check):
             slanted = register_perspective(claim, features, similarity)
             if slanted is not None:
                 fits.append(slanted)
-            shown = [r for r in fits if _shows_whole_picture(r)]
+            shown = [
+                r
+                for r in fits
+                if _shows_whole_picture(r)
+                and _structure_agreement(claim, features, r.homography) >= RECAPTURE_MIN_STRUCTURE
+            ]
             if not shown:
                 continue
             registration = max(shown, key=lambda r: r.inliers)
