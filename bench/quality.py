@@ -970,18 +970,22 @@ def summarise(records: list[dict]) -> dict:
     # The issue's first targets, over the kinds they were set for...
     old_forged = [r for r in forged if r["kind"] in FORGED_KINDS]
     old_genuine = [r for r in genuine if r["kind"] in GENUINE_KINDS]
-    targets = {
-        "forged_copies_detected >= 97%": pct(
-            sum(r["detected"] for r in old_forged), len(old_forged)
-        )
-        >= 97,
-        "ai_labelled_detected == 100%": overall["claimlens"]["ai_labelled_detected"] == 100,
-        "genuine_flagged <= 2%": pct(
-            sum(r["score"] >= SUSPICIOUS for r in old_genuine), len(old_genuine)
-        )
-        <= 2,
-        "every forged copy's damage boxed (100%)": all(r["box_any_hit"] for r in old_forged),
-    }
+    targets = (
+        {}
+        if not old_forged
+        else {
+            "forged_copies_detected >= 97%": pct(
+                sum(r["detected"] for r in old_forged), len(old_forged)
+            )
+            >= 97,
+            "ai_labelled_detected == 100%": overall["claimlens"]["ai_labelled_detected"] == 100,
+            "genuine_flagged <= 2%": pct(
+                sum(r["score"] >= SUSPICIOUS for r in old_genuine), len(old_genuine)
+            )
+            <= 2,
+            "every forged copy's damage boxed (100%)": all(r["box_any_hit"] for r in old_forged),
+        }
+    )
     # ...and issue 10's, per kind.
     for kind in NEW_FORGED_KINDS:
         if kind in per_kind:

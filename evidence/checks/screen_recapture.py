@@ -37,6 +37,7 @@ HIGH_PASS_SIGMA = 2.0
 # printed posters, cards and covers 90-4,300 (JPEG q60 included). See docs/detection.md
 # for the table measured on the benchmark.
 MIN_GRID_STRENGTH = 8_000.0
+NOISE_FLOOR = 1.0  # grey levels of white noise per pixel (phone sensors: 1.5-3.5)
 
 
 @cache
@@ -63,7 +64,10 @@ def tile_strength(tile: np.ndarray) -> float:
         power = np.abs(np.fft.fftshift(np.fft.fft2(high * window))) ** 2
         log_power = np.log(power + 1e-6)
         ring_mean = np.bincount(ring.ravel(), log_power.ravel()) / np.maximum(ring_sizes, 1)
-        normalised = power / np.exp(ring_mean)[ring]
+        # Never below what a camera's noise floor gives (NOISE_FLOOR grey levels): a
+        # clean digital picture's empty rings would make any edge a "peak".
+        floor = (NOISE_FLOOR * 3 * n / 8) ** 2
+        normalised = power / (np.exp(ring_mean)[ring] + floor)
         best = max(best, float(normalised[looked].max()))
     return best
 
