@@ -57,6 +57,7 @@ import numpy as np
 from django.utils.translation import gettext_noop
 
 from evidence import hashing
+from evidence.checks import screen_recapture
 from evidence.checks.base import (
     Artifact,
     Check,
@@ -177,6 +178,48 @@ MAX_REPROJECTION_FRACTION = 0.002  # median inlier error, of the claim's long si
 MIRROR_PREFILTER_STEP = 4
 MIRROR_PREFILTER_INLIERS = 12
 MIRROR_PREFILTER_RATIO = 0.45
+
+# The listing inside a larger frame (a full-page screenshot of the shop's product page, a
+# chat with the picture as a bubble, a collage): the picture covers a part of the frame
+# only, so the "covers half the frame" rule cannot hold, and in the 1024-px working copy
+# of a tall screenshot it shrinks to a few hundred pixels. Tried only when nothing else
+# explained the photo, in two steps. (1) Locate: a similarity from the working copy's
+# matches, or, for a tall or wide frame (a phone screen, a row of tiles), from ORB
+# features of a larger copy (short side up to LARGE_SHORT_SIDE), that puts the reference
+# upright (screens and collages show pictures unrotated) mostly inside the frame. (2)
+# Decide: the located part is cut from the sharpest copy of the photo decoded, registered
+# again as a photo of its own, and judged by every test and guard above (the changed
+# fraction, the residual, the marks of another exposure): the locating fit decides nothing.
+# A chat's image bubble is 300-700 px on a phone screen, a fifth of the reference's
+# working size or less, and the screen's text draws most of the matches: the locating
+# fit asks little (upright, 15 inliers, 5 % of the matches, down to 1/20 of the size).
+SUB_FRAME_MIN_INLIERS = 15
+SUB_FRAME_MIN_RATIO = 0.05
+SUB_FRAME_SCALE_RANGE = (0.05, 5.0)
+SUB_FRAME_MAX_ROTATION = 2.0  # degrees
+SUB_FRAME_MIN_INSIDE = 0.6  # of the reference that must lie inside the frame
+SUB_FRAME_MARGIN = 0.02  # of the located box, added on each side before cutting it out
+TALL_FRAME_ASPECT = 1.9  # phone screens are 2.0-2.2 : 1; 16:9 photos (1.78) are not tall
+LARGE_SHORT_SIDE = 1024
+LARGE_LONG_SIDE = 2600
+LARGE_ORB_FEATURES = 3000
+
+# A photograph of a screen showing the reference: the geometry shows the reference's
+# whole picture (a slant, a bezel and the room around it allowed), and the pixels inside
+# it carry the screen's grid (evidence.checks.screen_recapture). Tried only when no
+# digital copy was found; a photo of a screen is not the same pixels (gamma, moire,
+# glare), so it is never one.
+# Another product shot the same way (same layout, background, pose) lines up too, and a
+# clean render of it can carry periodic content (an icon grid, a barcode) that reads as
+# peaks: the fit must explain most matches, and the picture's structure (gradient
+# magnitude at the thumbnail's scale, which gamma, glare and moire barely move) must
+# agree with the reference's. Look-alikes measured ratio <= 0.52 where their structure
+# agreed 0.87, <= 0.77 elsewhere; photos of screens 0.55-0.93 and 0.52-0.97 (the
+# thinnest margin of the recapture: see docs/detection.md).
+RECAPTURE_MIN_RATIO = 0.55
+RECAPTURE_MIN_STRUCTURE = 0.85
+RECAPTURE_MIN_INSIDE = 0.85  # of the reference inside the frame: the whole screen shown
+RECAPTURE_MIN_COVER = 0.15  # of the claim frame the picture covers
 
 
 @dataclass
@@ -407,6 +450,10 @@ class Registration:
     # The ratio-test matches the fit was made from (reference points, claim points), for
     # a second fit without matching again.
     pairs: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    # Found inside a larger frame: the part of the claim photo registered (full-resolution
+    # pixels, x0, y0, x1, y1) and that part's features, which every other field refers to.
+    sub_frame: tuple[int, int, int, int] | None = None
+    sub_frame_features: ImageFeatures | None = field(default=None, repr=False)
 
     @property
     def similarity(self) -> int:
@@ -1061,6 +1108,145 @@ def mirrored_features(image: DecodedImage) -> ImageFeatures:
     return features
 
 
+def _oriented_source(image: DecodedImage) -> np.ndarray:
+    """The sharpest copy of the photo decoded (the display source, long side >= 1600
+    unless the photo is smaller), oriented as the working copy; once per image."""
+    source = image.memo.get("oriented_source")
+    if source is None:
+        from evidence.imaging import orient_array
+
+        raw = getattr(image, "display_source", None)
+        source = image.working if raw is None else orient_array(raw, image.orientation)
+        if source.ndim == 2:
+            source = cv2.cvtColor(source, cv2.COLOR_GRAY2BGR)
+        image.memo["oriented_source"] = source
+    return source
+
+
+def is_tall_frame(width: int, height: int) -> bool:
+    """A phone screen's shape (or a row of tiles): where a picture in it is small."""
+    return max(width, height) >= TALL_FRAME_ASPECT * min(width, height)
+
+
+def large_features(image: DecodedImage) -> tuple[np.ndarray, np.ndarray]:
+    """ORB keypoints (in working-copy coordinates) and descriptors of a larger copy of
+    the photo: its short side up to :data:`LARGE_SHORT_SIDE`. Once per image."""
+    found = image.memo.get("large_features")
+    if found is None:
+        source = _oriented_source(image)
+        sh, sw = source.shape[:2]
+        f = min(1.0, LARGE_SHORT_SIDE / min(sw, sh), LARGE_LONG_SIDE / max(sw, sh))
+        large = (
+            source
+            if f == 1.0
+            else cv2.resize(source, (round(sw * f), round(sh * f)), interpolation=cv2.INTER_AREA)
+        )
+        gray = cv2.cvtColor(large, cv2.COLOR_BGR2GRAY)
+        orb = cv2.ORB_create(
+            nfeatures=LARGE_ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12
+        )
+        keypoints, descriptors = orb.detectAndCompute(gray, None)
+        if descriptors is None or not keypoints:
+            found = (np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+        else:
+            to_working = image.working.shape[1] / large.shape[1]
+            found = (np.float32([kp.pt for kp in keypoints]) * to_working, descriptors)
+        image.memo["large_features"] = found
+    return found
+
+
+def _located_box(
+    h: np.ndarray, reference: ImageFeatures, width: int, height: int
+) -> tuple[float, float, float, float] | None:
+    """Where similarity ``h`` puts ``reference`` in a ``width`` x ``height`` frame, when
+    it is a plausible picture shown in it: upright, a sane scale, mostly inside."""
+    rotation = float(np.degrees(np.arctan2(h[1, 0], h[0, 0])))
+    scale = float(np.hypot(h[0, 0], h[1, 0]))
+    low, high = SUB_FRAME_SCALE_RANGE
+    if abs(rotation) > SUB_FRAME_MAX_ROTATION or not low <= scale <= high:
+        return None
+    claim_overlap, inside = _polygon_overlap(
+        h, (reference.width, reference.height), (width, height)
+    )
+    if inside < SUB_FRAME_MIN_INSIDE or claim_overlap >= 0.95:
+        return None
+    rw, rh = reference.width, reference.height
+    corners = cv2.perspectiveTransform(np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]]), h)[0]
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+
+
+def _locate(
+    image: DecodedImage,
+    claim: ImageFeatures,
+    reference: ImageFeatures,
+    first_fit: Registration | None,
+) -> tuple[float, float, float, float] | None:
+    """Where ``reference`` may be shown inside the claim frame (working-copy box), from
+    the working copy's fit or, in a tall frame, from a larger copy's features."""
+    w, h = claim.width, claim.height
+    if (
+        first_fit is not None
+        and first_fit.fit == "similarity"
+        and not first_fit.mirrored
+        and first_fit.inliers >= SUB_FRAME_MIN_INLIERS
+        and first_fit.inlier_ratio >= SUB_FRAME_MIN_RATIO
+    ):
+        box = _located_box(first_fit.homography, reference, w, h)
+        if box is not None:
+            return box
+    if not is_tall_frame(w, h):
+        return None
+    points, descriptors = large_features(image)
+    pairs = _match(points, descriptors, reference)
+    if pairs is None or len(pairs[0]) < SUB_FRAME_MIN_INLIERS:
+        return None
+    fitted = _fit_similarity(*pairs, RANSAC_THRESHOLD_FRACTION * max(w, h))
+    if fitted is None:
+        return None
+    matrix, mask = fitted
+    if mask.sum() < SUB_FRAME_MIN_INLIERS or mask.mean() < SUB_FRAME_MIN_RATIO:
+        return None
+    return _located_box(matrix, reference, w, h)
+
+
+def register_inside_frame(
+    image: DecodedImage,
+    claim: ImageFeatures,
+    reference: ImageFeatures,
+    first_fit: Registration | None,
+) -> Registration | None:
+    """``reference`` found as a part of a larger claim frame (a screenshot, a chat, a
+    collage): located (:func:`_locate`), cut out of the sharpest decoded copy and
+    registered as a photo of its own, by a similarity and, where called for, a
+    homography (:func:`settle_slant`). None when it is not located."""
+    located = _locate(image, claim, reference, first_fit)
+    if located is None:
+        return None
+    x0, y0, x1, y1 = located
+    mx, my = SUB_FRAME_MARGIN * (x1 - x0), SUB_FRAME_MARGIN * (y1 - y0)
+    source = _oriented_source(image)
+    f = source.shape[1] / claim.width
+    sx0, sy0 = max(0, int((x0 - mx) * f)), max(0, int((y0 - my) * f))
+    sx1 = min(source.shape[1], int(np.ceil((x1 + mx) * f)))
+    sy1 = min(source.shape[0], int(np.ceil((y1 + my) * f)))
+    if sx1 - sx0 < 64 or sy1 - sy0 < 64:
+        return None
+    part = compute_features(np.ascontiguousarray(source[sy0:sy1, sx0:sx1]))
+    registration = settle_slant(part, reference, register(part, reference))
+    if registration is None:
+        return None
+    full = image.width / source.shape[1]
+    registration.sub_frame = (
+        round(sx0 * full),
+        round(sy0 * full),
+        round(sx1 * full),
+        round(sy1 * full),
+    )
+    registration.sub_frame_features = part
+    return registration
+
+
 # ------------------------------------------------------------------------ artifacts
 
 RED = (0, 0, 255)
@@ -1125,6 +1311,52 @@ def _overlay(claim: ImageFeatures, registration: Registration) -> np.ndarray:
 _Match = tuple[Registration, ReferencePhoto, ImageFeatures, int]
 
 
+def _shows_whole_picture(registration: Registration) -> bool:
+    """The geometry of a screen showing the reference: a sane fit most matches agree on,
+    the whole picture inside the frame, covering a fair part of it."""
+    return (
+        registration.sane
+        and not registration.mirrored
+        and registration.inliers >= MIN_INLIERS
+        and registration.inlier_ratio >= RECAPTURE_MIN_RATIO
+        and registration.reference_overlap >= RECAPTURE_MIN_INSIDE
+        and registration.claim_overlap >= RECAPTURE_MIN_COVER
+    )
+
+
+def _structure_agreement(claim: ImageFeatures, reference: ImageFeatures, h: np.ndarray) -> float:
+    """Normalised correlation of the gradient magnitude of the claim's thumbnail and of
+    the reference's warped onto it by ``h``: the same picture's edges, whatever its
+    colours (1.0 the same, ~0 unrelated)."""
+    try:
+        reference_small = reference.thumbnail
+    except CorruptFeatures:
+        return 0.0
+    claim_small = claim.thumbnail
+    sc = claim_small.shape[1] / claim.width
+    sr = reference_small.shape[1] / reference.width
+    h_small = np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
+    ch, cw = claim_small.shape[:2]
+    warped = cv2.warpPerspective(reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR)
+    inside = np.full(reference_small.shape[:2], 255, np.uint8)
+    valid = cv2.warpPerspective(inside, h_small, (cw, ch), flags=cv2.INTER_NEAREST)
+    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)) > 0
+    if valid.sum() < MIN_EVIDENCE_SAMPLES:
+        return 0.0
+
+    def gradient(bgr: np.ndarray) -> np.ndarray:
+        grey = cv2.GaussianBlur(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.5
+        )
+        return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+    a = gradient(claim_small)[valid].astype(np.float64)
+    b = gradient(warped)[valid].astype(np.float64)
+    a -= a.mean()
+    b -= b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-9))
+
+
 def _better(
     best: _Match | None,
     registration: Registration | None,
@@ -1185,6 +1417,11 @@ class ReferenceMatchCheck(Check):
             10,
             "The photo shows the merchant's picture, but may be a photo of the printed item.",
         ),
+        # A photo of the listing on a screen: as strong as a copy, never the item itself.
+        "reference_screen_recapture": (
+            80,
+            "The photo is a photograph of a screen showing the merchant's photo.",
+        ),
     }
     submitted_by = frozenset({"buyer", "platform"})
 
@@ -1220,9 +1457,98 @@ class ReferenceMatchCheck(Check):
             # honest photo only once the ordinary fit has failed everywhere.
             best = self._slanted_or_mirrored(image, claim, tried, first_fits, settled)
         if best is None:
+            # Nor as a slant or a mirror image: perhaps a part of a larger frame.
+            for i, (distance, reference, features) in enumerate(tried):
+                first_fit = first_fits[i] if i < len(first_fits) else None
+                registration = register_inside_frame(image, claim, features, first_fit)
+                best = _better(best, registration, reference, features, distance)
+                if registration is not None and registration.is_clear_copy:
+                    break
+        strength = None
+        if best is None or not best[0].is_digital_copy:
+            recapture, strength = self._screen_recapture(image, claim, tried, first_fits)
+            if recapture is not None:
+                return recapture
+        if best is None:
             return []
         registration, reference, features, distance = best
-        return self._findings(image, claim, registration, reference, features, distance)
+        findings = self._findings(image, claim, registration, reference, features, distance)
+        if strength is not None:
+            for finding in findings:  # "inconclusive": the screen's grid was looked for
+                finding.details["grid_strength"] = round(strength)
+        return findings
+
+    def _screen_recapture(
+        self,
+        image: DecodedImage,
+        claim: ImageFeatures,
+        tried: list[tuple[int, ReferencePhoto, ImageFeatures]],
+        first_fits: list[Registration | None],
+    ) -> tuple[list[FindingData] | None, float | None]:
+        """``reference_screen_recapture`` when the photo shows a reference's whole
+        picture (by a similarity or a homography) and carries a screen's grid in it;
+        with the strongest grid measured (None: the geometry never allowed a look)."""
+        measured: float | None = None
+        for i, (distance, reference, features) in enumerate(tried):
+            similarity = first_fits[i] if i < len(first_fits) else None
+            if similarity is None or similarity.inliers < MIN_INLIERS:
+                continue
+            fits = [similarity]
+            slanted = register_perspective(claim, features, similarity)
+            if slanted is not None:
+                fits.append(slanted)
+            shown = [
+                r
+                for r in fits
+                if _shows_whole_picture(r)
+                and _structure_agreement(claim, features, r.homography) >= RECAPTURE_MIN_STRUCTURE
+            ]
+            if not shown:
+                continue
+            registration = max(shown, key=lambda r: r.inliers)
+            source = _oriented_source(image)
+            f = source.shape[1] / claim.width
+            rw, rh = features.width, features.height
+            corners = np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]])
+            quad = cv2.perspectiveTransform(corners, registration.homography)[0] * f
+            strength = screen_recapture.grid_strength(source, quad)
+            if strength is None:
+                continue
+            measured = max(measured or 0.0, strength)
+            if strength < screen_recapture.MIN_GRID_STRENGTH:
+                continue
+            return [
+                FindingData(
+                    code="reference_screen_recapture",
+                    severity=Severity.CRITICAL,
+                    message=gettext_noop(
+                        "This photo is a photograph of a screen showing your photo"
+                        " “%(label)s”: it lines up with your picture, and the screen's pixel"
+                        " grid shows across it as a regular pattern (moiré). It was not taken"
+                        " of the item the buyer received."
+                    ),
+                    params={"label": reference.label},
+                    details={
+                        "reference_id": reference.id,
+                        "reference_kind": reference.kind,
+                        "fit": registration.fit,
+                        "matches": registration.matches,
+                        "inliers": registration.inliers,
+                        "homography": [
+                            [float(f"{v:.8g}") for v in row] for row in registration.homography
+                        ],
+                        "homography_space": "reference working copy -> claim working copy",
+                        "claim_overlap": round(registration.claim_overlap, 3),
+                        "reference_overlap": round(registration.reference_overlap, 3),
+                        "grid_strength": round(strength),
+                        "min_grid_strength": round(screen_recapture.MIN_GRID_STRENGTH),
+                        "hash_distance": distance,
+                        "image_size": [image.width, image.height],
+                    },
+                    related_reference_id=reference.id,
+                )
+            ], strength
+        return None, measured
 
     def _slanted_or_mirrored(
         self,
@@ -1262,23 +1588,32 @@ class ReferenceMatchCheck(Check):
         distance: int,
     ) -> list[FindingData]:
         dw, dh = registration.diff_size
-        fx, fy = image.width / dw, image.height / dh
-        boxes = [
-            {
-                "x0": round(r.x0 * fx),
-                "y0": round(r.y0 * fy),
-                "x1": round(r.x1 * fx),
-                "y1": round(r.y1 * fy),
-                "relative": [
-                    round(r.x0 / dw, 4),
-                    round(r.y0 / dh, 4),
-                    round(r.x1 / dw, 4),
-                    round(r.y1 / dh, 4),
-                ],
-                "area_fraction": round(r.pixels / (dw * dh), 5),
-            }
-            for r in registration.regions
-        ]
+        # Inside a larger frame, the difference map covers the part registered only.
+        ox, oy, ow, oh = 0, 0, image.width, image.height
+        if registration.sub_frame is not None and registration.sub_frame_features is not None:
+            claim = registration.sub_frame_features
+            ox, oy, sx1, sy1 = registration.sub_frame
+            ow, oh = sx1 - ox, sy1 - oy
+        fx, fy = ow / dw, oh / dh
+        boxes = []
+        for r in registration.regions:
+            x0, y0 = ox + round(r.x0 * fx), oy + round(r.y0 * fy)
+            x1, y1 = ox + round(r.x1 * fx), oy + round(r.y1 * fy)
+            boxes.append(
+                {
+                    "x0": x0,
+                    "y0": y0,
+                    "x1": x1,
+                    "y1": y1,
+                    "relative": [
+                        round(x0 / image.width, 4),
+                        round(y0 / image.height, 4),
+                        round(x1 / image.width, 4),
+                        round(y1 / image.height, 4),
+                    ],
+                    "area_fraction": round(r.pixels * fx * fy / (image.width * image.height), 5),
+                }
+            )
         details = {
             "reference_id": reference.id,
             "reference_kind": reference.kind,
@@ -1305,6 +1640,11 @@ class ReferenceMatchCheck(Check):
         }
         if registration.fit == "homography":
             details["inlier_spread"] = round(registration.inlier_spread, 3)
+        if registration.sub_frame is not None:
+            # The homography and overlaps refer to the part registered, cut out here.
+            details["found_in_larger_frame"] = True
+            details["sub_region"] = list(registration.sub_frame)
+            details["homography_space"] = "reference working copy -> sub_region working copy"
         side_by_side = Artifact(
             "side_by_side",
             to_png(_side_by_side(features, claim, registration)),
@@ -1337,7 +1677,13 @@ class ReferenceMatchCheck(Check):
                     related_reference_id=reference.id,
                 )
             ]
-        if registration.mirrored and reference.kind == "packing":
+        if registration.sub_frame is not None:
+            copy_message = gettext_noop(
+                "This photo shows a copy of your photo “%(label)s” (%(similarity)s%%"
+                " similar) inside a larger picture (a screenshot, a chat or a collage): it"
+                " was not taken of the item the buyer received."
+            )
+        elif registration.mirrored and reference.kind == "packing":
             copy_message = gettext_noop(
                 "This photo is a mirror image of your packing photo “%(label)s”"
                 " (%(similarity)s%% similar), flipped left to right: it was not taken of the"
