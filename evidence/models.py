@@ -366,6 +366,10 @@ class EvidenceVerdict(models.Model):
         return gettext(verdicts.STATEMENTS.get(self.verdict, ""))
 
     @property
+    def tone(self) -> str:
+        return verdicts.TONES.get(self.verdict, "info")
+
+    @property
     def display_reasons(self) -> list[str]:
         """The reasons' messages in the active language, strongest first."""
         return [translated(r.get("message") or "", r.get("params")) for r in self.reasons]

@@ -78,6 +78,17 @@ STATEMENTS = {
     ),
 }
 
+# The colour a page shows a verdict in (a CSS class, templates/evidence/_verdict.html).
+TONES = {
+    EDITED_COPY: "critical",
+    SCREEN_COPY: "critical",
+    COPY: "critical",
+    AI_LABELLED: "high",
+    REUSED: "high",
+    INCONCLUSIVE: "medium",
+    CLEAN: "ok",
+}
+
 NOTE = "note"  # a fact, no sign of manipulation: leaves a clean verdict clean
 
 # Every finding code any check emits, and what it points at. A code missing here is read
