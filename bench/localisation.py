@@ -9,8 +9,9 @@ again, three ways: *misaligned*: the patch cut from another JPEG (q60-75) at an 
 that is not a multiple of 8, final save q90-95; *noise*: the patch from a photo without
 sensor noise (a smoothed retouch), final save q85-95; *after first save*: the photo
 saved at q60-75 first, an uncompressed patch pasted, saved again at q85-95. A hit is a
-``localisation_inconsistent_region`` whose box overlaps the patch (IoU >= 0.2, or the
-patch's centre inside it); a false alarm is that finding on a genuine photo.
+``localisation_inconsistent_region`` whose box overlaps the patch (IoU >= 0.3, or the
+patch's centre inside it, as bench/quality.py scores damage boxes); a false alarm is
+that finding on a genuine photo.
 
     .venv/bin/python bench/localisation.py [--cases N] [--seed S]
 
@@ -39,6 +40,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from bench.quality import box_hit  # noqa: E402
 from evidence import imaging, synthetic  # noqa: E402
 from evidence.checks.base import CheckContext  # noqa: E402
 from evidence.checks.localisation import LocalisationCheck  # noqa: E402
@@ -77,17 +79,6 @@ def region(findings) -> dict | None:
         if f.code == "localisation_inconsistent_region":
             return f.details
     return None
-
-
-def hits(box, truth) -> bool:
-    ax0, ay0, ax1, ay1 = box
-    bx0, by0, bx1, by1 = truth
-    ix = max(0, min(ax1, bx1) - max(ax0, bx0))
-    iy = max(0, min(ay1, by1) - max(ay0, by0))
-    inter = ix * iy
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
-    return inter / max(union, 1) >= 0.2 or (ax0 <= cx <= ax1 and ay0 <= cy <= ay1)
 
 
 def paste(base: np.ndarray, donor: np.ndarray, rng, *, align: bool) -> tuple[np.ndarray, list]:
@@ -139,7 +130,7 @@ def main() -> None:
                 "kind": kind,
                 "fired": details is not None,
                 "aid": details and details["aid"],
-                "hit": bool(details and truth and hits(details["boxes"][0], truth)),
+                "hit": bool(details and truth and box_hit(details["boxes"][0], truth)[0]),
                 "details": (details or (findings[0].details if findings else {})),
             }
         )

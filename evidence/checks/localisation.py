@@ -21,6 +21,7 @@ which reads the reduced working copy. False alarms and hits: docs/verdicts.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
@@ -174,9 +175,41 @@ def strongest_region(values: np.ndarray, hot: np.ndarray) -> tuple[float, np.nda
     return float(np.nanmedian(values[mask])), mask
 
 
-def _heatmap(values: np.ndarray, orientation: int, scale: float) -> bytes:
-    levels = np.nan_to_num(np.clip(values / scale, 0, 1) * 255, nan=0).astype(np.uint8)
-    return palette_png(orient_array(levels, orientation), ELA_PALETTE)
+@dataclass(frozen=True)
+class _Aid:
+    """One aid's verdict on its map: a heatmap always, a region when one stands out."""
+
+    name: str
+    threshold: float  # a region's median above it is "strong"
+    scale: float  # the heatmap is brightest at floor + scale
+    floor: float
+    caption: str
+
+    def __call__(self, values, orientation, shape, regions, artifacts, details) -> None:
+        value, mask = strongest_region(values, values > self.threshold)
+        details[f"{self.name}_region"] = round(value, 2)
+        if mask is not None and value > self.threshold:
+            box = _box(mask, orientation, shape)
+            regions.append((self.name, value / self.threshold, box))
+        levels = np.clip((values - self.floor) / self.scale, 0, 1) * 255
+        levels = np.nan_to_num(levels, nan=0).astype(np.uint8)
+        png = palette_png(orient_array(levels, orientation), ELA_PALETTE)
+        artifacts.append(Artifact(self.name, png, self.caption))
+
+
+NOISE_CAPTION = gettext_noop(
+    "Noise level: bright where a block's noise differs from the photo's (blank where the "
+    "scene is textured, dark or clipped). Phones smooth some areas on their own; compare "
+    "with the other maps."
+)
+GRID_CAPTION = gettext_noop(
+    "JPEG grid: bright where the 8-pixel block pattern is offset from the rest of the "
+    "photo, as in a piece pasted from another JPEG."
+)
+DQ_CAPTION = gettext_noop(
+    "Double compression: bright where the blocks look compressed once while the photo was "
+    "compressed twice (pasted in between)."
+)
 
 
 def _box(mask: np.ndarray, orientation: int, shape: tuple[int, int]) -> list[int]:
@@ -219,70 +252,30 @@ class LocalisationCheck(Check):
         artifacts, regions, details = [], [], {"grid_assessed": False}
         height, width = image.height, image.width
 
+        shape = (height, width)
         sigma = noise_map(image.gray)
         reference = float(np.nanmedian(sigma)) if not np.all(np.isnan(sigma)) else 0.0
         if reference > 0.3:
             ratio = sigma / reference
             log_ratio = np.abs(np.log(np.where(ratio > 0, ratio, np.nan)))
-            value, mask = strongest_region(log_ratio, log_ratio > np.log(NOISE_RATIO))
             details["noise_sigma"] = round(reference, 2)
-            details["noise_region_log_ratio"] = round(value, 2)
-            if mask is not None and value > np.log(NOISE_RATIO):
-                regions.append(
-                    ("noise", value / np.log(NOISE_RATIO), _box(mask, 1, (height, width)))
-                )
-            artifacts.append(
-                Artifact(
-                    "noise",
-                    _heatmap(log_ratio, 1, np.log(4)),
-                    gettext_noop(
-                        "Noise level: bright where a block's noise differs from the photo's "
-                        "(blank where the scene is textured, dark or clipped). Phones smooth "
-                        "some areas on their own; compare with the other maps."
-                    ),
-                )
-            )
+            assess = _Aid("noise", np.log(NOISE_RATIO), np.log(4), 0.0, NOISE_CAPTION)
+            assess(log_ratio, 1, shape, regions, artifacts, details)
 
         luma = self._full_resolution_luma(image)
         if luma is not None:
             dominance, strength = grid_map(luma)
             details.update(grid_assessed=True, grid_strength=round(strength, 3))
             if strength > 0.1:
-                value, mask = strongest_region(dominance, dominance > GRID_DOMINANCE)
-                details["grid_region_dominance"] = round(value, 2)
-                if mask is not None and value > GRID_DOMINANCE:
-                    box = _box(mask, image.orientation, (height, width))
-                    regions.append(("jpeg_grid", value / GRID_DOMINANCE, box))
-                artifacts.append(
-                    Artifact(
-                        "jpeg_grid",
-                        _heatmap(dominance, image.orientation, 2 * GRID_DOMINANCE),
-                        gettext_noop(
-                            "JPEG grid: bright where the 8-pixel block pattern is offset from "
-                            "the rest of the photo, as in a piece pasted from another JPEG."
-                        ),
-                    )
-                )
+                assess = _Aid("jpeg_grid", GRID_DOMINANCE, 2 * GRID_DOMINANCE, 0.0, GRID_CAPTION)
+                assess(dominance, image.orientation, shape, regions, artifacts, details)
             tables = getattr(image.pil, "quantization", None) or {}
             probability = dq_map(luma, list(tables[0])) if 0 in tables else None
             details["double_quantisation"] = probability is not None
             if probability is not None:
-                smooth = cv2.blur(np.nan_to_num(probability, nan=0.5).astype(np.float32), (5, 5))
-                value, mask = strongest_region(smooth, smooth > DQ_PROBABILITY)
-                details["dq_region_probability"] = round(value, 2)
-                if mask is not None and value > DQ_PROBABILITY:
-                    box = _box(mask, image.orientation, (height, width))
-                    regions.append(("double_quantisation", value / DQ_PROBABILITY, box))
-                artifacts.append(
-                    Artifact(
-                        "double_quantisation",
-                        _heatmap(smooth - 0.5, image.orientation, 0.5),
-                        gettext_noop(
-                            "Double compression: bright where the blocks look compressed "
-                            "once while the photo was compressed twice (pasted in between)."
-                        ),
-                    )
-                )
+                smooth = cv2.blur(probability.astype(np.float32), (5, 5))
+                assess = _Aid("double_quantisation", DQ_PROBABILITY, 0.5, 0.5, DQ_CAPTION)
+                assess(smooth, image.orientation, shape, regions, artifacts, details)
         if not artifacts:
             return []
         findings = [
