@@ -43,7 +43,7 @@ MIN_SIDE = 128
 
 # What "strong" means per aid (region statistics; calibrated with bench/localisation.py).
 NOISE_RATIO = 6.0  # the region's noise vs the rest's, either way
-GRID_DOMINANCE = 0.5  # another phase's blockiness over the window's median
+GRID_DOMINANCE = 1.0  # another phase's blockiness over the window's median (genuine: <= 0.65)
 DQ_PROBABILITY = 0.75  # mean probability of "compressed once" over the region
 MIN_REGION_FRACTION = 0.01
 MAX_REGION_FRACTION = 0.4

@@ -23,7 +23,7 @@ from refunds.models import ClaimStatus, Outcome
 from refunds.views.common import evidence_pack_response, risk_thresholds, timeline
 
 INBOX_PAGE_SIZE = 20
-AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail"})
+AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail", "noise", "jpeg_grid", "double_quantisation"})
 S = ClaimStatus
 
 
