@@ -12,11 +12,12 @@ pixels disagree with the rest. Training-free published methods, no model downloa
   that periodicity, i.e. the block was compressed once (pasted in after the first save).
 
 Each is drawn as a heatmap (a reviewer aid: ``localisation_heatmap``, weight 0); only a
-compact region that stands out strongly in one of them is reported
-(``localisation_inconsistent_region``, low, weight 10). The two JPEG aids need the 8x8
-grid, i.e. the full-resolution pixels: they run on JPEGs up to GRID_MAX_PIXELS (the
-luminance decoded once more, ~10 ms at 2 MP); larger photos get the noise map alone,
-which reads the reduced working copy. False alarms and hits: docs/verdicts.md.
+compact region that stands out strongly in the double-quantisation map is reported
+(``localisation_inconsistent_region``, low, weight 10): the noise and grid maps raised
+false alarms on genuine photos (3 of 66) and are measured in the details only. The two
+JPEG aids need the 8x8 grid, i.e. the full-resolution pixels: they run on JPEGs up to
+GRID_MAX_PIXELS (the luminance decoded once more); larger photos get the noise map
+alone, which reads the reduced working copy. False alarms and hits: docs/verdicts.md.
 """
 
 from __future__ import annotations
@@ -184,11 +185,14 @@ class _Aid:
     scale: float  # the heatmap is brightest at floor + scale
     floor: float
     caption: str
+    # Whether a strong region is reported (a finding) or only measured (details): only
+    # the aid whose false alarms measured 0 reports (bench/localisation.py).
+    reports: bool = True
 
     def __call__(self, values, orientation, shape, regions, artifacts, details) -> None:
         value, mask = strongest_region(values, values > self.threshold)
         details[f"{self.name}_region"] = round(value, 2)
-        if mask is not None and value > self.threshold:
+        if self.reports and mask is not None and value > self.threshold:
             box = _box(mask, orientation, shape)
             regions.append((self.name, value / self.threshold, box))
         levels = np.clip((values - self.floor) / self.scale, 0, 1) * 255
@@ -259,7 +263,9 @@ class LocalisationCheck(Check):
             ratio = sigma / reference
             log_ratio = np.abs(np.log(np.where(ratio > 0, ratio, np.nan)))
             details["noise_sigma"] = round(reference, 2)
-            assess = _Aid("noise", np.log(NOISE_RATIO), np.log(4), 0.0, NOISE_CAPTION)
+            assess = _Aid(
+                "noise", np.log(NOISE_RATIO), np.log(4), 0.0, NOISE_CAPTION, reports=False
+            )
             assess(log_ratio, 1, shape, regions, artifacts, details)
 
         luma = self._full_resolution_luma(image)
@@ -267,7 +273,14 @@ class LocalisationCheck(Check):
             dominance, strength = grid_map(luma)
             details.update(grid_assessed=True, grid_strength=round(strength, 3))
             if strength > 0.1:
-                assess = _Aid("jpeg_grid", GRID_DOMINANCE, 2 * GRID_DOMINANCE, 0.0, GRID_CAPTION)
+                assess = _Aid(
+                    "jpeg_grid",
+                    GRID_DOMINANCE,
+                    2 * GRID_DOMINANCE,
+                    0.0,
+                    GRID_CAPTION,
+                    reports=False,
+                )
                 assess(dominance, image.orientation, shape, regions, artifacts, details)
             tables = getattr(image.pil, "quantization", None) or {}
             probability = dq_map(luma, list(tables[0])) if 0 in tables else None
