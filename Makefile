@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint format messages bench bench-quality bench-speed bench-load bench-api bench-faults bench-video check-deploy clean
+.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video check-deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Claimlens needs Python 3.11 or newer")'
@@ -41,6 +41,9 @@ bench: bench-quality bench-speed bench-load
 
 bench-quality: $(STAMP)
 	$(PY) bench/quality.py
+
+bench-localisation: $(STAMP)
+	$(PY) bench/localisation.py
 
 bench-speed: $(STAMP)
 	$(PY) bench/speed.py

@@ -51,7 +51,11 @@ def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
 
 
 def evidence_for_claim(*, claim: RefundClaim) -> QuerySet[EvidenceFile]:
-    return EvidenceFile.objects.filter(claim=claim).order_by("pk")
+    from evidence.selectors import CURRENT_VERDICTS
+
+    return (
+        EvidenceFile.objects.filter(claim=claim).prefetch_related(CURRENT_VERDICTS).order_by("pk")
+    )
 
 
 def findings_for_claim(*, claim: RefundClaim) -> QuerySet[Finding]:

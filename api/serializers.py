@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api import signing
+from evidence import verdicts
 from evidence.models import EvidenceFile, Finding, SubmittedBy
 from merchants.models import Merchant, Product
 from refunds.models import ClaimReason, Decision, Order, Outcome, RefundClaim, WebhookEndpoint
@@ -91,8 +92,27 @@ class ProductSerializer(serializers.ModelSerializer):
         validators = []  # the service reports duplicates
 
 
+class VerdictReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    verdict = serializers.CharField(help_text="The verdict this finding points at.")
+    weight = serializers.IntegerField()
+    message = serializers.CharField(help_text="In the language of Accept-Language.")
+    msgid = serializers.CharField(help_text="The untranslated message (stable).")
+
+
+class VerdictSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=verdicts.PRECEDENCE)
+    label = serializers.CharField(help_text="In the language of Accept-Language.")
+    reasons = VerdictReasonSerializer(many=True, help_text="Strongest verdict first.")
+    statement = serializers.CharField(help_text="What this verdict can and cannot prove.")
+
+
 class EvidenceFileSerializer(serializers.ModelSerializer):
     """An uploaded file as the platform sees it: no bytes, no metadata (no GPS)."""
+
+    verdict = serializers.SerializerMethodField(
+        help_text="The file's verdict from its checks; null until they finish."
+    )
 
     class Meta:
         model = EvidenceFile
@@ -110,8 +130,30 @@ class EvidenceFileSerializer(serializers.ModelSerializer):
             "rejection_message",
             "created_at",
             "checked_at",
+            "verdict",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(VerdictSerializer(allow_null=True))
+    def get_verdict(self, evidence: EvidenceFile) -> dict | None:
+        verdict = evidence.current_verdict
+        if verdict is None:
+            return None
+        return {
+            "code": verdict.verdict,
+            "label": verdict.label,
+            "reasons": [
+                {
+                    "code": r.get("code", ""),
+                    "verdict": r.get("verdict", ""),
+                    "weight": int(r.get("weight") or 0),
+                    "message": text,
+                    "msgid": r.get("message", ""),
+                }
+                for r, text in zip(verdict.reasons, verdict.display_reasons, strict=True)
+            ],
+            "statement": verdict.statement,
+        }
 
 
 class UploadSerializer(serializers.Serializer):
@@ -259,6 +301,9 @@ class RiskReasonSerializer(serializers.Serializer):
     msgid = serializers.CharField(help_text="The untranslated message (stable).")
     evidence = serializers.IntegerField(allow_null=True)
     finding = serializers.IntegerField(allow_null=True)
+    verdict = serializers.CharField(
+        allow_blank=True, help_text="The verdict of its file this reason supports."
+    )
 
 
 def _translate(msgid: str, params) -> str:
@@ -337,6 +382,7 @@ class ClaimSerializer(serializers.ModelSerializer):
                 "msgid": str(r.get("message", "")),
                 "evidence": r.get("evidence_id"),
                 "finding": r.get("finding_id"),
+                "verdict": str(r.get("verdict", "")),
             }
             for r in reasons
             if isinstance(r, dict)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from evidence.models import (
     CheckRun,
     EvidenceFile,
+    EvidenceVerdict,
     Finding,
     FindingArtifact,
     ScoringThreshold,
@@ -84,6 +85,15 @@ class FindingInline(admin.TabularInline):
         return False
 
 
+class VerdictInline(FindingInline):
+    """Every verdict the file had, per rules and check versions; the current one first."""
+
+    model = EvidenceVerdict
+    fields = ["verdict", "is_current", "version_key", "reasons", "created_at"]
+    readonly_fields = fields
+    ordering = ["-is_current", "-created_at"]
+
+
 @admin.register(EvidenceFile)
 class EvidenceFileAdmin(StoredFileAdmin):
     list_display = [
@@ -99,7 +109,7 @@ class EvidenceFileAdmin(StoredFileAdmin):
     list_filter = ["status", "attached_to", "submitted_by", "content_type"]
     search_fields = ["original_name", "sha256", "claim__id"]
     date_hierarchy = "created_at"
-    inlines = [FindingInline]
+    inlines = [VerdictInline, FindingInline]
 
 
 @admin.register(CheckRun)

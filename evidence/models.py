@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from evidence import verdicts
+
 
 def _original_path(instance: "EvidenceFile", filename: str) -> str:
     # Never reuse the client's file name on disk: it is kept only as data.
@@ -20,6 +22,15 @@ def _display_path(instance: "EvidenceFile", filename: str) -> str:
 
 def _artifact_path(instance: "FindingArtifact", filename: str) -> str:
     return f"evidence/artifacts/{uuid.uuid4().hex}.png"
+
+
+def translated(msgid: str, params) -> str:
+    """A stored msgid in the active language, with its parameters filled in."""
+    text = gettext(msgid) if msgid else ""
+    try:
+        return text % params if params else text
+    except (KeyError, TypeError, ValueError):
+        return text
 
 
 class SubmittedBy(models.TextChoices):
@@ -181,6 +192,13 @@ class EvidenceFile(models.Model):
     def is_video(self) -> bool:
         return self.content_type.startswith("video/")
 
+    @property
+    def current_verdict(self) -> "EvidenceVerdict | None":
+        """The verdict shown beside the file (prefetched by ``evidence_for_claim``)."""
+        if hasattr(self, "current_verdicts"):
+            return self.current_verdicts[0] if self.current_verdicts else None
+        return self.verdicts.filter(is_current=True).first()
+
 
 class CheckRun(models.Model):
     """One check (name, version) run on one file. Unique: re-running is idempotent."""
@@ -259,11 +277,7 @@ class Finding(models.Model):
     @property
     def display_message(self) -> str:
         """The message in the active language, with its parameters filled in."""
-        text = gettext(self.message)
-        try:
-            return text % self.params if self.params else text
-        except (KeyError, TypeError, ValueError):
-            return text
+        return translated(self.message, self.params)
 
 
 class FindingArtifact(models.Model):
@@ -325,3 +339,55 @@ class ScoringThreshold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value}"
+
+
+class EvidenceVerdict(models.Model):
+    """The verdict on one file, computed from its findings by ``evidence.verdicts``, one
+    row per rules-and-check-versions it was computed from; ``is_current`` marks the one
+    shown (exactly one per file)."""
+
+    evidence = models.ForeignKey(EvidenceFile, on_delete=models.CASCADE, related_name="verdicts")
+    verdict = models.CharField(_("verdict"), max_length=20, choices=verdicts.CHOICES)
+    # The findings it rests on, strongest first: code, verdict, weight, severity, message
+    # (msgid), params, finding_id.
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    rules_version = models.PositiveSmallIntegerField(_("rules version"))
+    check_versions = models.JSONField(_("check versions"), default=dict, blank=True)
+    version_key = models.CharField(max_length=400)
+    is_current = models.BooleanField(_("current"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("verdict")
+        verbose_name_plural = _("verdicts")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["evidence", "version_key"], name="verdict_unique_per_version"
+            ),
+            models.UniqueConstraint(
+                fields=["evidence"],
+                condition=Q(is_current=True),
+                name="verdict_one_current_per_file",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} on {self.evidence_id}"
+
+    @property
+    def label(self) -> str:
+        return str(verdicts.LABELS.get(self.verdict, self.verdict))
+
+    @property
+    def statement(self) -> str:
+        return gettext(verdicts.STATEMENTS.get(self.verdict, ""))
+
+    @property
+    def tone(self) -> str:
+        return verdicts.TONES.get(self.verdict, "info")
+
+    @property
+    def display_reasons(self) -> list[str]:
+        """The reasons' messages in the active language, strongest first."""
+        return [translated(r.get("message") or "", r.get("params")) for r in self.reasons]

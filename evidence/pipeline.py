@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from evidence import custody, imaging, selectors
+from evidence import custody, imaging, selectors, verdicts
 from evidence.checks.base import (
     Check,
     CheckContext,
@@ -29,7 +29,7 @@ from evidence.checks.base import (
     SimilarImage,
 )
 from evidence.checks.registry import all_checks
-from evidence.models import CheckRun, EvidenceFile, Finding, FindingArtifact
+from evidence.models import CheckRun, EvidenceFile, EvidenceVerdict, Finding, FindingArtifact
 from evidence.scoring import weight_table
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,68 @@ def _save_outcomes(evidence: EvidenceFile, outcomes: list[CheckOutcome]) -> None
                     FindingArtifact(finding=finding, name=n, caption=c, image=path)
                     for n, c, path in stored_artifacts.get((index, f_index), [])
                 )
+        if evidence.attached_to == "claim":  # the checks do not run on references
+            record_verdict(evidence.pk)
+
+
+def record_verdict(
+    evidence_id: int,
+    *,
+    failed_message: str = "",
+    run_model=CheckRun,
+    finding_model=Finding,
+    verdict_model=EvidenceVerdict,
+) -> str:
+    """Compute the file's verdict from its findings (each check's newest version) and
+    store it as the current one; the same rules and versions again update their row, new
+    ones add a row. Call inside the transaction that wrote the findings. The backfill
+    migration passes its historical models. Returns the verdict code."""
+    versions = verdicts.check_versions(
+        run_model.objects.filter(evidence_id=evidence_id).values_list("check_name", "check_version")
+    )
+    rows = [
+        verdicts.FindingRow(
+            code=f["code"],
+            severity=f["severity"],
+            weight=f["weight"],
+            message=f["message"],
+            params=f["params"] or {},
+            finding_id=f["pk"],
+            check_name=f["check_run__check_name"],
+            check_version=f["check_run__check_version"],
+        )
+        for f in finding_model.objects.filter(evidence_id=evidence_id)
+        .order_by("id")
+        .values(
+            "pk",
+            "code",
+            "severity",
+            "weight",
+            "message",
+            "params",
+            "check_run__check_name",
+            "check_run__check_version",
+        )
+    ]
+    verdict = verdicts.decide(
+        verdicts.latest_versions(rows, versions), failed_message=failed_message
+    )
+    key = verdicts.version_key(versions) + (";failed" if failed_message else "")
+    verdict_model.objects.filter(evidence_id=evidence_id, is_current=True).exclude(
+        version_key=key
+    ).update(is_current=False)
+    verdict_model.objects.update_or_create(
+        evidence_id=evidence_id,
+        version_key=key,
+        defaults={
+            "verdict": verdict.code,
+            "reasons": verdict.reasons,
+            "rules_version": verdicts.RULES_VERSION,
+            "check_versions": versions,
+            "is_current": True,
+        },
+    )
+    return verdict.code
 
 
 def _record_rejection(evidence: EvidenceFile, exc: imaging.ImageRejected) -> None:
@@ -361,12 +423,15 @@ def mark_failed(evidence_id: int, error: str, *, code: str = CHECKS_FAILED) -> N
 
     ``error`` is logged, never stored: the file keeps the generic message of ``code``."""
     log.error("evidence %s: checks failed (%s): %s", evidence_id, code, error)
-    EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
-        status=EvidenceFile.Status.FAILED,
-        rejection_code=code,
-        rejection_message=FAILURE_MESSAGES[code],
-        checking_since=None,
-    )
+    with transaction.atomic():
+        failed = EvidenceFile.objects.filter(pk=evidence_id, status__in=selectors.UNSETTLED).update(
+            status=EvidenceFile.Status.FAILED,
+            rejection_code=code,
+            rejection_message=FAILURE_MESSAGES[code],
+            checking_since=None,
+        )
+        if failed and EvidenceFile.objects.filter(pk=evidence_id, attached_to="claim").exists():
+            record_verdict(evidence_id, failed_message=FAILURE_MESSAGES[code])
     custody.record_check_outcome(evidence_id)
     claim_id = (
         EvidenceFile.objects.filter(pk=evidence_id).values_list("claim_id", flat=True).first()

@@ -1,10 +1,11 @@
-"""The claim's risk score: the findings' weights combined, with reasons in plain words.
+"""The claim's risk score: its files' verdicts combined, with reasons in plain words.
 
 Weights live in the database (``ScoringWeight``, admin-editable) and default to what each
-check declares. Findings combine like independent pieces of evidence (noisy-OR): a claim
-with weights w1, w2 ... scores ``100 * (1 - Π(1 - wi/100))``, counting each code once at
-its strongest. One 90-point finding gives 90; two 50-point findings give 75; many weak
-aids never add up to certainty on their own as fast as one strong signal does.
+check declares. Weights combine like independent pieces of evidence (noisy-OR):
+``100 * (1 - Π(1 - wi/100))``. One 90-point finding gives 90; two 50-point findings give
+75. Each file's findings are first grouped by the verdict they point at
+(``evidence.verdicts``); a verdict kind counts once, at the file where it is strongest,
+so weak aids spread over several photos never add up to "suspicious" (docs/verdicts.md).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evidence.checks.registry import default_weights
-from evidence.models import Finding, ScoringThreshold, ScoringWeight
+from evidence.models import EvidenceFile, EvidenceVerdict, Finding, ScoringThreshold, ScoringWeight
+
+SCORED_SUBMITTERS = ("buyer", "platform")
 
 DEFAULT_THRESHOLDS = {
     "suspicious": (40, "From this score the merchant gets the longer response window."),
@@ -68,30 +71,77 @@ def combine(weights: list[int]) -> int:
 
 
 def score_claim(*, claim_id: int) -> ClaimScore:
-    """Score a claim from the findings on its buyer-submitted evidence."""
-    strongest: dict[str, Finding] = {}
-    findings = Finding.objects.filter(
-        claim_id=claim_id, evidence__submitted_by__in=["buyer", "platform"]
-    ).order_by("-weight", "id")
-    for finding in findings:
-        if finding.weight > 0 and finding.code not in strongest:
-            strongest[finding.code] = finding
-    ranked = sorted(strongest.values(), key=lambda f: (-f.weight, f.id))
+    """Score a claim from the verdicts on its buyer-submitted files.
+
+    Each file's reasons are grouped by the verdict they point at; a verdict kind counts
+    once, at the file where its findings' weights combine highest (two copies of the
+    listing are one "copy", two inconclusive photos do not add up to a suspicious
+    claim), and the kinds combine by noisy-OR. Reasons are listed strongest verdict
+    first, each with the file it is about."""
+    from evidence import verdicts
+
+    best: dict[str, tuple[int, int, list[dict[str, Any]]]] = {}
+    codes: set[str] = set()
+    for evidence_id, reasons in _current_verdict_reasons(claim_id):
+        codes.update(r["code"] for r in reasons if r["weight"] > 0)
+        for kind, strength in verdicts.strengths(reasons).items():
+            if strength > best.get(kind, (-1, 0, []))[0]:
+                of_kind = [
+                    {**r, "evidence_id": evidence_id} for r in reasons if r["verdict"] == kind
+                ]
+                best[kind] = (strength, evidence_id, of_kind)
+    ranked = [best[kind] for kind in verdicts.PRECEDENCE if kind in best]
     reasons = [
-        {
-            "code": f.code,
-            "weight": f.weight,
-            "severity": f.severity,
-            "message": f.message,
-            "params": f.params,
-            "evidence_id": f.evidence_id,
-            "finding_id": f.pk,
-        }
-        for f in ranked
+        {key: r[key] for key in REASON_KEYS}
+        for _strength, _evidence_id, of_kind in ranked
+        for r in of_kind
+        if r["weight"] > 0
     ]
     return ClaimScore(
-        score=combine([f.weight for f in ranked]),
+        score=combine([strength for strength, _e, _r in ranked]),
         reasons=reasons,
-        codes=set(strongest),
+        codes=codes,
         suspicious_threshold=threshold("suspicious"),
     )
+
+
+REASON_KEYS = (
+    "code",
+    "verdict",
+    "weight",
+    "severity",
+    "message",
+    "params",
+    "evidence_id",
+    "finding_id",
+)
+
+
+def _current_verdict_reasons(claim_id: int) -> list[tuple[int, list[dict[str, Any]]]]:
+    """(file id, its current verdict's reasons) for the buyer's and platform's files;
+    a file with findings but no stored verdict (written before verdicts were) gets its
+    verdict computed from them here."""
+    from evidence import verdicts
+
+    files = EvidenceFile.objects.filter(claim_id=claim_id, submitted_by__in=SCORED_SUBMITTERS)
+    stored = dict(
+        EvidenceVerdict.objects.filter(
+            evidence__in=files.values("pk"), is_current=True
+        ).values_list("evidence_id", "reasons")
+    )
+    missing = [pk for pk in files.values_list("pk", flat=True) if pk not in stored]
+    if missing:
+        rows: dict[int, list[verdicts.FindingRow]] = {}
+        for f in Finding.objects.filter(evidence_id__in=missing).order_by("id"):
+            rows.setdefault(f.evidence_id, []).append(
+                verdicts.FindingRow(
+                    code=f.code,
+                    severity=f.severity,
+                    weight=f.weight,
+                    message=f.message,
+                    params=f.params or {},
+                    finding_id=f.pk,
+                )
+            )
+        stored.update({pk: verdicts.decide(found).reasons for pk, found in rows.items()})
+    return sorted(stored.items())

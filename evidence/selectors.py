@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections
-from django.db.models import BigIntegerField, F, Func, IntegerField, Q, QuerySet, Value
+from django.db.models import BigIntegerField, F, Func, IntegerField, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast
 
 from evidence.hashing import INDEX_RADIUS, hamming_distance, hash_chunks
-from evidence.models import EvidenceFile, Finding
+from evidence.models import EvidenceFile, EvidenceVerdict, Finding
 
 UNSETTLED = (EvidenceFile.Status.PENDING, EvidenceFile.Status.CHECKING)
 # The index answers exactly for every stored hash within this Hamming distance (see
@@ -21,8 +21,16 @@ def claim_has_unsettled_evidence(*, claim_id: int) -> bool:
     return EvidenceFile.objects.filter(claim_id=claim_id, status__in=UNSETTLED).exists()
 
 
+# ``EvidenceFile.current_verdict`` reads it: one query for all of a claim's files.
+CURRENT_VERDICTS = Prefetch(
+    "verdicts", queryset=EvidenceVerdict.objects.filter(is_current=True), to_attr="current_verdicts"
+)
+
+
 def evidence_for_claim(*, claim_id: int) -> QuerySet[EvidenceFile]:
-    return EvidenceFile.objects.filter(claim_id=claim_id).prefetch_related("findings__artifacts")
+    return EvidenceFile.objects.filter(claim_id=claim_id).prefetch_related(
+        "findings__artifacts", CURRENT_VERDICTS
+    )
 
 
 def findings_for_claim(*, claim_id: int) -> QuerySet[Finding]:

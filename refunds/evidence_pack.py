@@ -410,6 +410,7 @@ def _manifest(pack: _Pack, files: list[PackedFile]) -> dict[str, Any]:
                 "original_sha256": entry.file.sha256,
                 "original_size": entry.file.size,
                 "display_copy": entry.packed.path if entry.packed else None,
+                "verdict": _verdict_entry(entry.file),
             }
             for entry in pack.evidence
         ],
@@ -433,6 +434,20 @@ def _manifest(pack: _Pack, files: list[PackedFile]) -> dict[str, Any]:
         "files": [
             {"path": packed.path, "sha256": packed.sha256, "size": packed.size} for packed in files
         ],
+    }
+
+
+def _verdict_entry(file) -> dict[str, Any] | None:
+    """The file's current verdict (docs/verdicts.md), as the claim page shows it."""
+    verdict = file.current_verdict if file.attached_to == "claim" else None
+    if verdict is None:
+        return None
+    return {
+        "code": verdict.verdict,
+        "label": verdict.label,
+        "statement": verdict.statement,
+        "reasons": [r.get("code") for r in verdict.reasons],
+        "check_versions": verdict.check_versions,
     }
 
 
@@ -849,6 +864,13 @@ class _Report:
                 self.para(f"<b>{_text(roles[entry.role])}</b>"),
                 self.para(f"{_text(original)}: {_hash(entry.file.sha256)}", "small"),
             ]
+            verdict = _verdict_entry(entry.file)
+            if verdict:
+                lines.append(
+                    self.para(
+                        f"<b>{_text(verdict['label'])}</b> · {_text(verdict['statement'])}", "small"
+                    )
+                )
             if entry.packed:
                 copy = _("SHA-256 of this copy")
                 lines.insert(0, self.picture(entry.packed.data, 90 * mm))

@@ -28,7 +28,7 @@ from refunds.views.claim_photos import ALIGNED_ARTIFACT, photo_panels
 from refunds.views.common import evidence_pack_response, risk_thresholds, timeline
 
 INBOX_PAGE_SIZE = 20
-AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail"})
+AID_ARTIFACTS = frozenset({"ela", "exif_thumbnail", "noise", "jpeg_grid", "double_quantisation"})
 # Shown in the compare control of each photo, not among the pictures of what differs.
 COMPARE_ARTIFACTS = frozenset({ALIGNED_ARTIFACT})
 CENTS = Decimal("0.01")

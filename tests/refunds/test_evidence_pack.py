@@ -402,3 +402,25 @@ def test_the_chain_of_custody_is_written_in_chinese_for_a_chinese_reader(alice, 
     text = "".join(_pdf_text(archive).split())
     assert "保管链" in text
     assert manifest["chain_of_custody"][0]["description"] == "File uploaded"  # English JSON
+
+
+# --- the photos' verdicts (docs/verdicts.md) ------------------------------------------
+
+
+def test_manifest_and_report_carry_the_buyer_photos_verdict(alice, forged_claim):
+    archive, manifest = _open(_build(forged_claim, alice))
+
+    by_role = {e["role"]: e for e in manifest["evidence"]}
+    verdict = by_role["buyer"]["verdict"]
+    assert verdict["code"] == "edited_copy"
+    assert verdict["label"] == "Edited copy of your photo"
+    assert verdict["reasons"][:2] == ["reference_altered_region", "reference_copy"]
+    assert "reference_match" in verdict["check_versions"]
+    assert by_role["listing"]["verdict"] is None  # references are not judged
+    assert "Edited copy of your photo" in _pdf_text(archive)
+
+
+def test_chinese_report_names_the_verdict_in_chinese(alice, forged_claim):
+    archive, _manifest = _open(_build(forged_claim, alice, "zh-hans"))
+
+    assert "您的图片的修改副本" in _pdf_text(archive)
