@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from notifications import services as notifications
 from refunds import outbound
 from refunds.models import RefundClaim, WebhookDelivery, WebhookEndpoint
 
@@ -71,6 +72,9 @@ def emit_claim_event(claim: RefundClaim, event_type: str, extra: dict[str, Any])
         "data": extra,
     }
     payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    notifications.notify_claim_event(
+        claim, event_type, extra
+    )  # the shop's people, in-app and e-mail
     created = [
         WebhookDelivery.objects.create(
             endpoint=endpoint,

@@ -182,6 +182,9 @@ SIGNED_IN = {
     ADMIN: OK,
 }
 
+# A person's own object (a notification of alice's): hers only, 404 for everybody else.
+ALICE_ONLY = {**SHOP_A_PAGE, AGENT_A: NOT_FOUND}
+
 # Reviewer pages: the reviewer groups and the superuser; a merchant is told they do not exist.
 REVIEWER_PAGE = {
     **_NOT_BROWSER,
@@ -247,6 +250,14 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "merchant_claim_appeal": {"claim_decided": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}},
     "merchant_claim_evidence_pack": {
         "claim_in_review": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}
+    },
+    # Notifications: each person's own (a colleague's is a 404 too).
+    "notifications_list": {"-": {"GET": SIGNED_IN_OWN, "POST": SIGNED_IN_405}},
+    "notifications_bell": {"-": {"GET": SIGNED_IN_OWN, "POST": SIGNED_IN_405}},
+    "notifications_read_all": {"-": {"GET": SIGNED_IN_405, "POST": SIGNED_IN}},
+    "notification_preferences": {"-": {"GET": SIGNED_IN, "POST": SIGNED_IN}},
+    "notification_open": {
+        "notification_of_alice": {"GET": SIGNED_IN_405, "POST": ALICE_ONLY},
     },
     # Reviewer pages.
     "review_queues": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
