@@ -45,7 +45,8 @@ def inbox(request):
             shops, shop_ids = selectors.merchant_inbox_scope(user=request.user, shop=shop)
     else:
         shops, shop_ids = selectors.merchant_inbox_scope(user=request.user, shop=shop)
-        request.session[INBOX_SHOP_SESSION_KEY] = shop
+        if request.session.get(INBOX_SHOP_SESSION_KEY) != shop:  # the next pages carry it too
+            request.session[INBOX_SHOP_SESSION_KEY] = shop
     filter_form = InboxFilterForm(request.GET)
     data = filter_form.cleaned_data if filter_form.is_valid() else {}
     filters = selectors.InboxFilters(
