@@ -279,3 +279,37 @@ def test_preferences_page_saves_the_choices(client, members):
     assert response.status_code == 302
     preference = alice.notification_preference
     assert preference.digest and preference.email_decision and not preference.email_new_claim
+
+
+def test_an_appeal_decided_tells_the_shop_once(
+    members,
+    shop_a,
+    make_claim,
+    charlie,
+    dora,
+    contest_and_decide,
+    django_capture_on_commit_callbacks,
+):
+    from refunds import services as claims
+
+    alice, agnes = members
+    claim = make_claim(shop_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        contest_and_decide(claim, alice, charlie, outcome="refund_denied")
+        claims.claim_appeal(
+            claim=claim,
+            filed_by="merchant",
+            reason="Please look at the packing photo again.",
+            user=alice,
+        )
+        claims.claim_take_next(reviewer=dora)
+        claims.claim_decide(
+            claim=claim,
+            reviewer=dora,
+            outcome="refund_approved",
+            rationale="On appeal: the packing photo does not show the item.",
+        )
+
+    for user in (alice, agnes):
+        assert _of(user, Kind.APPEAL_DECIDED).filter(claim=claim).count() == 1
+        assert _of(user, Kind.DECISION).filter(claim=claim).count() == 1  # the first one
