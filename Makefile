@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video check-deploy clean
+.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video bench-pages check-deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Claimlens needs Python 3.11 or newer")'
@@ -51,6 +51,11 @@ bench-speed: $(STAMP)
 # Queue and API load on a throw-away PostgreSQL + Redis + gunicorn + Celery stack.
 bench-load: $(STAMP)
 	$(PY) bench/load.py $(BENCH_ARGS)
+
+# The merchant inbox at 100k claims of one shop on a throw-away PostgreSQL database
+# (claimlens_inbox_pages; BENCH_PAGES_SERVER / BENCH_PAGES_DATABASE to change it).
+bench-pages: $(STAMP)
+	$(PY) bench/pages.py $(BENCH_ARGS)
 
 # Worker kills, broker restarts and outages, a database crash, a webhook receiver down,
 # on a private PostgreSQL cluster + private redis-server + gunicorn + Celery (loopback).

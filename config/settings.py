@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "refunds",
     "evidence",
     "api",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -169,6 +170,8 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # Django's default waits f
 _mail_domain = next(
     (h.lstrip(".") for h in ALLOWED_HOSTS if "*" not in h and not h.startswith("[")), "localhost"
 )
+# Where the links in e-mails point (notifications): the site's public address.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000")
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"Claimlens <no-reply@{_mail_domain}>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # A reset link works once, for this long. Reset requests are counted per e-mail address
@@ -319,6 +322,20 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {
         "task": "refunds.tasks.audit_checkpoint_task",
         "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=600.0),
+    },
+    # Notifications (docs/notifications.md): the 12 h answer reminders, the outbox sweep
+    # of their e-mails, and the daily digest.
+    "notification-deadlines": {
+        "task": "notifications.tasks.deadline_reminders_task",
+        "schedule": 600.0,
+    },
+    "notification-reconcile": {
+        "task": "notifications.tasks.notifications_reconcile_task",
+        "schedule": 300.0,
+    },
+    "notification-digests": {
+        "task": "notifications.tasks.digests_task",
+        "schedule": env.float("NOTIFICATION_DIGEST_SECONDS", default=86400.0),
     },
 }
 # ...and after the commit of every Nth audit event (0: only the periodic one).

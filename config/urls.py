@@ -10,6 +10,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("files/", include("evidence.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("merchants.urls")),
     path("", include("refunds.urls")),
 ]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from refunds.models import ClaimStatus, Outcome
+from refunds.models import ClaimReason, ClaimStatus, Outcome
 from refunds.services import MerchantResponse
 
 MAX_COUNTER_EVIDENCE_FILES = 6
@@ -40,9 +40,43 @@ class MultipleImageField(forms.FileField):
 
 
 class InboxFilterForm(forms.Form):
+    """The inbox's search, filters and sort (GET); the shop and the cursor are read apart."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(attrs={"placeholder": _("Claim or order number, buyer, product")}),
+    )
     status = forms.ChoiceField(
         label=_("Status"),
         choices=[("", _("All claims")), *ClaimStatus.choices],
+        required=False,
+    )
+    risk = forms.ChoiceField(
+        label=_("Risk"),
+        choices=[
+            ("", _("Any risk")),
+            ("high", _("High risk")),
+            ("medium", _("Suspicious")),
+            ("low", _("Low risk")),
+            ("pending", _("Not scored yet")),
+        ],
+        required=False,
+    )
+    reason = forms.ChoiceField(
+        label=_("Reason"), choices=[("", _("Any reason")), *ClaimReason.choices], required=False
+    )
+    due = forms.BooleanField(label=_("Deadline within 24 h"), required=False)
+    signals = forms.BooleanField(label=_("Has forgery signals"), required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        choices=[
+            ("deadline", _("Deadline (waiting for you first)")),
+            ("amount", _("Amount")),
+            ("risk", _("Risk")),
+            ("date", _("Date")),
+        ],
         required=False,
     )
 

@@ -370,6 +370,21 @@ class RefundClaim(models.Model):
             ),
             models.Index(fields=["buyer", "-created_at"], name="claim_buyer_history"),
             models.Index(fields=["updated_at"], name="claim_updated"),
+            # The inbox's keyset pages (refunds.selectors.merchant_inbox_page), one index
+            # per sort: a shop's claims waiting for its answer, soonest deadline first...
+            models.Index(
+                fields=["merchant", "merchant_deadline", "id"],
+                condition=Q(status="awaiting_merchant"),
+                name="claim_inbox_awaiting",
+            ),
+            # ...its claims newest first, by amount, by risk score (scored ones).
+            models.Index(fields=["merchant", "-created_at", "-id"], name="claim_inbox_by_date"),
+            models.Index(fields=["merchant", "-amount", "-id"], name="claim_inbox_by_amount"),
+            models.Index(
+                fields=["merchant", "-risk_score", "-id"],
+                condition=Q(risk_score__isnull=False),
+                name="claim_inbox_by_risk",
+            ),
         ]
 
     def __str__(self) -> str:

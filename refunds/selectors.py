@@ -218,30 +218,253 @@ def buyer_history_for_merchant(*, buyer_id: int) -> BuyerHistory:
 # --- Reads for the browser pages --------------------------------------------------------
 
 
-def merchant_inbox(*, user, status: str = "") -> QuerySet[RefundClaim]:
-    """The user's shops' claims for the inbox, optionally of one status; the order's items
-    come in one extra query. Of the buyer only the display name is read (``buyer_name``)."""
+# The merchant inbox: filters, sorts and keyset ("cursor") pages. A page is read with
+# ``WHERE (sort key) after (the last row shown) ... LIMIT n+1`` on an index named for the
+# sort (migration 0005_inbox_indexes), never with OFFSET nor a COUNT(*) of the shop.
+
+INBOX_SORTS = ("deadline", "amount", "risk", "date")
+INBOX_RISK_BANDS = ("pending", "low", "medium", "high")
+# Status of the claims the default sort puts first, by their merchant deadline.
+_WAITING = S.AWAITING_MERCHANT
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """What the merchant asked the inbox for; every field optional."""
+
+    q: str = ""
+    status: str = ""
+    risk: str = ""  # one of INBOX_RISK_BANDS
+    reason: str = ""
+    due_within_24h: bool = False
+    has_signals: bool = False
+    sort: str = "deadline"  # one of INBOX_SORTS
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """A run of the sorted inbox served by one index range: its own predicate and key
+    (``(field, descending)`` pairs, the last one unique)."""
+
+    where: Q
+    key: tuple[tuple[str, bool], ...]
+
+
+_BY_DATE = (("created_at", True), ("id", True))
+_SEGMENTS: dict[str, tuple[_Segment, ...]] = {
+    # Claims waiting for the shop's answer, soonest deadline first; then the rest by date.
+    "deadline": (
+        _Segment(Q(status=_WAITING), (("merchant_deadline", False), ("id", False))),
+        _Segment(~Q(status=_WAITING), _BY_DATE),
+    ),
+    "amount": (_Segment(Q(), (("amount", True), ("id", True))),),
+    # Scored claims, riskiest first; the ones not scored yet after them, by date.
+    "risk": (
+        _Segment(Q(risk_score__isnull=False), (("risk_score", True), ("id", True))),
+        _Segment(Q(risk_score__isnull=True), _BY_DATE),
+    ),
+    "date": (_Segment(Q(), _BY_DATE),),
+}
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    claims: list[RefundClaim]
+    next_cursor: str  # "" on the last page
+
+
+def _risk_band_q(band: str, thresholds: tuple[int, int]) -> Q:
+    suspicious, high = thresholds
+    return {
+        "pending": Q(risk_score__isnull=True),
+        "low": Q(risk_score__lt=suspicious),
+        "medium": Q(risk_score__gte=suspicious, risk_score__lt=high),
+        "high": Q(risk_score__gte=high),
+    }[band]
+
+
+def _search_q(text: str, shop_ids: list[int]) -> Q:
+    """Claim number (``#12``, ``12`` or the platform's id), order number, the buyer's
+    pseudonym, a product title. Each is matched in the table it lives in (``IN (SELECT
+    ...)``: the order number on ``order_unique_platform_id``, the texts on the trigram
+    indexes of migration 0006 on PostgreSQL), so the claims are not joined row by row."""
+    from refunds.models import Order, OrderItem
+
+    text = text.strip()
+    number = text.removeprefix("#")
+    orders = Order.objects.filter(merchant_id__in=shop_ids, platform_id=text)
+    match = Q(platform_id=text) | Q(order_id__in=orders.values("pk"))
+    if number.isdigit() and len(number) < 19:
+        match |= Q(pk=int(number))
+    match |= Q(buyer_id__in=Buyer.objects.filter(display_name__icontains=text).values("pk"))
+    match |= Q(order_id__in=OrderItem.objects.filter(title__icontains=text).values("order_id"))
+    return match
+
+
+def _after(key: tuple[tuple[str, bool], ...], values: list) -> Q:
+    """Rows strictly after ``values`` in the order ``key``: (a > x) or (a = x and b > y)..."""
+    after = Q()
+    for i, (field, descending) in enumerate(key):
+        step = Q(**{f"{field}__{'lt' if descending else 'gt'}": values[i]})
+        for j in range(i):
+            step &= Q(**{key[j][0]: values[j]})
+        after |= step
+    # The same bound on the first field alone, redundant but a plain range: PostgreSQL
+    # starts the index scan there instead of filtering every entry before the cursor.
+    first, descending = key[0]
+    return Q(**{f"{first}__{'lte' if descending else 'gte'}": values[0]}) & after
+
+
+def _encode_cursor(segment: int, claim: RefundClaim, key) -> str:
+    import base64
+    import json
+
+    # Full precision (DjangoJSONEncoder would cut datetimes to milliseconds, and the
+    # next page would then repeat or skip rows).
+    values = [
+        value.isoformat() if isinstance(value, dt.datetime) else str(value)
+        for value in (getattr(claim, field) for field, _desc in key)
+    ]
+    raw = json.dumps([segment, values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[int, list] | None:
+    """The segment and key values a cursor holds; None for a cursor we did not make."""
+    import base64
+    import binascii
+    import json
+
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        segment, values = json.loads(raw)
+        key = _SEGMENTS[sort][segment].key
+        if len(values) != len(key):
+            return None
+        parsed = []
+        for (field, _desc), value in zip(key, values, strict=True):
+            if field in ("created_at", "merchant_deadline"):
+                value = parse_datetime(value)
+                if value is None:
+                    return None
+            elif field == "amount":
+                value = Decimal(value)
+            else:
+                value = int(value)
+            parsed.append(value)
+    except (ValueError, TypeError, KeyError, IndexError, binascii.Error, ArithmeticError):
+        return None
+    return segment, parsed
+
+
+def merchant_inbox_scope(*, user, shop: str):
+    """The user's active shops (for the switcher, by name) and the ids the inbox reads:
+    all of them (``shop`` empty or "all") or the one asked for; 404 for a shop the user
+    does not act for (it does not exist for them)."""
+    from merchants.models import Merchant
+
+    shops = list(
+        Merchant.objects.filter(memberships__user=user, is_active=True).order_by("name", "pk")
+    )
+    if shop in ("", "all"):
+        return shops, [s.pk for s in shops]
+    chosen = [s.pk for s in shops if str(s.pk) == shop]
+    if not chosen:
+        raise Http404
+    return shops, chosen
+
+
+def merchant_inbox_claims(
+    *, shop_ids: list[int], filters: InboxFilters, thresholds: tuple[int, int]
+) -> QuerySet[RefundClaim]:
+    """The claims of ``shop_ids`` matching ``filters``, unordered. ``shop_ids`` come from
+    :func:`merchant_inbox_scope`: that is the scope."""
     from django.db.models import F
+    from django.utils import timezone
 
-    qs = (
-        claims_for_merchant_user(user=user)
-        .annotate(buyer_name=F("buyer__display_name"))
-        .prefetch_related("order__items")
+    from evidence.models import Finding
+
+    qs = RefundClaim.objects.filter(merchant_id__in=shop_ids)
+    if filters.status:
+        qs = qs.filter(status=filters.status)
+    if filters.reason:
+        qs = qs.filter(reason=filters.reason)
+    if filters.risk:
+        qs = qs.filter(_risk_band_q(filters.risk, thresholds))
+    if filters.due_within_24h:
+        qs = qs.filter(
+            status=_WAITING, merchant_deadline__lte=timezone.now() + dt.timedelta(hours=24)
+        )
+    if filters.has_signals:
+        qs = qs.filter(Exists(Finding.objects.filter(claim=OuterRef("pk"), weight__gt=0)))
+    if filters.q.strip():
+        qs = qs.filter(_search_q(filters.q, shop_ids))
+    # Of the buyer only the display name (a pseudonym) is read.
+    return qs.select_related("order", "merchant").annotate(buyer_name=F("buyer__display_name"))
+
+
+def merchant_inbox_page(
+    *,
+    shop_ids: list[int],
+    filters: InboxFilters,
+    thresholds: tuple[int, int],
+    cursor: str = "",
+    size: int = 20,
+) -> InboxPage:
+    """One page of the inbox after ``cursor`` (the ``next_cursor`` of the previous page;
+    a cursor that does not decode starts again at the top). One query per sort segment the
+    page spans (one or two), plus one for the order items."""
+    from django.db.models import Prefetch, prefetch_related_objects
+
+    from refunds.models import OrderItem
+
+    base = merchant_inbox_claims(shop_ids=shop_ids, filters=filters, thresholds=thresholds)
+    sort = filters.sort if filters.sort in INBOX_SORTS else "deadline"
+    segments = _SEGMENTS[sort]
+    decoded = _decode_cursor(cursor, sort) if cursor else None
+    start, values = decoded if decoded else (0, None)
+    # "Due within 24 h" is a filter on claims waiting for the merchant.
+    status = filters.status or (_WAITING if filters.due_within_24h else "")
+    rows: list[tuple[int, RefundClaim]] = []
+    for index in range(start, len(segments)):
+        segment = segments[index]
+        # A status filter that the segment excludes makes it empty: skip the query.
+        if status and not _status_may_match(segment.where, status):
+            continue
+        qs = base.filter(segment.where)
+        if values is not None and index == start:
+            qs = qs.filter(_after(segment.key, values))
+        order = [f"-{field}" if desc else field for field, desc in segment.key]
+        wanted = size + 1 - len(rows)
+        rows.extend((index, claim) for claim in qs.order_by(*order)[:wanted])
+        if len(rows) > size:
+            break
+    shown = rows[:size]
+    next_cursor = ""
+    if len(rows) > size:
+        index, last = shown[-1]
+        next_cursor = _encode_cursor(index, last, segments[index].key)
+    claims = [claim for _index, claim in shown]
+    prefetch_related_objects(
+        claims, Prefetch("order__items", queryset=OrderItem.objects.order_by("pk"))
     )
-    if status:
-        qs = qs.filter(status=status)
-    return qs
+    return InboxPage(claims=claims, next_cursor=next_cursor)
 
 
-def merchant_inbox_counts(*, user) -> dict[str, int]:
-    """How many of the user's shops' claims are in each status (one grouped query)."""
-    rows = (
-        RefundClaim.objects.filter(merchant__memberships__user=user, merchant__is_active=True)
-        .values("status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return {row["status"]: row["n"] for row in rows}
+def _status_may_match(where: Q, status: str) -> bool:
+    if where == Q(status=_WAITING):
+        return status == _WAITING
+    if where == ~Q(status=_WAITING):
+        return status != _WAITING
+    return True
+
+
+def merchant_inbox_waiting(*, shop_ids: list[int]) -> int:
+    """How many claims of the shops wait for their answer: a count over the partial
+    ``claim_inbox_awaiting`` index, cheap whatever the shop's size."""
+    return RefundClaim.objects.filter(merchant_id__in=shop_ids, status=_WAITING).count()
 
 
 def claim_timeline(*, claim_id: int):

@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from standardwebhooks import Webhook
 
+from notifications import services as notifications
 from refunds import outbound
 from refunds.exceptions import IllegalTransition
 from refunds.models import RefundClaim, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -74,6 +75,9 @@ def emit_claim_event(claim: RefundClaim, event_type: str, extra: dict[str, Any])
         "data": extra,
     }
     payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    notifications.notify_claim_event(
+        claim, event_type, extra
+    )  # the shop's people, in-app and e-mail
     created = [
         WebhookDelivery.objects.create(
             endpoint=endpoint,

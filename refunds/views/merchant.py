@@ -11,14 +11,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
 from evidence.services import EvidenceRejected, evidence_add_batch
-from merchants.selectors import merchants_for_user
 from merchants.views import upload_done
 from refunds import policy, selectors, services
 from refunds.exceptions import ClaimError, ConfirmationRequired
@@ -35,28 +34,67 @@ CENTS = Decimal("0.01")
 S = ClaimStatus
 
 
+INBOX_SHOP_SESSION_KEY = "inbox_shop"
+
+
 @login_required
 def inbox(request):
-    """The shop's claims, newest first, filterable by status."""
-    filter_form = InboxFilterForm(request.GET or None)
-    status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
-    counts = selectors.merchant_inbox_counts(user=request.user)
-    page = Paginator(
-        selectors.merchant_inbox(user=request.user, status=status), INBOX_PAGE_SIZE
-    ).get_page(request.GET.get("page"))
-    tabs = [("", _("All claims"), sum(counts.values()))] + [
-        (value, label, counts.get(value, 0)) for value, label in S.choices if counts.get(value)
-    ]
+    """The shop's claims: search, filters, sort, the shop switcher and keyset pages.
+
+    The shop chosen (``?shop=<id>`` or ``all``) is remembered in the session; a shop the
+    user does not act for is a 404."""
+    shop = request.GET.get("shop")
+    if shop is None:
+        shop = request.session.get(INBOX_SHOP_SESSION_KEY, "all")
+        try:
+            shops, shop_ids = selectors.merchant_inbox_scope(user=request.user, shop=shop)
+        except Http404:  # a membership ended since: back to all the user's shops
+            shop = "all"
+            shops, shop_ids = selectors.merchant_inbox_scope(user=request.user, shop=shop)
+    else:
+        shops, shop_ids = selectors.merchant_inbox_scope(user=request.user, shop=shop)
+        if request.session.get(INBOX_SHOP_SESSION_KEY) != shop:  # the next pages carry it too
+            request.session[INBOX_SHOP_SESSION_KEY] = shop
+    filter_form = InboxFilterForm(request.GET)
+    data = filter_form.cleaned_data if filter_form.is_valid() else {}
+    filters = selectors.InboxFilters(
+        q=data.get("q", ""),
+        status=data.get("status", ""),
+        risk=data.get("risk", ""),
+        reason=data.get("reason", ""),
+        due_within_24h=data.get("due", False),
+        has_signals=data.get("signals", False),
+        sort=data.get("sort") or "deadline",
+    )
+    thresholds = risk_thresholds()
+    page = selectors.merchant_inbox_page(
+        shop_ids=shop_ids,
+        filters=filters,
+        thresholds=thresholds,
+        cursor=request.GET.get("cursor", ""),
+        size=INBOX_PAGE_SIZE,
+    )
+    # The links of the page keep every filter; only the cursor changes.
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    params["shop"] = shop
+    next_params = params.copy()
+    next_params["cursor"] = page.next_cursor
     return render(
         request,
         "refunds/merchant_inbox.html",
         {
             "page": page,
-            "status": status,
-            "tabs": tabs,
-            "waiting": counts.get(S.AWAITING_MERCHANT, 0),
-            "shops": merchants_for_user(user=request.user),
-            "risk_thresholds": risk_thresholds(),
+            "filter_form": filter_form,
+            "filters": filters,
+            "is_first_page": not request.GET.get("cursor"),
+            "first_page_query": params.urlencode(),
+            "next_page_query": next_params.urlencode() if page.next_cursor else "",
+            "waiting": selectors.merchant_inbox_waiting(shop_ids=shop_ids),
+            "shops": shops,
+            "shop": shop,
+            "show_shop_column": len(shops) > 1,
+            "risk_thresholds": thresholds,
         },
     )
 

@@ -195,6 +195,8 @@ SHOP_PAGE = {
 }
 # Managing products is an owner's (refunds.policy.can_manage_products): the agent is refused.
 OWNER_A_ACTION = {**SHOP_A_PAGE, OWNER_A: DONE, AGENT_A: REFUSED}
+# A person's own object (a notification of alice's): hers only, 404 for everybody else.
+ALICE_ONLY = {**SHOP_A_PAGE, AGENT_A: NOT_FOUND}
 
 # Reviewer pages: the reviewer groups and the superuser; a merchant is told they do not exist.
 REVIEWER_PAGE = {
@@ -276,6 +278,14 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "merchant_shipments": {"-": {"GET": SHOP_PAGE, "POST": SHOP_PAGE}},
     "merchant_shipment": {"shipment": {"GET": SHOP_A_PAGE, "POST": SHOP_A_PAGE}},
     "merchant_shipment_evidence": {"shipment": {"GET": SIGNED_IN_405, "POST": SHOP_A_ACTION}},
+    # Notifications: each person's own (a colleague's is a 404 too).
+    "notifications_list": {"-": {"GET": SIGNED_IN_OWN, "POST": SIGNED_IN_405}},
+    "notifications_bell": {"-": {"GET": SIGNED_IN_OWN, "POST": SIGNED_IN_405}},
+    "notifications_read_all": {"-": {"GET": SIGNED_IN_405, "POST": SIGNED_IN}},
+    "notification_preferences": {"-": {"GET": SIGNED_IN, "POST": SIGNED_IN}},
+    "notification_open": {
+        "notification_of_alice": {"GET": SIGNED_IN_405, "POST": ALICE_ONLY},
+    },
     # Reviewer pages.
     "review_queues": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_take_next": {"-": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},

@@ -227,6 +227,11 @@ def build_world(roles: dict[str, str]) -> World:
     AccessLog.objects.create(**seen)
     AccessFailureLog.objects.create(**seen)
 
+    # The shop's people were told of its claims (notifications): alice's first one.
+    from notifications.models import Notification
+
+    o["notification_of_alice"] = Notification.objects.filter(user=alice).order_by("pk").first()
+
     from api.signing import artifact_token
 
     o["artifact_token_a"] = artifact_token(artifact_id=o["artifact"].pk, client_id=client_a.pk)
