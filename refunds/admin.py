@@ -7,6 +7,7 @@ Secrets are not shown: a webhook endpoint's signing secret is given once, by the
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -19,9 +20,11 @@ from refunds.models import (
     Assignment,
     AuditEvent,
     Buyer,
+    ClaimReason,
     Decision,
     Order,
     OrderItem,
+    PhotoVerdictCode,
     RefundClaim,
     ReviewQueue,
     RoutingRule,
@@ -169,8 +172,75 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
 
+def _finding_code_choices():
+    from refunds.routing import known_finding_codes
+
+    return [(code, code) for code in sorted(known_finding_codes())]
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """The rule's code lists as tick boxes; validated by the same function as the
+    service (``refunds.routing.rule_problems``)."""
+
+    finding_codes = forms.MultipleChoiceField(
+        label=_("has any finding code"), choices=_finding_code_choices, required=False
+    )
+    reasons = forms.MultipleChoiceField(
+        label=_("claim reasons"), choices=ClaimReason.choices, required=False
+    )
+    photo_verdicts = forms.MultipleChoiceField(
+        label=_("photo verdicts"),
+        choices=PhotoVerdictCode.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "position",
+            "name",
+            "queue",
+            "is_active",
+            "min_risk_score",
+            "max_risk_score",
+            "finding_codes",
+            "min_amount",
+            "max_amount",
+            "reasons",
+            "merchants",
+            "min_buyer_claims_90d",
+            "max_buyer_claims_90d",
+            "min_buyer_claims_365d",
+            "max_buyer_claims_365d",
+            "min_confirmed_forgeries",
+            "max_confirmed_forgeries",
+            "fraud_tier",
+            "photo_verdicts",
+            "photo_verdicts_all",
+            "merchant_answer",
+            "auto_outcome",
+        ]
+
+    def _post_clean(self):
+        from refunds.routing import rule_problems
+
+        super()._post_clean()  # copies the cleaned values onto the instance
+        for name in ("finding_codes", "reasons", "photo_verdicts"):
+            if name in self.cleaned_data:
+                setattr(self.instance, name, list(self.cleaned_data[name]))
+        if self.errors:
+            return
+        for name, message in rule_problems(self.instance).items():
+            self.add_error(name if name in self.fields else None, message)
+
+
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
+    """Saved through ``routing_rule_save`` (validated). "Simulate" (the policy
+    simulator) tries a changed rule on the last days' claims before it is saved."""
+
+    form = RoutingRuleForm
     list_display = [
         "position",
         "name",
@@ -178,13 +248,26 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         "min_risk_score",
         "max_risk_score",
         "min_amount",
-        "finding_code",
-        "min_buyer_claims",
+        "max_amount",
+        "auto_outcome",
         "is_active",
     ]
     list_display_links = ["name"]
     list_editable = ["position", "is_active"]
-    list_filter = ["queue", "is_active"]
+    list_filter = ["queue", "is_active", "auto_outcome"]
+    filter_horizontal = ["merchants"]
+
+    def save_model(self, request, obj, form, change):
+        merchants = form.cleaned_data.get("merchants") if "merchants" in form.fields else None
+        try:
+            services.routing_rule_save(rule=obj, merchants=merchants)
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+
+    def save_related(self, request, form, formsets, change):
+        # The shops were set by routing_rule_save; only inlines (none) would remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(Assignment)

@@ -56,6 +56,7 @@ from refunds.models import (
     Outcome,
     RefundClaim,
     ReviewQueue,
+    RoutingRecord,
     WebhookEndpoint,
 )
 from refunds.selectors import (
@@ -303,7 +304,7 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         return claim
 
     score = score_claim(claim_id=claim_id)
-    queue = routing.route(claim, score)
+    queue, _record = routing.route(claim, score, merchant_answered=_merchant_answered(claim))
     updates: dict[str, Any] = {
         "risk_score": score.score,
         "risk_reasons": score.reasons,
@@ -321,21 +322,17 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         )
     if claim.status == S.CHECKING:
         if claim.merchant_response or claim.review_deadline:
-            # Evidence the reviewer asked for has been checked: back to the reviewer.
-            queue = claim.queue or queue
-            return lifecycle.transition(
-                claim.pk,
-                to=S.IN_REVIEW,
+            # Evidence the reviewer asked for has been checked: back to review, routed
+            # again on what the checks found.
+            return _enter_review(
+                claim,
                 actor=system,
                 action="checks_completed",
                 expected_from={S.CHECKING},
                 reason="requested evidence checked",
-                updates={
-                    **updates,
-                    "queue": queue,
-                    "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
-                },
+                updates={"risk_score": score.score, "risk_reasons": score.reasons},
                 data={"risk_score": score.score},
+                merchant_answered=bool(claim.merchant_response),
             )
         window = _hours(
             "MERCHANT_RESPONSE_HOURS_SUSPICIOUS" if suspicious else "MERCHANT_RESPONSE_HOURS"
@@ -379,6 +376,101 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
                 data={"risk_score": locked.risk_score, "previous": before},
             )
     return locked
+
+
+def _merchant_answered(claim: RefundClaim) -> bool | None:
+    """For routing: None while the merchant may still answer (or has not been asked),
+    else whether it answered."""
+    if claim.status in (S.RECEIVED, S.AWAITING_MERCHANT) or (
+        claim.status == S.CHECKING and not claim.merchant_response and not claim.review_deadline
+    ):
+        return None
+    return bool(claim.merchant_response)
+
+
+def _enter_review(
+    claim: RefundClaim,
+    *,
+    actor: Actor,
+    action: str,
+    reason: str,
+    expected_from: set[str],
+    merchant_answered: bool,
+    updates: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> RefundClaim:
+    """Move a claim (locked by the caller) into review: routed with the live rules at
+    the ``review`` stage (recorded), its review deadline from the queue's SLA; and when
+    the rule that fired decides by itself, decided by the system
+    (:func:`_auto_decide_locked`)."""
+    queue, record = routing.route(
+        claim, stage=RoutingRecord.Stage.REVIEW, merchant_answered=merchant_answered
+    )
+    now = now or timezone.now()
+    claim = lifecycle.transition(
+        claim.pk,
+        to=S.IN_REVIEW,
+        actor=actor,
+        action=action,
+        reason=reason,
+        expected_from=expected_from,
+        updates={
+            **(updates or {}),
+            "queue": queue,
+            "review_deadline": now + dt.timedelta(hours=queue.sla_hours),
+        },
+        data={**(data or {}), "queue": queue.slug, "rule": record.rule_name or None},
+    )
+    if record.auto_outcome:
+        claim = _auto_decide_locked(claim, record)
+    return claim
+
+
+def _auto_decide_locked(claim: RefundClaim, record: RoutingRecord) -> RefundClaim:
+    """A system decision by the rule that routed the claim into review: recorded as a
+    :class:`Decision` without a reviewer (``automatic``), with the rule and the
+    conditions that held in its rationale and audit event; appealable as any other."""
+    outcome = record.auto_outcome
+    refund_amount = _refund_for(outcome, claim, None)
+    conditions = ", ".join(record.matched) or "no conditions"
+    rationale = f"Decided by routing rule “{record.rule_name}”: {conditions}."
+    now = timezone.now()
+    claim = lifecycle.transition(
+        claim.pk,
+        to=S.DECIDED,
+        actor=Actor.system("routing"),
+        action="auto_decided",
+        expected_from={S.IN_REVIEW},
+        reason=rationale,
+        updates={
+            "outcome": outcome,
+            "refund_amount": refund_amount,
+            "confirmed_forgery": False,
+            "decided_at": now,
+            "appeal_deadline": now + _hours("APPEAL_WINDOW_HOURS"),
+        },
+        data={
+            "outcome": outcome,
+            "refund_amount": str(refund_amount),
+            "rule_id": record.rule_id,
+            "rule": record.rule_name,
+            "conditions": record.matched,
+            "routing_record": record.pk,
+        },
+    )
+    Decision.objects.create(
+        claim=claim,
+        outcome=outcome,
+        refund_amount=refund_amount,
+        rationale=rationale,
+        automatic=True,
+        routing_rule_id=record.rule_id,
+    )
+    webhooks.emit_claim_event(
+        claim, "claim.decided", {"outcome": outcome, "on_appeal": False, "automatic": True}
+    )
+    return claim
 
 
 class MerchantResponse:
@@ -443,10 +535,8 @@ def claim_merchant_respond(
                 rationale=statement or _("Accepted by the merchant."),
             )
             return claim
-        queue = locked.queue or routing.default_queue()
-        return lifecycle.transition(
-            locked.pk,
-            to=S.IN_REVIEW,
+        return _enter_review(
+            locked,
             actor=actor,
             action=f"merchant_{response}",
             expected_from={S.AWAITING_MERCHANT},
@@ -455,10 +545,9 @@ def claim_merchant_respond(
                 "merchant_response": response,
                 "merchant_statement": statement,
                 "merchant_offer_amount": offer_amount,
-                "queue": queue,
-                "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
             },
             data={"offer_amount": str(offer_amount) if offer_amount else None},
+            merchant_answered=True,
         )
 
 
@@ -942,27 +1031,52 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
     ]
     for key, qs, target, action, reason in jobs:
         for claim in qs.select_related("queue").only("pk", "status", "queue")[:500]:
-            updates = {}
-            if target == S.IN_REVIEW:
-                queue = claim.queue or routing.default_queue()
-                updates = {
-                    "queue": queue,
-                    "review_deadline": now + dt.timedelta(hours=queue.sla_hours),
-                }
             try:
-                lifecycle.transition(
-                    claim.pk,
-                    to=target,
-                    actor=actor,
-                    action=action,
-                    reason=reason,
-                    expected_from={claim.status},
-                    updates=updates,
-                )
+                if target == S.IN_REVIEW:
+                    with transaction.atomic():
+                        locked = _lock_claim(claim.pk)
+                        _enter_review(
+                            locked,
+                            actor=actor,
+                            action=action,
+                            reason=reason,
+                            expected_from={claim.status},
+                            merchant_answered=key != "merchant_missed"
+                            and bool(locked.merchant_response),
+                            now=now,
+                        )
+                else:
+                    lifecycle.transition(
+                        claim.pk,
+                        to=target,
+                        actor=actor,
+                        action=action,
+                        reason=reason,
+                        expected_from={claim.status},
+                    )
                 moved[key] += 1
             except IllegalTransition:
                 continue  # somebody moved it meanwhile: their move stands
     return moved
+
+
+# --- Routing rules ----------------------------------------------------------------------
+
+
+def routing_rule_save(*, rule, merchants=None):
+    """Save a routing rule (new or changed) after :func:`refunds.routing.rule_problems`
+    finds nothing wrong; ``merchants`` (when given) replaces the shops it is limited to.
+    Raises Django's ``ValidationError`` by field otherwise, nothing written."""
+    from django.core.exceptions import ValidationError
+
+    problems = routing.rule_problems(rule)
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        rule.save()
+        if merchants is not None:
+            rule.merchants.set(merchants)
+    return rule
 
 
 # --- Webhook endpoints ------------------------------------------------------------------

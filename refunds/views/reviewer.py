@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from refunds import policy, selectors, services
+from refunds import policy, routing, selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import (
     DecisionForm,
@@ -107,6 +107,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     holder = selectors.claim_holder(claim_id=claim.pk)
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
+    routing_record = routing.latest_record(claim_id=claim.pk)
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
     deciders = {d.reviewer_id for d in decisions if not d.on_appeal and d.reviewer_id}
@@ -135,6 +136,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "can_export": policy.can_export_evidence_pack(user, claim),
             "credit": credit,
             "fraud_tiers": _fraud_tiers(credit),
+            "routing": routing_record,
             "decisions": decisions,
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
