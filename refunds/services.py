@@ -68,6 +68,7 @@ from refunds.selectors import (
 
 S = ClaimStatus
 log = logging.getLogger(__name__)
+APPEALS_QUEUE_SLUG = "appeals"
 
 
 def _rules() -> dict[str, int]:
@@ -940,7 +941,7 @@ def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -
             action="appealed",
             expected_from={S.DECIDED},
             reason=reason,
-            updates={"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")},
+            updates=_appeal_queue_updates(locked),
         )
         appeal = Appeal.objects.create(
             claim=locked,
@@ -951,6 +952,15 @@ def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -
         )
     claim.refresh_from_db()
     return appeal
+
+
+def _appeal_queue_updates(claim: RefundClaim) -> dict[str, Any]:
+    """An appeal waits in the seeded "appeals" queue (when it is active) under that
+    queue's SLA; otherwise it stays in its queue under ``REVIEW_SLA_HOURS``."""
+    queue = ReviewQueue.objects.filter(slug=APPEALS_QUEUE_SLUG, is_active=True).first()
+    if queue is None:
+        return {"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")}
+    return {"queue": queue, "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours)}
 
 
 def claim_close(*, claim: RefundClaim, actor: Actor, reason: str = "") -> RefundClaim:

@@ -66,6 +66,16 @@ QUEUE_MSGIDS = (
     gettext_noop("Claims of 3,000 CNY or more (criminal-law threshold)."),
     gettext_noop("Standard"),
     gettext_noop("Everything else."),
+    # refunds/0006 (review workflow)
+    gettext_noop("Decided claims appealed by a party; a senior reviewer decides."),
+    gettext_noop("Legal"),
+    gettext_noop(
+        "Buyers past a Criminal Law art. 266 fraud tier (3,000 / 30,000 / 500,000 CNY sought "
+        "with evidence a reviewer confirmed as forged)."
+    ),
+    gettext_noop("Forensic"),
+    gettext_noop("Repeat claimant"),
+    gettext_noop("Buyers with many recent refund-only claims."),
 )
 
 

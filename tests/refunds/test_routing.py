@@ -319,3 +319,37 @@ def test_admin_saves_a_rule_through_the_validating_service(admin_client, forensi
     rule = RoutingRule.objects.get(name="from the admin")
     assert rule.finding_codes == ["reference_copy"]
     assert rule.reasons == ["damaged"]
+
+
+def test_seed_queues_and_rules_are_there_and_seeding_again_changes_nothing():
+    import importlib
+
+    from django.apps import apps
+
+    seed = importlib.import_module("refunds.migrations.0006_review_seed_queues").seed
+    slugs = set(ReviewQueue.objects.values_list("slug", flat=True))
+    assert {"standard", "forensic", "high-value", "repeat-claimant", "legal", "appeals"} <= slugs
+    before = (ReviewQueue.objects.count(), RoutingRule.objects.count())
+    legal = RoutingRule.objects.get(name="Buyer past a fraud tier")
+    legal.position = 7
+    legal.save()
+    seed(apps, None)
+    assert (ReviewQueue.objects.count(), RoutingRule.objects.count()) == before
+    assert RoutingRule.objects.get(name="Buyer past a fraud tier").position == 7
+    # The deciding rule is seeded switched off: deciding without a human is opted into.
+    assert not RoutingRule.objects.get(auto_outcome="refund_approved").is_active
+    copy_rule = RoutingRule.objects.get(name="Copy of the merchant's listing photo")
+    assert copy_rule.finding_codes == ["reference_copy"]
+    assert copy_rule.queue.slug == "forensic"
+
+
+def test_an_appeal_waits_in_the_appeals_queue(
+    shop_a, make_claim, alice, charlie, contest_and_decide
+):
+    claim = make_claim(shop_a)
+    contest_and_decide(claim, alice, charlie)
+    services.claim_appeal(
+        claim=claim, filed_by="merchant", reason="the crack was painted on", user=alice
+    )
+    claim.refresh_from_db()
+    assert claim.queue.slug == "appeals"
