@@ -305,6 +305,8 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-evidence": {"task": "evidence.tasks.reconcile_checks_task", "schedule": 120.0},
     # Claims whose reviewer went quiet for their queue's lease go back to the queue.
     "expire-leases": {"task": "refunds.tasks.leases_expire_task", "schedule": 60.0},
+    # Waiting claims past their queue's SLA move to its escalation queue (once).
+    "escalate-overdue": {"task": "refunds.tasks.claims_escalate_overdue_task", "schedule": 60.0},
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,

@@ -117,6 +117,18 @@ class ReviewQueue(models.Model):
             "activity by the reviewer holding it."
         ),
     )
+    sla_escalate_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("past the SLA, move to"),
+        help_text=_(
+            "A waiting claim past this queue's SLA moves once to this queue (empty: it is "
+            "only flagged)."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -335,6 +347,8 @@ class RefundClaim(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    # Set once, when the SLA sweep moved the claim: nothing moves twice.
+    sla_escalated_at = models.DateTimeField(_("escalated past its SLA"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("refund claim")

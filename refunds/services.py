@@ -1070,6 +1070,64 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
     return moved
 
 
+# --- SLA -------------------------------------------------------------------------------
+
+
+def claims_escalate_overdue(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Move each waiting claim (in review or appealed, nobody holding it) past its
+    queue's SLA to the queue's ``sla_escalate_to`` queue, once: a compare-and-set on the
+    claim (same queue, not escalated yet, still waiting) under its lock, recorded as
+    ``sla_escalated`` by ``system:sla`` with both queues. The new queue's SLA runs from
+    now. Returns how many moved; queues without an escalation target only flag (the
+    queues page counts them overdue)."""
+    now = now or timezone.now()
+    due = list(
+        RefundClaim.objects.filter(
+            status__in=(S.IN_REVIEW, S.APPEALED),
+            held_by__isnull=True,
+            review_deadline__lt=now,
+            sla_escalated_at__isnull=True,
+            queue__sla_escalate_to__is_active=True,
+        )
+        .order_by("review_deadline", "pk")
+        .values_list("pk", "queue_id", "queue__slug", "queue__sla_escalate_to")[:limit]
+    )
+    targets = ReviewQueue.objects.in_bulk({row[3] for row in due})
+    system = Actor.system("sla")
+    moved = 0
+    for claim_id, queue_id, slug, target_id in due:
+        target = targets[target_id]
+        with transaction.atomic():
+            claim = (
+                RefundClaim.objects.select_for_update(skip_locked=True).filter(pk=claim_id).first()
+            )
+            if claim is None:
+                continue  # somebody is acting on it: the next sweep looks again
+            changed = RefundClaim.objects.filter(
+                pk=claim_id,
+                queue_id=queue_id,
+                status__in=(S.IN_REVIEW, S.APPEALED),
+                held_by__isnull=True,
+                sla_escalated_at__isnull=True,
+            ).update(
+                queue=target,
+                sla_escalated_at=now,
+                review_deadline=now + dt.timedelta(hours=target.sla_hours),
+                updated_at=now,
+            )
+            if changed != 1:
+                continue
+            audit.record(
+                action="sla_escalated",
+                actor=system,
+                claim=claim,
+                reason="review SLA passed",
+                data={"from": slug, "to": target.slug, "deadline": claim.review_deadline},
+            )
+            moved += 1
+    return moved
+
+
 # --- Routing rules ----------------------------------------------------------------------
 
 

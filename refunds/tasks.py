@@ -53,3 +53,9 @@ def leases_expire_task() -> int:
     """Give back to their queues the claims whose reviewers went quiet (one bounded batch
     a run; beat runs it every minute, so a backlog drains batch by batch)."""
     return services.leases_expire()
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def claims_escalate_overdue_task() -> int:
+    """Claims waiting past their queue's SLA move to its escalation queue, once."""
+    return services.claims_escalate_overdue()

@@ -45,6 +45,7 @@ def queues(request):
             "queues": selectors.review_queue_overview(),
             "waiting": waiting,
             "held_count": selectors.claims_held_by(reviewer=request.user).count(),
+            "now": timezone.now(),  # a claim past its queue's SLA is flagged
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },
@@ -72,6 +73,7 @@ def my_claims(request):
         "refunds/review_mine.html",
         {
             "claims": selectors.claims_held_by(reviewer=request.user),
+            "now": timezone.now(),
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },

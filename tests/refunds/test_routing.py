@@ -353,3 +353,49 @@ def test_an_appeal_waits_in_the_appeals_queue(
     )
     claim.refresh_from_db()
     assert claim.queue.slug == "appeals"
+
+
+# --- SLA --------------------------------------------------------------------------------
+
+
+def test_a_claim_past_its_sla_moves_once_to_the_escalation_queue(shop_a, make_claim, alice):
+    standard = routing.default_queue()
+    senior = ReviewQueue.objects.create(slug="senior-desk", name="Senior desk", sla_hours=4)
+    standard.sla_escalate_to = senior
+    standard.save()
+    claim = make_claim(shop_a)
+    services.claim_merchant_respond(
+        claim=claim, user=alice, response="contest", statement="the photo is our listing photo"
+    )
+    claim.refresh_from_db()
+    assert claim.queue == standard
+    # not yet due
+    assert services.claims_escalate_overdue(now=claim.review_deadline) == 0
+    later = claim.review_deadline + dt.timedelta(minutes=1)
+    assert services.claims_escalate_overdue(now=later) == 1
+    claim.refresh_from_db()
+    assert claim.queue == senior
+    assert claim.sla_escalated_at == later
+    assert claim.review_deadline == later + dt.timedelta(hours=4)
+    event = AuditEvent.objects.get(claim=claim, action="sla_escalated")
+    assert event.actor_label == "system:sla"
+    assert (event.data["from"], event.data["to"]) == (standard.slug, "senior-desk")
+    # Past the new queue's SLA too, and the senior desk escalating further: never twice.
+    senior.sla_escalate_to = standard
+    senior.save()
+    assert services.claims_escalate_overdue(now=later + dt.timedelta(days=2)) == 0
+
+
+def test_a_held_claim_or_a_queue_without_target_is_not_moved(shop_a, make_claim, alice, charlie):
+    claim = make_claim(shop_a)
+    services.claim_merchant_respond(
+        claim=claim, user=alice, response="contest", statement="the photo is our listing photo"
+    )
+    claim.refresh_from_db()
+    due = claim.review_deadline + dt.timedelta(hours=1)
+    assert services.claims_escalate_overdue(now=due) == 0  # standard has no target
+    standard = routing.default_queue()
+    standard.sla_escalate_to = ReviewQueue.objects.get(slug="forensic")
+    standard.save()
+    services.claim_assign(claim=claim, reviewer=charlie)
+    assert services.claims_escalate_overdue(now=due) == 0  # the holder is on it
