@@ -116,7 +116,27 @@ def build_context(
     )
     if phash is not None and chunks is not None:
         context.similar_images = _similar_images(evidence, phash, chunks, image)
+    context.challenge_code, context.challenge_issued_at = _challenge_for(evidence)
     return context
+
+
+def _challenge_for(evidence: EvidenceFile):
+    """The one-time code a reviewer asked the buyer to photograph before this file came
+    (the latest), and when it was issued; ("", None) when none was."""
+    from refunds.models import EvidenceRequest
+
+    if evidence.submitted_by == "merchant":
+        return "", None
+    request = (
+        EvidenceRequest.objects.filter(
+            claim_id=evidence.claim_id, issued_at__lte=evidence.created_at
+        )
+        .exclude(challenge_code="")
+        .order_by("-issued_at")
+        .values_list("challenge_code", "issued_at")
+        .first()
+    )
+    return request or ("", None)
 
 
 def _similar_images(

@@ -110,11 +110,34 @@ class DecisionForm(forms.Form):
 
 
 class RequestEvidenceForm(forms.Form):
+    evidence = forms.TypedChoiceField(
+        label=_("Which photo is not enough?"), required=False, coerce=int, empty_value=None
+    )
     message = forms.CharField(
         label=_("What should the buyer send?"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    challenge = forms.BooleanField(
+        label=_(
+            "Ask for a challenge photo: a one-time code the buyer writes on paper and "
+            "photographs beside the item"
+        ),
+        required=False,
+    )
+    hours = forms.IntegerField(
+        label=_("The buyer's window (hours)"), min_value=1, max_value=336, initial=72
+    )
+
+    def __init__(self, *args, files_to_name=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["evidence"].choices = [
+            ("", _("— the claim in general —")),
+            *[
+                (f.pk, _("Photo %(n)s (%(name)s)") % {"n": i, "name": f.original_name or f.pk})
+                for i, f in enumerate(files_to_name, 1)
+            ],
+        ]
 
 
 class StatisticsPeriodForm(forms.Form):

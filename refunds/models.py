@@ -556,6 +556,50 @@ class RoutingRecord(models.Model):
         return f"claim {self.claim_id}: {self.rule_name or '—'} → {self.queue_id}"
 
 
+class EvidenceRequest(models.Model):
+    """What a reviewer asked the buyer for: which photo is insufficient (or none: more
+    evidence in general), what is wanted, by when; optionally a one-time code the buyer
+    writes on paper and photographs beside the item (``evidence.checks.challenge_code``
+    reads it in the new photos)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Waiting for the buyer")
+        ANSWERED = "answered", _("Answered")
+        MISSED = "missed", _("Window missed")
+
+    claim = models.ForeignKey(
+        RefundClaim, on_delete=models.CASCADE, related_name="evidence_requests"
+    )
+    evidence = models.ForeignKey(
+        "evidence.EvidenceFile",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("insufficient photo"),
+    )
+    wanted = models.TextField(_("what is wanted"))
+    challenge_code = models.CharField(_("one-time code"), max_length=12, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_at = models.DateTimeField(_("asked at"))
+    deadline = models.DateTimeField(_("deadline"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN
+    )
+    closed_at = models.DateTimeField(_("answered or missed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("evidence request")
+        verbose_name_plural = _("evidence requests")
+        ordering = ["-issued_at", "-id"]
+        indexes = [models.Index(fields=["claim", "status"], name="evidence_request_by_claim")]
+
+    def __str__(self) -> str:
+        return f"claim {self.claim_id}: {self.wanted[:40]}"
+
+
 class Appeal(models.Model):
     class Party(models.TextChoices):
         MERCHANT = "merchant", _("Merchant")

@@ -51,6 +51,7 @@ from refunds.models import (
     Buyer,
     ClaimStatus,
     Decision,
+    EvidenceRequest,
     Order,
     OrderItem,
     Outcome,
@@ -325,6 +326,7 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         if claim.merchant_response or claim.review_deadline:
             # Evidence the reviewer asked for has been checked: back to review, routed
             # again on what the checks found.
+            _close_evidence_requests(claim.pk, EvidenceRequest.Status.ANSWERED)
             return _enter_review(
                 claim,
                 actor=system,
@@ -552,16 +554,45 @@ def claim_merchant_respond(
         )
 
 
-def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) -> RefundClaim:
+def claim_request_buyer_evidence(
+    *,
+    claim: RefundClaim,
+    reviewer,
+    message: str,
+    evidence=None,
+    challenge: bool = False,
+    hours: int | None = None,
+) -> RefundClaim:
     """The reviewer holding a claim in review asks the buyer for more evidence
     (:func:`refunds.policy.can_request_evidence`) and gives the claim back to its queue;
-    checks run again on what arrives."""
+    checks run again on what arrives. ``evidence``: the buyer's photo that is not
+    enough (one of the claim's); ``challenge``: a one-time code the buyer must write on
+    paper and photograph beside the item; ``hours``: the buyer's window
+    (``BUYER_EVIDENCE_HOURS``, 72, by default). Recorded as an :class:`EvidenceRequest`
+    the merchant sees with its deadline."""
+    from evidence.checks.challenge_code import new_code
+
     if not message.strip():
         raise ClaimValidationError(_("Say what evidence the buyer should send."))
+    if evidence is not None and evidence.claim_id != claim.pk:
+        raise ClaimValidationError(_("That photo is not one of this claim's."))
+    window = dt.timedelta(hours=hours) if hours else _hours("BUYER_EVIDENCE_HOURS")
+    if not dt.timedelta(hours=1) <= window <= dt.timedelta(days=14):
+        raise ClaimValidationError(_("Give the buyer between 1 hour and 14 days."))
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
         holder = _open_assignment_locked(locked.pk)
         policy.enforce(policy.can_request_evidence(reviewer, locked, holder=holder))
+        now = timezone.now()
+        request = EvidenceRequest.objects.create(
+            claim=locked,
+            evidence=evidence,
+            wanted=message,
+            challenge_code=new_code() if challenge else "",
+            requested_by=reviewer,
+            issued_at=now,
+            deadline=now + window,
+        )
         claim = lifecycle.transition(
             locked.pk,
             to=S.AWAITING_BUYER,
@@ -569,10 +600,21 @@ def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) 
             action="buyer_evidence_requested",
             expected_from={S.IN_REVIEW},
             reason=message,
-            updates={"buyer_deadline": timezone.now() + _hours("BUYER_EVIDENCE_HOURS")},
+            updates={"buyer_deadline": request.deadline},
+            data={
+                "request": request.pk,
+                "evidence": evidence.pk if evidence is not None else None,
+                "challenge": challenge,
+            },
         )
         _end_hold(claim)
     return claim
+
+
+def _close_evidence_requests(claim_id: int, status: str) -> None:
+    EvidenceRequest.objects.filter(claim_id=claim_id, status=EvidenceRequest.Status.OPEN).update(
+        status=status, closed_at=timezone.now()
+    )
 
 
 def claim_withdraw(*, claim: RefundClaim, actor: Actor, reason: str = "") -> RefundClaim:
@@ -1045,6 +1087,8 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
                 if target == S.IN_REVIEW:
                     with transaction.atomic():
                         locked = _lock_claim(claim.pk)
+                        if key == "buyer_missed":
+                            _close_evidence_requests(locked.pk, EvidenceRequest.Status.MISSED)
                         _enter_review(
                             locked,
                             actor=actor,

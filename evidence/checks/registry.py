@@ -19,6 +19,7 @@ CHECK_MODULES = (
     "evidence.checks.reuse",
     "evidence.checks.pixel_forensics",
     "evidence.checks.copy_move",
+    "evidence.checks.challenge_code",
 )
 
 

@@ -110,6 +110,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
     routing_record = routing.latest_record(claim_id=claim.pk)
+    buyer_files = [f for f in files if f.submitted_by != "merchant"]
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
     deciders = {d.reviewer_id for d in decisions if not d.on_appeal and d.reviewer_id}
@@ -120,7 +121,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
         {
             "claim": claim,
             "items": list(claim.order.items.all()),
-            "buyer_files": [f for f in files if f.submitted_by != "merchant"],
+            "buyer_files": buyer_files,
             "merchant_files": [f for f in files if f.submitted_by == "merchant"],
             "listing_photos": list(evidence_selectors.reference_files_for_order(order=claim.order)),
             "findings": findings,
@@ -143,7 +144,8 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
             "decision_form": decision_form or DecisionForm(),
-            "request_form": request_form or RequestEvidenceForm(),
+            "request_form": request_form or RequestEvidenceForm(files_to_name=buyer_files),
+            "evidence_requests": list(claim.evidence_requests.select_related("evidence")),
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },
@@ -198,11 +200,22 @@ def decide(request, claim_id: int):
 @require_POST
 def request_evidence(request, claim_id: int):
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    form = RequestEvidenceForm(request.POST)
+    buyer_files = [
+        f
+        for f in evidence_selectors.evidence_for_claim(claim_id=claim.pk)
+        if f.submitted_by != "merchant"
+    ]
+    form = RequestEvidenceForm(request.POST, files_to_name=buyer_files)
     if form.is_valid():
+        chosen = form.cleaned_data["evidence"]
         try:
             services.claim_request_buyer_evidence(
-                claim=claim, reviewer=request.user, message=form.cleaned_data["message"]
+                claim=claim,
+                reviewer=request.user,
+                message=form.cleaned_data["message"],
+                evidence=next((f for f in buyer_files if f.pk == chosen), None),
+                challenge=form.cleaned_data["challenge"],
+                hours=form.cleaned_data["hours"],
             )
         except ClaimError as exc:
             form.add_error(None, exc.message)
