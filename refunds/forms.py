@@ -126,7 +126,11 @@ class RequestEvidenceForm(forms.Form):
         required=False,
     )
     hours = forms.IntegerField(
-        label=_("The buyer's window (hours)"), min_value=1, max_value=336, initial=72
+        label=_("The buyer's window (hours)"),
+        min_value=1,
+        max_value=336,
+        initial=72,
+        required=False,
     )
 
     def __init__(self, *args, files_to_name=(), **kwargs):
