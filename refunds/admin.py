@@ -25,6 +25,7 @@ from refunds.models import (
     Order,
     OrderItem,
     PhotoVerdictCode,
+    RationaleTemplate,
     RefundClaim,
     ReviewQueue,
     RoutingRule,
@@ -319,6 +320,17 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         # The shops were set by routing_rule_save; only inlines (none) would remain.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(RationaleTemplate)
+class RationaleTemplateAdmin(admin.ModelAdmin):
+    """Rationales reviewers start from, in both languages. Placeholders: {claim},
+    {amount}, {refund}, {shop}, {findings}."""
+
+    list_display = ["name", "outcome", "is_active"]
+    list_filter = ["outcome", "is_active"]
+    list_editable = ["is_active"]
+    search_fields = ["name", "text_en", "text_zh"]
 
 
 @admin.register(Assignment)

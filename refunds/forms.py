@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from refunds.models import ClaimStatus, Outcome
+from refunds.models import ClaimStatus, Outcome, PhotoVerdict, RationaleTemplate
 from refunds.services import MerchantResponse
 
 MAX_COUNTER_EVIDENCE_FILES = 6
@@ -90,7 +90,13 @@ class CounterEvidenceForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    outcome = forms.ChoiceField(label=_("Outcome"), choices=Outcome.choices)
+    """Outcome (no default: the reviewer must choose), the amount of a partial refund, a
+    rationale template and/or the reviewer's words, the findings relied on, and per
+    buyer's file the verdict the reviewer confirms."""
+
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=Outcome.choices, widget=forms.RadioSelect
+    )
     refund_amount = forms.DecimalField(
         label=_("Refund for a partial refund (¥)"),
         required=False,
@@ -98,15 +104,59 @@ class DecisionForm(forms.Form):
         max_digits=12,
         decimal_places=2,
     )
+    template = forms.ModelChoiceField(
+        label=_("Rationale template"),
+        queryset=RationaleTemplate.objects.none(),
+        required=False,
+        empty_label=_("— none —"),
+    )
     rationale = forms.CharField(
         label=_("Rationale (shown to both parties)"),
         max_length=5000,
+        required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    findings_relied_on = forms.TypedMultipleChoiceField(
+        label=_("Findings the decision relies on"),
+        required=False,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
     )
     confirmed_forgery = forms.BooleanField(
         label=_("The buyer's evidence is forged (counts towards the buyer's fraud tier)"),
         required=False,
     )
+
+    def __init__(self, *args, findings=(), buyer_files=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = RationaleTemplate.objects.filter(is_active=True)
+        self.fields["findings_relied_on"].choices = [
+            (f.pk, f"{f.code} ({f.weight})") for f in findings
+        ]
+        self.verdict_fields = []
+        for number, file in enumerate(buyer_files, 1):
+            name = f"verdict_{file.pk}"
+            self.fields[name] = forms.ChoiceField(
+                label=_("Photo %(n)s: your verdict") % {"n": number},
+                choices=[("", _("— not assessed —")), *PhotoVerdict.choices],
+                required=False,
+            )
+            self.verdict_fields.append(name)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("template") and len((cleaned.get("rationale") or "").strip()) < 10:
+            self.add_error(
+                "rationale", _("Choose a template or write a rationale of at least 10 characters.")
+            )
+        return cleaned
+
+    def photo_verdicts(self) -> dict[int, str]:
+        return {
+            int(name.removeprefix("verdict_")): self.cleaned_data[name]
+            for name in self.verdict_fields
+            if self.cleaned_data.get(name)
+        }
 
 
 class RequestEvidenceForm(forms.Form):

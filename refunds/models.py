@@ -556,6 +556,66 @@ class RoutingRecord(models.Model):
         return f"claim {self.claim_id}: {self.rule_name or '—'} → {self.queue_id}"
 
 
+class RationaleTemplate(models.Model):
+    """A rationale a reviewer starts from (admin-editable, in both languages). The text
+    may hold placeholders, filled in when the decision is made: ``{claim}`` (the claim's
+    number), ``{amount}`` (claimed), ``{refund}`` (granted), ``{shop}``, ``{findings}``
+    (the codes of the findings relied on)."""
+
+    PLACEHOLDERS = ("claim", "amount", "refund", "shop", "findings")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    outcome = models.CharField(
+        _("for the outcome"), max_length=20, blank=True, choices=outcome_choices
+    )
+    text_en = models.TextField(_("text (English)"))
+    text_zh = models.TextField(_("text (Chinese)"))
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("rationale template")
+        verbose_name_plural = _("rationale templates")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PhotoVerdict(models.TextChoices):
+    CONFIRMED_FORGED = "confirmed_forged", _("Confirmed forged")
+    GENUINE = "genuine", _("Genuine")
+    UNCLEAR = "unclear", _("Unclear")
+
+
+class ReviewerPhotoVerdict(models.Model):
+    """What the deciding reviewer confirmed about one of the buyer's files. A file
+    confirmed forged is what the reuse check treats as a confirmed forgery when the same
+    picture comes back on another claim (the latest verdict on the file counts)."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="photo_verdicts")
+    evidence = models.ForeignKey(
+        "evidence.EvidenceFile", on_delete=models.CASCADE, related_name="reviewer_verdicts"
+    )
+    verdict = models.CharField(_("verdict"), max_length=20, choices=PhotoVerdict.choices)
+    created_at = models.DateTimeField(_("confirmed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reviewer's photo verdict")
+        verbose_name_plural = _("reviewer's photo verdicts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision", "evidence"], name="photo_verdict_once_per_decision"
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict__in=PhotoVerdict.values), name="photo_verdict_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["evidence", "-id"], name="photo_verdict_by_file")]
+
+    def __str__(self) -> str:
+        return f"{self.evidence_id}: {self.verdict}"
+
+
 class EvidenceRequest(models.Model):
     """What a reviewer asked the buyer for: which photo is insufficient (or none: more
     evidence in general), what is wanted, by when; optionally a one-time code the buyer

@@ -55,7 +55,10 @@ from refunds.models import (
     Order,
     OrderItem,
     Outcome,
+    PhotoVerdict,
+    RationaleTemplate,
     RefundClaim,
+    ReviewerPhotoVerdict,
     ReviewQueue,
     RoutingRecord,
     WebhookEndpoint,
@@ -893,15 +896,31 @@ def claim_decide(
     rationale: str,
     refund_amount: Decimal | None = None,
     confirmed_forgery: bool = False,
+    template: RationaleTemplate | None = None,
+    findings_relied_on: list[int] | tuple[int, ...] = (),
+    photo_verdicts: dict[int, str] | None = None,
 ) -> RefundClaim:
     """The reviewer holding a claim decides it, in review or on appeal
     (:func:`refunds.policy.can_decide`: an appeal by a senior reviewer who did not decide
-    the claim first)."""
+    the claim first).
+
+    ``template``: a rationale template, filled in (:func:`rationale_render`) and put
+    before the reviewer's own words; ``findings_relied_on``: ids of the claim's findings
+    the decision rests on (stored on the decision); ``photo_verdicts``: the reviewer's
+    verdict per buyer's file (evidence id → ``PhotoVerdict``), stored per file; a file
+    confirmed forged makes the decision one of confirmed forgery."""
     if outcome not in Outcome.values:
         raise ClaimValidationError(_("Unknown outcome."))
+    refund_amount = _refund_for(outcome, claim, refund_amount)
+    relied, verdicts = _decision_evidence(claim, findings_relied_on, photo_verdicts or {})
+    if PhotoVerdict.CONFIRMED_FORGED in verdicts.values():
+        confirmed_forgery = True
+    if template is not None:
+        rationale = rationale_render(
+            template, claim=claim, refund=refund_amount, finding_ids=relied, own_words=rationale
+        )
     if len(rationale.strip()) < 10:
         raise ClaimValidationError(_("Write a rationale of at least 10 characters."))
-    refund_amount = _refund_for(outcome, claim, refund_amount)
     if confirmed_forgery and outcome == Outcome.REFUND_APPROVED:
         raise ClaimValidationError(_("A claim with forged evidence cannot be fully refunded."))
     actor = Actor.of_user(reviewer)
@@ -936,6 +955,11 @@ def claim_decide(
             rationale=rationale,
             confirmed_forgery=confirmed_forgery,
             on_appeal=on_appeal,
+            findings_relied_on=relied,
+        )
+        ReviewerPhotoVerdict.objects.bulk_create(
+            ReviewerPhotoVerdict(decision=decision, evidence_id=evidence_id, verdict=verdict)
+            for evidence_id, verdict in sorted(verdicts.items())
         )
         if on_appeal:
             Appeal.objects.filter(claim=claim, appeal_decision__isnull=True).update(
@@ -946,6 +970,61 @@ def claim_decide(
             claim, "claim.decided", {"outcome": outcome, "on_appeal": on_appeal}
         )
     return claim
+
+
+def _decision_evidence(claim, finding_ids, verdicts) -> tuple[list[int], dict[int, str]]:
+    """The findings and files a decision names, checked to be the claim's (buyer's
+    files only for verdicts)."""
+    from evidence.models import EvidenceFile, Finding
+
+    relied = sorted({int(pk) for pk in finding_ids})
+    if relied and Finding.objects.filter(claim_id=claim.pk, pk__in=relied).count() != len(relied):
+        raise ClaimValidationError(_("A finding relied on is not one of this claim's."))
+    verdicts = {int(pk): verdict for pk, verdict in verdicts.items() if verdict}
+    if any(verdict not in PhotoVerdict.values for verdict in verdicts.values()):
+        raise ClaimValidationError(_("Unknown photo verdict."))
+    if verdicts:
+        buyer_files = EvidenceFile.objects.filter(
+            claim_id=claim.pk, pk__in=verdicts, attached_to="claim"
+        ).exclude(submitted_by="merchant")
+        if buyer_files.count() != len(verdicts):
+            raise ClaimValidationError(_("A photo verdict names a file that is not the buyer's."))
+    return relied, verdicts
+
+
+class _KeepUnknown(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def rationale_render(
+    template: RationaleTemplate,
+    *,
+    claim: RefundClaim,
+    refund: Decimal,
+    finding_ids: list[int],
+    own_words: str = "",
+    language: str | None = None,
+) -> str:
+    """The template's text in ``language`` (the active one by default; Chinese for
+    ``zh*``) with its placeholders filled in, then the reviewer's own words. An unknown
+    placeholder is left as written."""
+    from django.utils.translation import get_language
+
+    from evidence.models import Finding
+
+    language = language or get_language() or "en"
+    text = template.text_zh if language.startswith("zh") else template.text_en
+    codes = sorted(set(Finding.objects.filter(pk__in=finding_ids).values_list("code", flat=True)))
+    values = _KeepUnknown(
+        claim=f"#{claim.pk}",
+        amount=f"¥{claim.amount}",
+        refund=f"¥{refund}",
+        shop=claim.merchant.name,
+        findings=", ".join(codes) or "—",
+    )
+    filled = text.format_map(values) if "{" in text else text
+    return "\n\n".join(part for part in (filled.strip(), own_words.strip()) if part)
 
 
 def _refund_for(outcome: str, claim: RefundClaim, amount: Decimal | None) -> Decimal:

@@ -143,7 +143,8 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "decisions": decisions,
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
-            "decision_form": decision_form or DecisionForm(),
+            "decision_form": decision_form
+            or DecisionForm(findings=findings, buyer_files=buyer_files),
             "request_form": request_form or RequestEvidenceForm(files_to_name=buyer_files),
             "evidence_requests": list(claim.evidence_requests.select_related("evidence")),
             "risk_thresholds": risk_thresholds(),
@@ -177,7 +178,15 @@ def assign(request, claim_id: int):
 @require_POST
 def decide(request, claim_id: int):
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(
+        request.POST,
+        findings=evidence_selectors.findings_for_claim(claim_id=claim.pk),
+        buyer_files=[
+            f
+            for f in evidence_selectors.evidence_for_claim(claim_id=claim.pk)
+            if f.submitted_by != "merchant"
+        ],
+    )
     if form.is_valid():
         try:
             services.claim_decide(
@@ -187,6 +196,9 @@ def decide(request, claim_id: int):
                 rationale=form.cleaned_data["rationale"],
                 refund_amount=form.cleaned_data["refund_amount"],
                 confirmed_forgery=form.cleaned_data["confirmed_forgery"],
+                template=form.cleaned_data["template"],
+                findings_relied_on=form.cleaned_data["findings_relied_on"],
+                photo_verdicts=form.photo_verdicts(),
             )
         except ClaimError as exc:
             form.add_error(None, exc.message)
