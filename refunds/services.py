@@ -1193,6 +1193,34 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
     return moved
 
 
+LEGAL_QUEUE_SLUG = "legal"
+
+
+def claim_escalate_to_legal(*, claim: RefundClaim, reviewer, reason: str = "") -> RefundClaim:
+    """The reviewer holding the claim sends it to the legal queue
+    (:func:`refunds.policy.can_escalate_to_legal`) and lets go of it; recorded as
+    ``escalated_to_legal`` with both queues."""
+    legal = ReviewQueue.objects.filter(slug=LEGAL_QUEUE_SLUG, is_active=True).first()
+    if legal is None:
+        raise ClaimValidationError(_("There is no active legal queue."))
+    with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        holder = _open_assignment_locked(locked.pk)
+        policy.enforce(policy.can_escalate_to_legal(reviewer, locked, holder=holder))
+        previous = locked.queue.slug if locked.queue else None
+        _end_hold(locked)
+        RefundClaim.objects.filter(pk=locked.pk).update(queue=legal, updated_at=timezone.now())
+        locked.queue = legal
+        audit.record(
+            action="escalated_to_legal",
+            actor=Actor.of_user(reviewer),
+            claim=locked,
+            reason=reason,
+            data={"from": previous, "to": legal.slug},
+        )
+    return locked
+
+
 # --- SLA -------------------------------------------------------------------------------
 
 

@@ -34,6 +34,11 @@ urlpatterns = [
     ),
     path("review/claims/<int:claim_id>/release/", reviewer.release, name="review_release"),
     path(
+        "review/claims/<int:claim_id>/escalate-legal/",
+        reviewer.escalate_legal,
+        name="review_escalate_legal",
+    ),
+    path(
         "review/claims/<int:claim_id>/evidence-pack.zip",
         reviewer.evidence_pack,
         name="review_evidence_pack",

@@ -134,6 +134,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             # Why this waiting claim is not for this reviewer (an appeal, their own shop).
             "cannot_take_reason": "" if can_take or can_take.wrong_state else can_take.reason,
             "can_release": policy.can_release(user, claim, holder=holder),
+            "can_escalate": policy.can_escalate_to_legal(user, claim, holder=holder),
             "can_decide": policy.can_decide(user, claim, holder=holder, deciders=deciders),
             "can_request_evidence": policy.can_request_evidence(user, claim, holder=holder),
             "can_export": policy.can_export_evidence_pack(user, claim),
@@ -247,6 +248,19 @@ def release(request, claim_id: int):
         messages.error(request, exc.message)
         return redirect("review_claim", claim_id=claim.pk)
     messages.info(request, _("The claim is back in its queue."))
+    return redirect("review_queues")
+
+
+@reviewer_required
+@require_POST
+def escalate_legal(request, claim_id: int):
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    try:
+        services.claim_escalate_to_legal(claim=claim, reviewer=request.user)
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+        return redirect("review_claim", claim_id=claim.pk)
+    messages.info(request, _("The claim is in the legal queue."))
     return redirect("review_queues")
 
 

@@ -149,3 +149,17 @@ def test_decision_form_has_no_default_outcome(client, held, charlie, template):
     decision = Decision.objects.get(claim=claim)
     assert decision.findings_relied_on == [finding.pk]
     assert decision.photo_verdicts.get().verdict == "confirmed_forged"
+
+
+def test_holder_escalates_to_legal_and_lets_go(held, charlie, erin):
+    from refunds.exceptions import NotAllowed
+
+    claim, _finding = held
+    with pytest.raises(NotAllowed):
+        services.claim_escalate_to_legal(claim=claim, reviewer=erin)
+    services.claim_escalate_to_legal(claim=claim, reviewer=charlie, reason="past a fraud tier")
+    claim.refresh_from_db()
+    assert claim.queue.slug == "legal"
+    assert claim.held_by is None
+    event = claim.audit_events.get(action="escalated_to_legal")
+    assert event.data["to"] == "legal"
