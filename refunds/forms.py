@@ -7,7 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from refunds.models import ClaimStatus, Outcome, PhotoVerdict, RationaleTemplate
+from refunds.models import ClaimStatus, Outcome, PhotoVerdict, RationaleTemplate, ReviewQueue
 from refunds.services import MerchantResponse
 
 MAX_COUNTER_EVIDENCE_FILES = 6
@@ -209,3 +209,35 @@ class StatisticsPeriodForm(forms.Form):
 
     def period_days(self) -> int:
         return self.cleaned_data["days"] if self.is_valid() else self.DEFAULT_DAYS
+
+
+class BulkFilterForm(forms.Form):
+    queue = forms.ModelChoiceField(
+        label=_("Queue"), queryset=ReviewQueue.objects.all(), required=False
+    )
+    buyer = forms.CharField(label=_("Buyer (platform id)"), max_length=64, required=False)
+    finding = forms.CharField(label=_("Has the finding"), max_length=64, required=False)
+
+
+class BulkDecisionForm(forms.Form):
+    claims = forms.TypedMultipleChoiceField(
+        label=_("Claims"), coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=[c for c in Outcome.choices if c[0] != Outcome.PARTIAL_REFUND],
+        widget=forms.RadioSelect,
+    )
+    rationale = forms.CharField(
+        label=_("Rationale (shown to both parties)"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    confirmed_forgery = forms.BooleanField(
+        label=_("The buyer's evidence is forged (counts towards the buyer's fraud tier)"),
+        required=False,
+    )
+
+    def __init__(self, *args, claim_ids=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["claims"].choices = [(pk, f"#{pk}") for pk in claim_ids]

@@ -40,6 +40,7 @@ from refunds import audit, lifecycle, outbound, policy, routing, webhooks
 from refunds.audit import Actor
 from refunds.exceptions import (
     AlreadyExists,
+    ClaimError,
     ClaimValidationError,
     IllegalTransition,
     NotAllowed,
@@ -1191,6 +1192,49 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
             except IllegalTransition:
                 continue  # somebody moved it meanwhile: their move stands
     return moved
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    claim_id: int
+    done: bool
+    reason: str = ""
+
+
+def claims_decide_bulk(
+    *,
+    reviewer,
+    claim_ids: list[int],
+    outcome: str,
+    rationale: str,
+    confirmed_forgery: bool = False,
+) -> list[BulkResult]:
+    """One decision for many claims (e.g. the same reused photo from one buyer): each
+    claim taken and decided in its own transaction, with its own audit events, as
+    :func:`claim_assign` and :func:`claim_decide` would one by one; a claim either may
+    not refuses alone (the reason is returned) and leaves the others decided. The lease
+    cap does not stop a bulk decision: each claim is let go of as it is decided."""
+    results = []
+    for claim_id in claim_ids:
+        claim = RefundClaim.objects.filter(pk=claim_id).first()
+        if claim is None:
+            results.append(BulkResult(claim_id, False, _("No such claim.")))
+            continue
+        try:
+            with transaction.atomic():
+                claim_assign(claim=claim, reviewer=reviewer)
+                claim_decide(
+                    claim=claim,
+                    reviewer=reviewer,
+                    outcome=outcome,
+                    rationale=rationale,
+                    confirmed_forgery=confirmed_forgery,
+                )
+        except ClaimError as exc:
+            results.append(BulkResult(claim_id, False, exc.message))
+        else:
+            results.append(BulkResult(claim_id, True))
+    return results
 
 
 LEGAL_QUEUE_SLUG = "legal"

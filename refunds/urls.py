@@ -23,6 +23,7 @@ urlpatterns = [
     path("review/", reviewer.queues, name="review_queues"),
     path("review/next/", reviewer.take_next, name="review_take_next"),
     path("review/mine/", reviewer.my_claims, name="review_mine"),
+    path("review/bulk/", reviewer.bulk, name="review_bulk"),
     path("review/stats/", reviewer.statistics, name="review_stats"),
     path("review/claims/<int:claim_id>/", reviewer.review_claim, name="review_claim"),
     path("review/claims/<int:claim_id>/take/", reviewer.assign, name="review_assign"),

@@ -15,6 +15,8 @@ from evidence import selectors as evidence_selectors
 from refunds import policy, routing, selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import (
+    BulkDecisionForm,
+    BulkFilterForm,
     DecisionForm,
     MerchantResponseForm,
     RequestEvidenceForm,
@@ -262,6 +264,56 @@ def escalate_legal(request, claim_id: int):
         return redirect("review_claim", claim_id=claim.pk)
     messages.info(request, _("The claim is in the legal queue."))
     return redirect("review_queues")
+
+
+BULK_PREVIEW = 100
+
+
+@reviewer_required
+def bulk(request):
+    """A bulk decision on a filtered list of waiting claims: filter, preview (ticked),
+    then each claim decided in its own transaction; the result list says which were
+    decided and why the others were refused."""
+    filters = BulkFilterForm(request.GET or None)
+    claims = []
+    if filters.is_valid() and any(filters.cleaned_data.values()):
+        data = filters.cleaned_data
+        claims = list(
+            selectors.claims_for_bulk(
+                queue_id=data["queue"].pk if data["queue"] else None,
+                buyer_platform_id=data["buyer"],
+                finding_code=data["finding"],
+            )[:BULK_PREVIEW]
+        )
+    # What was ticked in the preview is decided as previewed: a claim somebody took in
+    # the meantime is refused by the service (and said so), not silently dropped.
+    posted = [int(pk) for pk in request.POST.getlist("claims") if pk.isdigit()]
+    form = BulkDecisionForm(
+        request.POST or None,
+        claim_ids=posted if request.method == "POST" else [c.pk for c in claims],
+        initial={"claims": [c.pk for c in claims]},
+    )
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = services.claims_decide_bulk(
+            reviewer=request.user,
+            claim_ids=form.cleaned_data["claims"],
+            outcome=form.cleaned_data["outcome"],
+            rationale=form.cleaned_data["rationale"],
+            confirmed_forgery=form.cleaned_data["confirmed_forgery"],
+        )
+    return render(
+        request,
+        "refunds/review_bulk.html",
+        {
+            "filters": filters,
+            "claims": claims,
+            "form": form,
+            "results": results,
+            "risk_thresholds": risk_thresholds(),
+            "show_review_nav": True,
+        },
+    )
 
 
 @reviewer_required

@@ -252,6 +252,8 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "review_queues": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_take_next": {"-": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
     "review_mine": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
+    # A POST without a filter decides nothing (no claim to tick): a page, for reviewers.
+    "review_bulk": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_stats": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_claim": {"claim_in_review": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_assign": {
