@@ -28,14 +28,9 @@ def _reference_data(transactional_db):
     """Transactional tests flush the database, and with it the rows the migrations seed
     (queues, routing rules, reviewer groups, scoring weights): put them back.
     (serialized_rollback clashes with content types re-created by earlier flushes.)"""
-    import importlib
+    from tests.conftest import reseed_reference_data
 
-    from django.apps import apps
-
-    from evidence.scoring import ensure_defaults
-
-    importlib.import_module("refunds.migrations.0002_seed_queues_and_groups").seed(apps, None)
-    ensure_defaults()
+    reseed_reference_data()
 
 
 @pytest.fixture
