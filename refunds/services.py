@@ -1212,8 +1212,9 @@ def claims_decide_bulk(
     """One decision for many claims (e.g. the same reused photo from one buyer): each
     claim taken and decided in its own transaction, with its own audit events, as
     :func:`claim_assign` and :func:`claim_decide` would one by one; a claim either may
-    not refuses alone (the reason is returned) and leaves the others decided. The lease
-    cap does not stop a bulk decision: each claim is let go of as it is decided."""
+    not refuses alone (the reason is returned) and leaves the others decided. Each claim
+    is let go of as it is decided, so a bulk decision adds nothing to the reviewer's
+    open leases (a reviewer already at the cap is refused, as for one take)."""
     results = []
     for claim_id in claim_ids:
         claim = RefundClaim.objects.filter(pk=claim_id).first()
