@@ -30,7 +30,7 @@ from evidence.checks.metadata import (
 from evidence.imaging import DecodedImage
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B, 6/G: characters a buyer's hand or the OCR confuses.
-ALPHABET = "ACDEFHJKMNPRTUVWXY34679"
+ALPHABET = "ACDEFHJKMNPRTUVWXY3479"
 CODE_LENGTH = 6
 # What the OCR tends to read for a character the alphabet leaves out.
 CONFUSABLE = str.maketrans({"O": "D", "0": "D", "Q": "D", "I": "T", "1": "T", "L": "T"})
@@ -87,30 +87,45 @@ def _order_corners(points: np.ndarray) -> np.ndarray:
     )
 
 
+def _masks(grey: np.ndarray) -> list[np.ndarray]:
+    """Bright regions at a few levels: Otsu's, and the brightest tenth and twentieth of
+    the frame (a white sheet on a light table merges with it at Otsu's level)."""
+    _t, otsu = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    masks = [otsu]
+    for percentile in (90, 95):
+        level = float(np.percentile(grey, percentile)) - 10
+        masks.append(((grey >= level) * 255).astype(np.uint8))
+    kernel = np.ones((5, 5), np.uint8)
+    return [cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel) for mask in masks]
+
+
 def paper_sheets(grey: np.ndarray, limit: int = 3) -> list[np.ndarray]:
     """The bright four-sided shapes of the photo (a sheet of paper seen at an angle),
     largest first, each warped back to a flat rectangle."""
-    _t, bright = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    contours, _h = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     min_area = 0.005 * grey.shape[0] * grey.shape[1]
     sheets = []
-    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[: limit * 3]:
-        if cv2.contourArea(contour) < min_area:
-            break
-        quad = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
-        if len(quad) != 4:
-            continue
-        corners = _order_corners(quad)
-        width = int(max(np.linalg.norm(corners[1] - corners[0]), 1))
-        height = int(max(np.linalg.norm(corners[3] - corners[0]), 1))
-        scale = 240 / height  # tesseract likes capitals some 50-100 px high
-        size = (max(int(width * scale), 1), 240)
-        target = np.float32([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]])
-        matrix = cv2.getPerspectiveTransform(corners, target)
-        sheets.append(cv2.warpPerspective(grey, matrix, size))
+    for mask in _masks(grey):
+        contours, _h = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in sorted(contours, key=cv2.contourArea, reverse=True)[: limit * 3]:
+            if cv2.contourArea(contour) < min_area:
+                break
+            quad = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
+            if len(quad) != 4:
+                continue
+            sheets.append(_flatten(grey, _order_corners(quad)))
+            break  # the largest sheet at this level
         if len(sheets) == limit:
             break
     return sheets
+
+
+def _flatten(grey: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    width = int(max(np.linalg.norm(corners[1] - corners[0]), 1))
+    height = int(max(np.linalg.norm(corners[3] - corners[0]), 1))
+    scale = 240 / height  # tesseract likes capitals some 50-100 px high
+    size = (max(int(width * scale), 1), 240)
+    target = np.float32([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]])
+    return cv2.warpPerspective(grey, cv2.getPerspectiveTransform(corners, target), size)
 
 
 def _pictures(working: np.ndarray) -> list[np.ndarray]:

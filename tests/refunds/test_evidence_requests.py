@@ -129,6 +129,8 @@ def test_challenge_photo_is_checked_and_its_code_read(
         )
     held_claim.refresh_from_db()
     read = Finding.objects.get(claim=held_claim, code="challenge_code_read")
-    assert read.params == {"code": code, "read": code}
+    # Read within one character (the reviewer confirms what was read).
+    assert read.params["code"] == code
+    assert read.details["distance"] <= 1
     assert held_claim.status == "in_review"  # back to review once checked
     assert EvidenceRequest.objects.get(claim=held_claim).status == "answered"

@@ -28,18 +28,23 @@ def challenge_photo(code: str, *, seed: int = 3) -> np.ndarray:
     seen at an angle, with uneven light and sensor noise."""
     rng = np.random.default_rng(seed)
     # the paper: off-white, a little texture, the code in dark ink
-    paper = Image.new("RGB", (560, 220), (236, 232, 220))
-    draw = ImageDraw.Draw(paper)
-    draw.text((40, 50), code, font=ImageFont.truetype(FONT, 110), fill=(30, 30, 45))
+    font = ImageFont.truetype(FONT, 110)
+    left, top, right, bottom = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox(
+        (0, 0), code, font=font
+    )
+    width, height = right - left + 80, bottom - top + 100  # a margin of paper all round
+    paper = Image.new("RGB", (width, height), (236, 232, 220))
+    ImageDraw.Draw(paper).text((40 - left, 50 - top), code, font=font, fill=(30, 30, 45))
     sheet = np.asarray(paper).astype(np.float32)
     sheet += rng.normal(0, 4, sheet.shape)
     # photographed at an angle: the sheet's corners land on a trapezoid in the scene
     scene = photo(1280, 960, seed=seed).astype(np.float32)
-    src = np.float32([[0, 0], [560, 0], [560, 220], [0, 220]])
-    dst = np.float32([[640, 560], [1180, 520], [1210, 760], [660, 820]])
+    src = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    dst = np.float32([[600, 560], [1180, 520], [1210, 760], [620, 820]])
     matrix = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(sheet, matrix, (1280, 960))
-    mask = cv2.warpPerspective(np.ones((220, 560), np.float32), matrix, (1280, 960))[..., None]
+    mask = cv2.warpPerspective(np.ones((height, width), np.float32), matrix, (1280, 960))
+    mask = mask[..., None]
     scene = scene * (1 - mask) + warped * mask
     # uneven light across the frame and noise
     y, x = np.mgrid[0:960, 0:1280].astype(np.float32)
@@ -58,7 +63,7 @@ def test_codes_use_only_the_unambiguous_alphabet():
     codes = {new_code() for _ in range(200)}
     assert len(codes) > 190
     assert all(len(c) == 6 and set(c) <= set(ALPHABET) for c in codes)
-    assert not set("0O1IL2Z5S8B") & set(ALPHABET)
+    assert not set("0O1IL2Z5S8B6G") & set(ALPHABET)
 
 
 def test_find_code_allows_one_misread_character():
@@ -103,11 +108,11 @@ def test_the_check_runs_only_when_a_code_was_asked_for():
     assert not ChallengeCodeCheck().applies_to(image, merchant)
 
 
-@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
 def test_tesseract_reads_fresh_codes(seed):
     rng = np.random.default_rng(seed)
     code = "".join(rng.choice(list(ALPHABET), 6))
     image = decode(jpeg_bytes(challenge_photo(code, seed=seed)))
     findings = ChallengeCodeCheck().run(image, context(code))
     assert [f.code for f in findings] == ["challenge_code_read"], code
-    assert findings[0].params["read"] == code
+    assert findings[0].details["distance"] <= 1
