@@ -45,9 +45,22 @@ def orders_for_client(*, client: PlatformClient) -> QuerySet[Order]:
 
 
 def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
-    return RefundClaim.objects.filter(
-        merchant__platform_clients=client, tenant_id=client.tenant_id
-    ).select_related("merchant", "order", "queue")
+    from django.db.models import Prefetch
+
+    from refunds.models import RoutingRecord
+
+    return (
+        RefundClaim.objects.filter(merchant__platform_clients=client, tenant_id=client.tenant_id)
+        .select_related("merchant", "order", "queue")
+        .prefetch_related(
+            # The latest first: the claim's ``routing`` in the API (one query per page).
+            Prefetch(
+                "routing_records",
+                queryset=RoutingRecord.objects.select_related("queue").order_by("-id"),
+                to_attr="routing_history",
+            )
+        )
+    )
 
 
 def evidence_for_claim(*, claim: RefundClaim) -> QuerySet[EvidenceFile]:

@@ -319,6 +319,31 @@ class BlankAsNullChoiceField(serializers.ChoiceField):
         return None if value in ("", None) else super().to_representation(value)
 
 
+class RoutingSerializer(serializers.Serializer):
+    """Which routing rule fired and the inputs it saw (``docs/review-workflow.md``)."""
+
+    rule = serializers.CharField(
+        source="rule_name", allow_null=True, help_text="Null: none, the default queue."
+    )
+    rule_id = serializers.IntegerField(allow_null=True)
+    queue = serializers.CharField(source="queue.slug")
+    stage = serializers.ChoiceField(choices=["checks", "review"])
+    conditions = serializers.ListField(source="matched", child=serializers.CharField())
+    auto_outcome = BlankAsNullChoiceField(choices=Outcome.choices, allow_null=True)
+    inputs = serializers.DictField(
+        help_text=(
+            "Risk score, finding codes, amount, reason, shop, the buyer's figures, photo "
+            "verdicts, whether the merchant answered."
+        )
+    )
+    routed_at = serializers.DateTimeField(source="created_at")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["rule"] = data["rule"] or None
+        return data
+
+
 class ClaimSerializer(serializers.ModelSerializer):
     outcome = BlankAsNullChoiceField(
         choices=Outcome.choices,
@@ -343,6 +368,7 @@ class ClaimSerializer(serializers.ModelSerializer):
     )
     risk_reasons = serializers.SerializerMethodField()
     deadlines = DeadlinesSerializer(source="*", read_only=True)
+    routing = serializers.SerializerMethodField()
 
     class Meta:
         model = RefundClaim
@@ -359,6 +385,7 @@ class ClaimSerializer(serializers.ModelSerializer):
             "risk_score",
             "risk_reasons",
             "queue",
+            "routing",
             "deadlines",
             "merchant_response",
             "merchant_offer_amount",
@@ -369,6 +396,13 @@ class ClaimSerializer(serializers.ModelSerializer):
             "decided_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(RoutingSerializer(allow_null=True))
+    def get_routing(self, claim: RefundClaim) -> dict | None:
+        history = getattr(claim, "routing_history", None)
+        if history is None:
+            history = list(claim.routing_records.select_related("queue").order_by("-id")[:1])
+        return RoutingSerializer(history[0]).data if history else None
 
     @extend_schema_field(RiskReasonSerializer(many=True))
     def get_risk_reasons(self, claim: RefundClaim) -> list[dict]:

@@ -119,7 +119,7 @@ def seed(url: str, claims: int, waiting: int, reviewers: int) -> dict:
         "claims": claims,
         "waiting": waiting,
         "held_end": waiting + HELD,
-        "forgery": queue["likely-forgery"],
+        "forgery": queue["forensic"],
         "high": queue["high-value"],
         "standard": queue["standard"],
         "merchants": merchants,

@@ -313,6 +313,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "refunds.tasks.credit_network_refresh_task",
         "schedule": 300.0,
     },
+    # Waiting claims past their queue's SLA move to its escalation queue (once).
+    "escalate-overdue": {"task": "refunds.tasks.claims_escalate_overdue_task", "schedule": 60.0},
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,

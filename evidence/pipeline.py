@@ -116,7 +116,50 @@ def build_context(
     )
     if phash is not None and chunks is not None:
         context.similar_images = _similar_images(evidence, phash, chunks, image)
+    context.challenge_code, context.challenge_issued_at = _challenge_for(evidence)
     return context
+
+
+def _challenge_for(evidence: EvidenceFile):
+    """The one-time code a reviewer asked the buyer to photograph before this file came
+    (the latest), and when it was issued; ("", None) when none was."""
+    from refunds.models import EvidenceRequest
+
+    if evidence.submitted_by == "merchant":
+        return "", None
+    request = (
+        EvidenceRequest.objects.filter(
+            claim_id=evidence.claim_id, issued_at__lte=evidence.created_at
+        )
+        .exclude(challenge_code="")
+        .order_by("-issued_at")
+        .values_list("challenge_code", "issued_at")
+        .first()
+    )
+    return request or ("", None)
+
+
+def _with_reviewer_verdicts(similar: list[SimilarImage]) -> list[SimilarImage]:
+    """A file a reviewer confirmed forged (or genuine) is that, whatever its claim says;
+    a file with no verdict (decided before verdicts existed) keeps its claim's flag."""
+    from dataclasses import replace
+
+    from refunds.models import ReviewerPhotoVerdict
+
+    latest: dict[int, str] = {}
+    rows = (
+        ReviewerPhotoVerdict.objects.filter(evidence_id__in=[s.evidence_id for s in similar])
+        .order_by("evidence_id", "-id")
+        .values_list("evidence_id", "verdict")
+    )
+    for evidence_id, verdict in rows:
+        latest.setdefault(evidence_id, verdict)
+    return [
+        replace(s, confirmed_forgery=latest[s.evidence_id] == "confirmed_forged")
+        if s.evidence_id in latest
+        else s
+        for s in similar
+    ]
 
 
 def _similar_images(
@@ -153,6 +196,7 @@ def _similar_images(
         )
         if other.claim_id != evidence.claim_id
     ]
+    similar = _with_reviewer_verdicts(similar)
     similar.sort(key=lambda c: (c.distance, c.mirrored, c.evidence_id))
     to_register = [c for c in similar if reuse.needs_registration(c)][: reuse.MAX_REGISTRATIONS]
     if not to_register:

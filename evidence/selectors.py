@@ -27,6 +27,20 @@ CURRENT_VERDICTS = Prefetch(
 )
 
 
+def claim_photo_verdicts(*, claim_id: int) -> list[str]:
+    """The current verdict code of each of the claim's buyer (and platform) photos, in
+    upload order: what routing rules match on."""
+    return list(
+        EvidenceVerdict.objects.filter(
+            evidence__claim_id=claim_id,
+            evidence__submitted_by__in=["buyer", "platform"],
+            is_current=True,
+        )
+        .order_by("evidence_id")
+        .values_list("verdict", flat=True)
+    )
+
+
 def evidence_for_claim(*, claim_id: int) -> QuerySet[EvidenceFile]:
     return EvidenceFile.objects.filter(claim_id=claim_id).prefetch_related(
         "findings__artifacts", CURRENT_VERDICTS

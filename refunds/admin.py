@@ -7,6 +7,7 @@ Secrets are not shown: a webhook endpoint's signing secret is given once, by the
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -20,9 +21,12 @@ from refunds.models import (
     Assignment,
     AuditEvent,
     Buyer,
+    ClaimReason,
     Decision,
     Order,
     OrderItem,
+    PhotoVerdictCode,
+    RationaleTemplate,
     RefundClaim,
     ReviewQueue,
     RoutingRule,
@@ -172,8 +176,75 @@ class ReviewQueueAdmin(PlatformScopedAdmin):
     prepopulated_fields = {"slug": ["name"]}
 
 
+def _finding_code_choices():
+    from refunds.routing import known_finding_codes
+
+    return [(code, code) for code in sorted(known_finding_codes())]
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """The rule's code lists as tick boxes; validated by the same function as the
+    service (``refunds.routing.rule_problems``)."""
+
+    finding_codes = forms.MultipleChoiceField(
+        label=_("has any finding code"), choices=_finding_code_choices, required=False
+    )
+    reasons = forms.MultipleChoiceField(
+        label=_("claim reasons"), choices=ClaimReason.choices, required=False
+    )
+    photo_verdicts = forms.MultipleChoiceField(
+        label=_("photo verdicts"),
+        choices=PhotoVerdictCode.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "position",
+            "name",
+            "queue",
+            "is_active",
+            "min_risk_score",
+            "max_risk_score",
+            "finding_codes",
+            "min_amount",
+            "max_amount",
+            "reasons",
+            "merchants",
+            "min_buyer_claims_90d",
+            "max_buyer_claims_90d",
+            "min_buyer_claims_365d",
+            "max_buyer_claims_365d",
+            "min_confirmed_forgeries",
+            "max_confirmed_forgeries",
+            "fraud_tier",
+            "photo_verdicts",
+            "photo_verdicts_all",
+            "merchant_answer",
+            "auto_outcome",
+        ]
+
+    def _post_clean(self):
+        from refunds.routing import rule_problems
+
+        super()._post_clean()  # copies the cleaned values onto the instance
+        for name in ("finding_codes", "reasons", "photo_verdicts"):
+            if name in self.cleaned_data:
+                setattr(self.instance, name, list(self.cleaned_data[name]))
+        if self.errors:
+            return
+        for name, message in rule_problems(self.instance).items():
+            self.add_error(name if name in self.fields else None, message)
+
+
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(PlatformScopedAdmin):
+    """Saved through ``routing_rule_save`` (validated). "Simulate" (the policy
+    simulator) tries a changed rule on the last days' claims before it is saved."""
+
+    form = RoutingRuleForm
     platform_lookup = "queue__tenant"
     list_display = [
         "position",
@@ -182,13 +253,88 @@ class RoutingRuleAdmin(PlatformScopedAdmin):
         "min_risk_score",
         "max_risk_score",
         "min_amount",
-        "finding_code",
-        "min_buyer_claims",
+        "max_amount",
+        "auto_outcome",
         "is_active",
     ]
     list_display_links = ["name"]
     list_editable = ["position", "is_active"]
-    list_filter = ["queue", "is_active"]
+    list_filter = ["queue", "is_active", "auto_outcome"]
+    filter_horizontal = ["merchants"]
+
+    def save_model(self, request, obj, form, change):
+        merchants = form.cleaned_data.get("merchants") if "merchants" in form.fields else None
+        try:
+            services.routing_rule_save(rule=obj, merchants=merchants)
+        except ValidationError as exc:
+            messages.error(request, "; ".join(exc.messages))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and "_simulate" in request.POST:
+            simulated = self._simulate(request, object_id)
+            if simulated is not None:
+                return simulated
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _simulate(self, request, object_id):
+        """The policy simulator: the rule as edited (not saved) in place of the live one,
+        replayed on the last days' claims beside the live rules. None when the form has
+        errors (the change form shows them)."""
+        from django.template.response import TemplateResponse
+        from django.urls import reverse
+
+        from refunds import routing, simulator
+
+        obj = self.get_object(request, object_id) if object_id else None
+        if object_id and obj is None:
+            return None
+        if not (
+            self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+        ):
+            return None
+        form = self.get_form(request, obj)(request.POST, instance=obj)
+        if not form.is_valid():
+            return None
+        try:
+            days = min(max(int(request.POST.get("simulate_days", 30)), 1), 365)
+        except ValueError:
+            days = 30
+        rule = form.instance
+        spec = routing.RuleSpec.from_rule(
+            rule, merchant_ids=[m.pk for m in form.cleaned_data.get("merchants", [])]
+        )
+        proposed = simulator.with_rule_changed(
+            routing.live_rules(), spec, active=rule.is_active and rule.queue.is_active
+        )
+        report = simulator.simulate(proposed=proposed, days=days)
+        return TemplateResponse(
+            request,
+            "admin/refunds/routingrule/simulation.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "report": report,
+                "rule_name": rule.name,
+                "back_url": reverse("admin:refunds_routingrule_changelist"),
+                "title": _("Policy simulator"),
+            },
+        )
+
+    def save_related(self, request, form, formsets, change):
+        # The shops were set by routing_rule_save; only inlines (none) would remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(RationaleTemplate)
+class RationaleTemplateAdmin(admin.ModelAdmin):
+    """Rationales reviewers start from, in both languages. Placeholders: {claim},
+    {amount}, {refund}, {shop}, {findings}."""
+
+    list_display = ["name", "outcome", "is_active"]
+    list_filter = ["outcome", "is_active"]
+    list_editable = ["is_active"]
+    search_fields = ["name", "text_en", "text_zh"]
 
 
 @admin.register(Assignment)

@@ -7,7 +7,14 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from refunds.models import ClaimReason, ClaimStatus, Outcome
+from refunds.models import (
+    ClaimReason,
+    ClaimStatus,
+    Outcome,
+    PhotoVerdict,
+    RationaleTemplate,
+    ReviewQueue,
+)
 from refunds.services import MerchantResponse
 
 MAX_COUNTER_EVIDENCE_FILES = 6
@@ -124,7 +131,13 @@ class CounterEvidenceForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    outcome = forms.ChoiceField(label=_("Outcome"), choices=Outcome.choices)
+    """Outcome (no default: the reviewer must choose), the amount of a partial refund, a
+    rationale template and/or the reviewer's words, the findings relied on, and per
+    buyer's file the verdict the reviewer confirms."""
+
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=Outcome.choices, widget=forms.RadioSelect
+    )
     refund_amount = forms.DecimalField(
         label=_("Refund for a partial refund (¥)"),
         required=False,
@@ -132,23 +145,94 @@ class DecisionForm(forms.Form):
         max_digits=12,
         decimal_places=2,
     )
+    template = forms.ModelChoiceField(
+        label=_("Rationale template"),
+        queryset=RationaleTemplate.objects.none(),
+        required=False,
+        empty_label=_("— none —"),
+    )
     rationale = forms.CharField(
         label=_("Rationale (shown to both parties)"),
         max_length=5000,
+        required=False,
         widget=forms.Textarea(attrs={"rows": 4}),
+    )
+    findings_relied_on = forms.TypedMultipleChoiceField(
+        label=_("Findings the decision relies on"),
+        required=False,
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
     )
     confirmed_forgery = forms.BooleanField(
         label=_("The buyer's evidence is forged (counts towards the buyer's fraud tier)"),
         required=False,
     )
 
+    def __init__(self, *args, findings=(), buyer_files=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = RationaleTemplate.objects.filter(is_active=True)
+        self.fields["findings_relied_on"].choices = [
+            (f.pk, f"{f.code} ({f.weight})") for f in findings
+        ]
+        self.verdict_fields = []
+        for number, file in enumerate(buyer_files, 1):
+            name = f"verdict_{file.pk}"
+            self.fields[name] = forms.ChoiceField(
+                label=_("Photo %(n)s: your verdict") % {"n": number},
+                choices=[("", _("— not assessed —")), *PhotoVerdict.choices],
+                required=False,
+            )
+            self.verdict_fields.append(name)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("template") and len((cleaned.get("rationale") or "").strip()) < 10:
+            self.add_error(
+                "rationale", _("Choose a template or write a rationale of at least 10 characters.")
+            )
+        return cleaned
+
+    def photo_verdicts(self) -> dict[int, str]:
+        return {
+            int(name.removeprefix("verdict_")): self.cleaned_data[name]
+            for name in self.verdict_fields
+            if self.cleaned_data.get(name)
+        }
+
 
 class RequestEvidenceForm(forms.Form):
+    evidence = forms.TypedChoiceField(
+        label=_("Which photo is not enough?"), required=False, coerce=int, empty_value=None
+    )
     message = forms.CharField(
         label=_("What should the buyer send?"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    challenge = forms.BooleanField(
+        label=_(
+            "Ask for a challenge photo: a one-time code the buyer writes on paper and "
+            "photographs beside the item"
+        ),
+        required=False,
+    )
+    hours = forms.IntegerField(
+        label=_("The buyer's window (hours)"),
+        min_value=1,
+        max_value=336,
+        initial=72,
+        required=False,
+    )
+
+    def __init__(self, *args, files_to_name=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["evidence"].choices = [
+            ("", _("— the claim in general —")),
+            *[
+                (f.pk, _("Photo %(n)s (%(name)s)") % {"n": i, "name": f.original_name or f.pk})
+                for i, f in enumerate(files_to_name, 1)
+            ],
+        ]
 
 
 class StatisticsPeriodForm(forms.Form):
@@ -166,3 +250,35 @@ class StatisticsPeriodForm(forms.Form):
 
     def period_days(self) -> int:
         return self.cleaned_data["days"] if self.is_valid() else self.DEFAULT_DAYS
+
+
+class BulkFilterForm(forms.Form):
+    queue = forms.ModelChoiceField(
+        label=_("Queue"), queryset=ReviewQueue.objects.all(), required=False
+    )
+    buyer = forms.CharField(label=_("Buyer (platform id)"), max_length=64, required=False)
+    finding = forms.CharField(label=_("Has the finding"), max_length=64, required=False)
+
+
+class BulkDecisionForm(forms.Form):
+    claims = forms.TypedMultipleChoiceField(
+        label=_("Claims"), coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=[c for c in Outcome.choices if c[0] != Outcome.PARTIAL_REFUND],
+        widget=forms.RadioSelect,
+    )
+    rationale = forms.CharField(
+        label=_("Rationale (shown to both parties)"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    confirmed_forgery = forms.BooleanField(
+        label=_("The buyer's evidence is forged (counts towards the buyer's fraud tier)"),
+        required=False,
+    )
+
+    def __init__(self, *args, claim_ids=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["claims"].choices = [(pk, f"#{pk}") for pk in claim_ids]

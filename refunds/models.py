@@ -145,6 +145,18 @@ class ReviewQueue(models.Model):
             "activity by the reviewer holding it."
         ),
     )
+    sla_escalate_to = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("past the SLA, move to"),
+        help_text=_(
+            "A waiting claim past this queue's SLA moves once to this queue (empty: it is "
+            "only flagged)."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -159,8 +171,42 @@ class ReviewQueue(models.Model):
         return self.name
 
 
+def outcome_choices():
+    """The outcomes (defined further down), for fields declared before them."""
+    return Outcome.choices
+
+
+class PhotoVerdictCode(models.TextChoices):
+    """The per-photo verdicts of the automated checks a routing rule may name."""
+
+    EDITED_COPY = "edited_copy", _("Edited copy of another photo")
+    COPY = "copy", _("Copy of another photo")
+    SCREEN_COPY = "screen_copy", _("Photo of a screen")
+    AI_LABELLED = "ai_labelled", _("Labelled as AI-generated")
+    REUSED = "reused", _("Reused from an earlier claim")
+    CLEAN = "clean", _("Clean")
+    INCONCLUSIVE = "inconclusive", _("Inconclusive")
+
+
+class FraudTierCondition(models.TextChoices):
+    NONE = "none", _("No tier crossed (below 3,000 CNY)")
+    RELATIVELY_LARGE = "relatively_large", _("At least 3,000 CNY (数额较大)")
+    HUGE = "huge", _("At least 30,000 CNY (数额巨大)")
+    ESPECIALLY_HUGE = "especially_huge", _("At least 500,000 CNY (数额特别巨大)")
+
+
+class MerchantAnswerCondition(models.TextChoices):
+    ANSWERED = "answered", _("The merchant answered")
+    SILENT = "silent", _("The merchant did not answer in time")
+
+
 class RoutingRule(models.Model):
-    """Ordered, admin-editable: the first active rule whose conditions all hold wins."""
+    """Ordered, admin-editable: the first active rule whose conditions all hold wins.
+
+    Every condition left empty holds for every claim. Saved only through
+    ``refunds.services.routing_rule_save`` (validation: min ≤ max, known codes, an
+    active queue). A rule with an ``auto_outcome`` decides the claim without a human
+    when it fires as the claim enters review (``refunds.routing``)."""
 
     position = models.PositiveIntegerField(_("position"), default=100)
     name = models.CharField(_("name"), max_length=100)
@@ -172,14 +218,67 @@ class RoutingRule(models.Model):
         _("maximum risk score"), null=True, blank=True, validators=[MaxValueValidator(100)]
     )
     min_amount = models.DecimalField(_("minimum amount (CNY)"), null=True, blank=True, **MONEY)
-    finding_code = models.CharField(
-        _("has finding code"),
-        max_length=64,
+    max_amount = models.DecimalField(_("maximum amount (CNY)"), null=True, blank=True, **MONEY)
+    finding_codes = models.JSONField(
+        _("has any finding code"),
+        default=list,
         blank=True,
-        help_text=_("Matches when any finding of the claim has this code."),
+        help_text=_("Matches when any finding of the buyer's evidence has one of these codes."),
     )
-    min_buyer_claims = models.PositiveIntegerField(
-        _("minimum earlier claims by the buyer"), null=True, blank=True
+    reasons = models.JSONField(
+        _("claim reasons"), default=list, blank=True, help_text=_("Any of these reasons.")
+    )
+    merchants = models.ManyToManyField(
+        "merchants.Merchant", blank=True, related_name="+", verbose_name=_("shops")
+    )
+    min_buyer_claims_90d = models.PositiveIntegerField(
+        _("minimum earlier claims by the buyer in 90 days"), null=True, blank=True
+    )
+    max_buyer_claims_90d = models.PositiveIntegerField(
+        _("maximum earlier claims by the buyer in 90 days"), null=True, blank=True
+    )
+    min_buyer_claims_365d = models.PositiveIntegerField(
+        _("minimum earlier claims by the buyer in 365 days"), null=True, blank=True
+    )
+    max_buyer_claims_365d = models.PositiveIntegerField(
+        _("maximum earlier claims by the buyer in 365 days"), null=True, blank=True
+    )
+    min_confirmed_forgeries = models.PositiveIntegerField(
+        _("minimum confirmed forgeries by the buyer"), null=True, blank=True
+    )
+    max_confirmed_forgeries = models.PositiveIntegerField(
+        _("maximum confirmed forgeries by the buyer"), null=True, blank=True
+    )
+    fraud_tier = models.CharField(
+        _("buyer's fraud tier"),
+        max_length=20,
+        blank=True,
+        choices=FraudTierCondition.choices,
+        help_text=_("Amounts the buyer sought with evidence a reviewer confirmed as forged."),
+    )
+    photo_verdicts = models.JSONField(
+        _("photo verdicts"),
+        default=list,
+        blank=True,
+        help_text=_("Verdict codes of the automated checks on the buyer's photos."),
+    )
+    photo_verdicts_all = models.BooleanField(
+        _("every photo has one of these verdicts"),
+        default=False,
+        help_text=_("Off: any photo has one of them. On: every photo does (and there is one)."),
+    )
+    merchant_answer = models.CharField(
+        _("merchant's answer"), max_length=10, blank=True, choices=MerchantAnswerCondition.choices
+    )
+    auto_outcome = models.CharField(
+        _("decide automatically"),
+        max_length=20,
+        blank=True,
+        choices=outcome_choices,
+        help_text=_(
+            "When set, a claim this rule routes as it enters review is decided without a "
+            "human, recorded as a system decision the parties may appeal."
+        ),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -301,6 +400,8 @@ class RefundClaim(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    # Set once, when the SLA sweep moved the claim: nothing moves twice.
+    sla_escalated_at = models.DateTimeField(_("escalated past its SLA"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("refund claim")
@@ -457,6 +558,18 @@ class Decision(models.Model):
     rationale = models.TextField(_("rationale"))
     confirmed_forgery = models.BooleanField(_("evidence found forged"), default=False)
     on_appeal = models.BooleanField(_("appeal decision"), default=False)
+    # A system decision: an active routing rule decided the claim without a human.
+    automatic = models.BooleanField(_("decided by a rule"), default=False)
+    routing_rule = models.ForeignKey(
+        "RoutingRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("routing rule"),
+    )
+    # The findings (ids) the reviewer says the decision rests on.
+    findings_relied_on = models.JSONField(_("findings relied on"), default=list, blank=True)
     created_at = models.DateTimeField(_("decided at"), auto_now_add=True)
 
     class Meta:
@@ -474,6 +587,145 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} ¥{self.refund_amount}"
+
+
+class RoutingRecord(models.Model):
+    """Which rule routed the claim, and the inputs it saw: written each time the claim is
+    routed (when its checks complete, when it enters review). The inputs are what the
+    policy simulator replays a changed rule set on."""
+
+    class Stage(models.TextChoices):
+        CHECKS = "checks", _("Checks completed")
+        REVIEW = "review", _("Entered review")
+
+    claim = models.ForeignKey(RefundClaim, on_delete=models.CASCADE, related_name="routing_records")
+    stage = models.CharField(_("stage"), max_length=10, choices=Stage.choices)
+    rule = models.ForeignKey(
+        RoutingRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rule_name = models.CharField(_("rule"), max_length=100, blank=True)
+    queue = models.ForeignKey(ReviewQueue, on_delete=models.PROTECT, related_name="+")
+    inputs = models.JSONField(_("inputs"), default=dict)
+    matched = models.JSONField(_("conditions that held"), default=list, blank=True)
+    auto_outcome = models.CharField(_("decided automatically"), max_length=20, blank=True)
+    created_at = models.DateTimeField(_("routed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("routing record")
+        verbose_name_plural = _("routing records")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["claim", "-id"], name="routing_by_claim"),
+            # The simulator reads the records of the last N days.
+            models.Index(fields=["created_at"], name="routing_by_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"claim {self.claim_id}: {self.rule_name or '—'} → {self.queue_id}"
+
+
+class RationaleTemplate(models.Model):
+    """A rationale a reviewer starts from (admin-editable, in both languages). The text
+    may hold placeholders, filled in when the decision is made: ``{claim}`` (the claim's
+    number), ``{amount}`` (claimed), ``{refund}`` (granted), ``{shop}``, ``{findings}``
+    (the codes of the findings relied on)."""
+
+    PLACEHOLDERS = ("claim", "amount", "refund", "shop", "findings")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    outcome = models.CharField(
+        _("for the outcome"), max_length=20, blank=True, choices=outcome_choices
+    )
+    text_en = models.TextField(_("text (English)"))
+    text_zh = models.TextField(_("text (Chinese)"))
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("rationale template")
+        verbose_name_plural = _("rationale templates")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PhotoVerdict(models.TextChoices):
+    CONFIRMED_FORGED = "confirmed_forged", _("Confirmed forged")
+    GENUINE = "genuine", _("Genuine")
+    UNCLEAR = "unclear", _("Unclear")
+
+
+class ReviewerPhotoVerdict(models.Model):
+    """What the deciding reviewer confirmed about one of the buyer's files. A file
+    confirmed forged is what the reuse check treats as a confirmed forgery when the same
+    picture comes back on another claim (the latest verdict on the file counts)."""
+
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="photo_verdicts")
+    evidence = models.ForeignKey(
+        "evidence.EvidenceFile", on_delete=models.CASCADE, related_name="reviewer_verdicts"
+    )
+    verdict = models.CharField(_("verdict"), max_length=20, choices=PhotoVerdict.choices)
+    created_at = models.DateTimeField(_("confirmed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reviewer's photo verdict")
+        verbose_name_plural = _("reviewer's photo verdicts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["decision", "evidence"], name="photo_verdict_once_per_decision"
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict__in=PhotoVerdict.values), name="photo_verdict_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["evidence", "-id"], name="photo_verdict_by_file")]
+
+    def __str__(self) -> str:
+        return f"{self.evidence_id}: {self.verdict}"
+
+
+class EvidenceRequest(models.Model):
+    """What a reviewer asked the buyer for: which photo is insufficient (or none: more
+    evidence in general), what is wanted, by when; optionally a one-time code the buyer
+    writes on paper and photographs beside the item (``evidence.checks.challenge_code``
+    reads it in the new photos)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Waiting for the buyer")
+        ANSWERED = "answered", _("Answered")
+        MISSED = "missed", _("Window missed")
+
+    claim = models.ForeignKey(
+        RefundClaim, on_delete=models.CASCADE, related_name="evidence_requests"
+    )
+    evidence = models.ForeignKey(
+        "evidence.EvidenceFile",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("insufficient photo"),
+    )
+    wanted = models.TextField(_("what is wanted"))
+    challenge_code = models.CharField(_("one-time code"), max_length=12, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_at = models.DateTimeField(_("asked at"))
+    deadline = models.DateTimeField(_("deadline"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN
+    )
+    closed_at = models.DateTimeField(_("answered or missed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("evidence request")
+        verbose_name_plural = _("evidence requests")
+        ordering = ["-issued_at", "-id"]
+        indexes = [models.Index(fields=["claim", "status"], name="evidence_request_by_claim")]
+
+    def __str__(self) -> str:
+        return f"claim {self.claim_id}: {self.wanted[:40]}"
 
 
 class Appeal(models.Model):

@@ -317,6 +317,16 @@ def can_release(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:
     return _refused(_("Only the reviewer holding this claim can release it."))
 
 
+def can_escalate_to_legal(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:
+    """Send the claim to the legal queue (a buyer past a fraud tier, a matter for the
+    police): the reviewer holding it, while it waits for a decision."""
+    if not (verdict := _reviewer_of(user, claim)):
+        return verdict
+    if claim.status not in REVIEW_STATUSES:
+        return _not_now(_("This claim is not waiting for a decision."))
+    return _held_by(user, claim, holder)
+
+
 def _held_by(user, claim, holder) -> Verdict:
     current = _holder(claim, holder)
     if current is None or current.reviewer_id != user.pk:

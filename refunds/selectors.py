@@ -220,7 +220,7 @@ def buyer_history_for_merchant(*, buyer_id: int) -> BuyerHistory:
 
 # The merchant inbox: filters, sorts and keyset ("cursor") pages. A page is read with
 # ``WHERE (sort key) after (the last row shown) ... LIMIT n+1`` on an index named for the
-# sort (migration 0005_inbox_indexes), never with OFFSET nor a COUNT(*) of the shop.
+# sort (migration 0013_inbox_indexes), never with OFFSET nor a COUNT(*) of the shop.
 
 INBOX_SORTS = ("deadline", "amount", "risk", "date")
 INBOX_RISK_BANDS = ("pending", "low", "medium", "high")
@@ -781,3 +781,26 @@ def review_statistics(*, since: dt.datetime, thresholds: tuple[int, int]) -> Rev
             for row in codes
         ),
     )
+
+
+def claims_for_bulk(*, queue_id=None, buyer_platform_id: str = "", finding_code: str = ""):
+    """Waiting claims (as "take next" sees them) narrowed for a bulk decision: by queue,
+    by buyer, by a finding code on the buyer's evidence; with the shop and the buyer."""
+    from evidence.models import Finding
+
+    qs = claims_awaiting_review().select_related("merchant", "buyer")
+    if queue_id:
+        qs = qs.filter(queue_id=queue_id)
+    if buyer_platform_id:
+        qs = qs.filter(buyer__platform_id=buyer_platform_id)
+    if finding_code:
+        qs = qs.filter(
+            Exists(
+                Finding.objects.filter(
+                    claim_id=OuterRef("pk"),
+                    code=finding_code,
+                    evidence__submitted_by__in=["buyer", "platform"],
+                )
+            )
+        )
+    return qs

@@ -41,6 +41,7 @@ from refunds import audit, lifecycle, outbound, policy, routing, webhooks
 from refunds.audit import Actor
 from refunds.exceptions import (
     AlreadyExists,
+    ClaimError,
     ClaimValidationError,
     ConfirmationRequired,
     IllegalTransition,
@@ -53,11 +54,16 @@ from refunds.models import (
     Buyer,
     ClaimStatus,
     Decision,
+    EvidenceRequest,
     Order,
     OrderItem,
     Outcome,
+    PhotoVerdict,
+    RationaleTemplate,
     RefundClaim,
+    ReviewerPhotoVerdict,
     ReviewQueue,
+    RoutingRecord,
     WebhookEndpoint,
 )
 from refunds.selectors import (
@@ -69,6 +75,7 @@ from refunds.selectors import (
 
 S = ClaimStatus
 log = logging.getLogger(__name__)
+APPEALS_QUEUE_SLUG = "appeals"
 
 
 def _rules() -> dict[str, int]:
@@ -325,7 +332,7 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         return claim
 
     score = score_claim(claim_id=claim_id)
-    queue = routing.route(claim, score)
+    queue, _record = routing.route(claim, score, merchant_answered=_merchant_answered(claim))
     updates: dict[str, Any] = {
         "risk_score": score.score,
         "risk_reasons": score.reasons,
@@ -343,21 +350,18 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         )
     if claim.status == S.CHECKING:
         if claim.merchant_response or claim.review_deadline:
-            # Evidence the reviewer asked for has been checked: back to the reviewer.
-            queue = claim.queue or queue
-            return lifecycle.transition(
-                claim.pk,
-                to=S.IN_REVIEW,
+            # Evidence the reviewer asked for has been checked: back to review, routed
+            # again on what the checks found.
+            _close_evidence_requests(claim.pk, EvidenceRequest.Status.ANSWERED)
+            return _enter_review(
+                claim,
                 actor=system,
                 action="checks_completed",
                 expected_from={S.CHECKING},
                 reason="requested evidence checked",
-                updates={
-                    **updates,
-                    "queue": queue,
-                    "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
-                },
+                updates={"risk_score": score.score, "risk_reasons": score.reasons},
                 data={"risk_score": score.score},
+                merchant_answered=bool(claim.merchant_response),
             )
         window = _hours(
             "MERCHANT_RESPONSE_HOURS_SUSPICIOUS" if suspicious else "MERCHANT_RESPONSE_HOURS"
@@ -401,6 +405,101 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
                 data={"risk_score": locked.risk_score, "previous": before},
             )
     return locked
+
+
+def _merchant_answered(claim: RefundClaim) -> bool | None:
+    """For routing: None while the merchant may still answer (or has not been asked),
+    else whether it answered."""
+    if claim.status in (S.RECEIVED, S.AWAITING_MERCHANT) or (
+        claim.status == S.CHECKING and not claim.merchant_response and not claim.review_deadline
+    ):
+        return None
+    return bool(claim.merchant_response)
+
+
+def _enter_review(
+    claim: RefundClaim,
+    *,
+    actor: Actor,
+    action: str,
+    reason: str,
+    expected_from: set[str],
+    merchant_answered: bool,
+    updates: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> RefundClaim:
+    """Move a claim (locked by the caller) into review: routed with the live rules at
+    the ``review`` stage (recorded), its review deadline from the queue's SLA; and when
+    the rule that fired decides by itself, decided by the system
+    (:func:`_auto_decide_locked`)."""
+    queue, record = routing.route(
+        claim, stage=RoutingRecord.Stage.REVIEW, merchant_answered=merchant_answered
+    )
+    now = now or timezone.now()
+    claim = lifecycle.transition(
+        claim.pk,
+        to=S.IN_REVIEW,
+        actor=actor,
+        action=action,
+        reason=reason,
+        expected_from=expected_from,
+        updates={
+            **(updates or {}),
+            "queue": queue,
+            "review_deadline": now + dt.timedelta(hours=queue.sla_hours),
+        },
+        data={**(data or {}), "queue": queue.slug, "rule": record.rule_name or None},
+    )
+    if record.auto_outcome:
+        claim = _auto_decide_locked(claim, record)
+    return claim
+
+
+def _auto_decide_locked(claim: RefundClaim, record: RoutingRecord) -> RefundClaim:
+    """A system decision by the rule that routed the claim into review: recorded as a
+    :class:`Decision` without a reviewer (``automatic``), with the rule and the
+    conditions that held in its rationale and audit event; appealable as any other."""
+    outcome = record.auto_outcome
+    refund_amount = _refund_for(outcome, claim, None)
+    conditions = ", ".join(record.matched) or "no conditions"
+    rationale = f"Decided by routing rule “{record.rule_name}”: {conditions}."
+    now = timezone.now()
+    claim = lifecycle.transition(
+        claim.pk,
+        to=S.DECIDED,
+        actor=Actor.system("routing"),
+        action="auto_decided",
+        expected_from={S.IN_REVIEW},
+        reason=rationale,
+        updates={
+            "outcome": outcome,
+            "refund_amount": refund_amount,
+            "confirmed_forgery": False,
+            "decided_at": now,
+            "appeal_deadline": now + _hours("APPEAL_WINDOW_HOURS"),
+        },
+        data={
+            "outcome": outcome,
+            "refund_amount": str(refund_amount),
+            "rule_id": record.rule_id,
+            "rule": record.rule_name,
+            "conditions": record.matched,
+            "routing_record": record.pk,
+        },
+    )
+    Decision.objects.create(
+        claim=claim,
+        outcome=outcome,
+        refund_amount=refund_amount,
+        rationale=rationale,
+        automatic=True,
+        routing_rule_id=record.rule_id,
+    )
+    webhooks.emit_claim_event(
+        claim, "claim.decided", {"outcome": outcome, "on_appeal": False, "automatic": True}
+    )
+    return claim
 
 
 class MerchantResponse:
@@ -476,10 +575,8 @@ def claim_merchant_respond(
                 rationale=statement or _("Accepted by the merchant."),
             )
             return claim
-        queue = locked.queue or routing.default_queue(tenant_id=locked.tenant_id)
-        return lifecycle.transition(
-            locked.pk,
-            to=S.IN_REVIEW,
+        return _enter_review(
+            locked,
             actor=actor,
             action=f"merchant_{response}",
             expected_from={S.AWAITING_MERCHANT},
@@ -488,10 +585,9 @@ def claim_merchant_respond(
                 "merchant_response": response,
                 "merchant_statement": statement,
                 "merchant_offer_amount": offer_amount,
-                "queue": queue,
-                "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours),
             },
             data={"offer_amount": str(offer_amount) if offer_amount else None},
+            merchant_answered=True,
         )
 
 
@@ -570,16 +666,45 @@ def claim_flag_ai_suspect(*, claim: RefundClaim, user, note: str = "") -> Refund
     return locked
 
 
-def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) -> RefundClaim:
+def claim_request_buyer_evidence(
+    *,
+    claim: RefundClaim,
+    reviewer,
+    message: str,
+    evidence=None,
+    challenge: bool = False,
+    hours: int | None = None,
+) -> RefundClaim:
     """The reviewer holding a claim in review asks the buyer for more evidence
     (:func:`refunds.policy.can_request_evidence`) and gives the claim back to its queue;
-    checks run again on what arrives."""
+    checks run again on what arrives. ``evidence``: the buyer's photo that is not
+    enough (one of the claim's); ``challenge``: a one-time code the buyer must write on
+    paper and photograph beside the item; ``hours``: the buyer's window
+    (``BUYER_EVIDENCE_HOURS``, 72, by default). Recorded as an :class:`EvidenceRequest`
+    the merchant sees with its deadline."""
+    from evidence.checks.challenge_code import new_code
+
     if not message.strip():
         raise ClaimValidationError(_("Say what evidence the buyer should send."))
+    if evidence is not None and evidence.claim_id != claim.pk:
+        raise ClaimValidationError(_("That photo is not one of this claim's."))
+    window = dt.timedelta(hours=hours) if hours else _hours("BUYER_EVIDENCE_HOURS")
+    if not dt.timedelta(hours=1) <= window <= dt.timedelta(days=14):
+        raise ClaimValidationError(_("Give the buyer between 1 hour and 14 days."))
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
         holder = _open_assignment_locked(locked.pk)
         policy.enforce(policy.can_request_evidence(reviewer, locked, holder=holder))
+        now = timezone.now()
+        request = EvidenceRequest.objects.create(
+            claim=locked,
+            evidence=evidence,
+            wanted=message,
+            challenge_code=new_code() if challenge else "",
+            requested_by=reviewer,
+            issued_at=now,
+            deadline=now + window,
+        )
         claim = lifecycle.transition(
             locked.pk,
             to=S.AWAITING_BUYER,
@@ -587,10 +712,21 @@ def claim_request_buyer_evidence(*, claim: RefundClaim, reviewer, message: str) 
             action="buyer_evidence_requested",
             expected_from={S.IN_REVIEW},
             reason=message,
-            updates={"buyer_deadline": timezone.now() + _hours("BUYER_EVIDENCE_HOURS")},
+            updates={"buyer_deadline": request.deadline},
+            data={
+                "request": request.pk,
+                "evidence": evidence.pk if evidence is not None else None,
+                "challenge": challenge,
+            },
         )
         _end_hold(claim)
     return claim
+
+
+def _close_evidence_requests(claim_id: int, status: str) -> None:
+    EvidenceRequest.objects.filter(claim_id=claim_id, status=EvidenceRequest.Status.OPEN).update(
+        status=status, closed_at=timezone.now()
+    )
 
 
 def claim_withdraw(*, claim: RefundClaim, actor: Actor, reason: str = "") -> RefundClaim:
@@ -877,15 +1013,31 @@ def claim_decide(
     rationale: str,
     refund_amount: Decimal | None = None,
     confirmed_forgery: bool = False,
+    template: RationaleTemplate | None = None,
+    findings_relied_on: list[int] | tuple[int, ...] = (),
+    photo_verdicts: dict[int, str] | None = None,
 ) -> RefundClaim:
     """The reviewer holding a claim decides it, in review or on appeal
     (:func:`refunds.policy.can_decide`: an appeal by a senior reviewer who did not decide
-    the claim first)."""
+    the claim first).
+
+    ``template``: a rationale template, filled in (:func:`rationale_render`) and put
+    before the reviewer's own words; ``findings_relied_on``: ids of the claim's findings
+    the decision rests on (stored on the decision); ``photo_verdicts``: the reviewer's
+    verdict per buyer's file (evidence id → ``PhotoVerdict``), stored per file; a file
+    confirmed forged makes the decision one of confirmed forgery."""
     if outcome not in Outcome.values:
         raise ClaimValidationError(_("Unknown outcome."))
+    refund_amount = _refund_for(outcome, claim, refund_amount)
+    relied, verdicts = _decision_evidence(claim, findings_relied_on, photo_verdicts or {})
+    if PhotoVerdict.CONFIRMED_FORGED in verdicts.values():
+        confirmed_forgery = True
+    if template is not None:
+        rationale = rationale_render(
+            template, claim=claim, refund=refund_amount, finding_ids=relied, own_words=rationale
+        )
     if len(rationale.strip()) < 10:
         raise ClaimValidationError(_("Write a rationale of at least 10 characters."))
-    refund_amount = _refund_for(outcome, claim, refund_amount)
     if confirmed_forgery and outcome == Outcome.REFUND_APPROVED:
         raise ClaimValidationError(_("A claim with forged evidence cannot be fully refunded."))
     actor = Actor.of_user(reviewer)
@@ -920,6 +1072,11 @@ def claim_decide(
             rationale=rationale,
             confirmed_forgery=confirmed_forgery,
             on_appeal=on_appeal,
+            findings_relied_on=relied,
+        )
+        ReviewerPhotoVerdict.objects.bulk_create(
+            ReviewerPhotoVerdict(decision=decision, evidence_id=evidence_id, verdict=verdict)
+            for evidence_id, verdict in sorted(verdicts.items())
         )
         if on_appeal:
             Appeal.objects.filter(claim=claim, appeal_decision__isnull=True).update(
@@ -930,6 +1087,61 @@ def claim_decide(
             claim, "claim.decided", {"outcome": outcome, "on_appeal": on_appeal}
         )
     return claim
+
+
+def _decision_evidence(claim, finding_ids, verdicts) -> tuple[list[int], dict[int, str]]:
+    """The findings and files a decision names, checked to be the claim's (buyer's
+    files only for verdicts)."""
+    from evidence.models import EvidenceFile, Finding
+
+    relied = sorted({int(pk) for pk in finding_ids})
+    if relied and Finding.objects.filter(claim_id=claim.pk, pk__in=relied).count() != len(relied):
+        raise ClaimValidationError(_("A finding relied on is not one of this claim's."))
+    verdicts = {int(pk): verdict for pk, verdict in verdicts.items() if verdict}
+    if any(verdict not in PhotoVerdict.values for verdict in verdicts.values()):
+        raise ClaimValidationError(_("Unknown photo verdict."))
+    if verdicts:
+        buyer_files = EvidenceFile.objects.filter(
+            claim_id=claim.pk, pk__in=verdicts, attached_to="claim"
+        ).exclude(submitted_by="merchant")
+        if buyer_files.count() != len(verdicts):
+            raise ClaimValidationError(_("A photo verdict names a file that is not the buyer's."))
+    return relied, verdicts
+
+
+class _KeepUnknown(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+
+def rationale_render(
+    template: RationaleTemplate,
+    *,
+    claim: RefundClaim,
+    refund: Decimal,
+    finding_ids: list[int],
+    own_words: str = "",
+    language: str | None = None,
+) -> str:
+    """The template's text in ``language`` (the active one by default; Chinese for
+    ``zh*``) with its placeholders filled in, then the reviewer's own words. An unknown
+    placeholder is left as written."""
+    from django.utils.translation import get_language
+
+    from evidence.models import Finding
+
+    language = language or get_language() or "en"
+    text = template.text_zh if language.startswith("zh") else template.text_en
+    codes = sorted(set(Finding.objects.filter(pk__in=finding_ids).values_list("code", flat=True)))
+    values = _KeepUnknown(
+        claim=f"#{claim.pk}",
+        amount=f"¥{claim.amount}",
+        refund=f"¥{refund}",
+        shop=claim.merchant.name,
+        findings=", ".join(codes) or "—",
+    )
+    filled = text.format_map(values) if "{" in text else text
+    return "\n\n".join(part for part in (filled.strip(), own_words.strip()) if part)
 
 
 def _refund_for(outcome: str, claim: RefundClaim, amount: Decimal | None) -> Decimal:
@@ -967,7 +1179,7 @@ def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -
             action="appealed",
             expected_from={S.DECIDED},
             reason=reason,
-            updates={"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")},
+            updates=_appeal_queue_updates(locked),
         )
         appeal = Appeal.objects.create(
             claim=locked,
@@ -978,6 +1190,15 @@ def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -
         )
     claim.refresh_from_db()
     return appeal
+
+
+def _appeal_queue_updates(claim: RefundClaim) -> dict[str, Any]:
+    """An appeal waits in the seeded "appeals" queue (when it is active) under that
+    queue's SLA; otherwise it stays in its queue under ``REVIEW_SLA_HOURS``."""
+    queue = ReviewQueue.objects.filter(slug=APPEALS_QUEUE_SLUG, is_active=True).first()
+    if queue is None:
+        return {"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")}
+    return {"queue": queue, "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours)}
 
 
 def claim_close(*, claim: RefundClaim, actor: Actor, reason: str = "") -> RefundClaim:
@@ -1058,27 +1279,184 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
     ]
     for key, qs, target, action, reason in jobs:
         for claim in qs.select_related("queue").only("pk", "status", "queue")[:500]:
-            updates = {}
-            if target == S.IN_REVIEW:
-                queue = claim.queue or routing.default_queue(tenant_id=claim.tenant_id)
-                updates = {
-                    "queue": queue,
-                    "review_deadline": now + dt.timedelta(hours=queue.sla_hours),
-                }
             try:
-                lifecycle.transition(
-                    claim.pk,
-                    to=target,
-                    actor=actor,
-                    action=action,
-                    reason=reason,
-                    expected_from={claim.status},
-                    updates=updates,
-                )
+                if target == S.IN_REVIEW:
+                    with transaction.atomic():
+                        locked = _lock_claim(claim.pk)
+                        if key == "buyer_missed":
+                            _close_evidence_requests(locked.pk, EvidenceRequest.Status.MISSED)
+                        _enter_review(
+                            locked,
+                            actor=actor,
+                            action=action,
+                            reason=reason,
+                            expected_from={claim.status},
+                            merchant_answered=key != "merchant_missed"
+                            and bool(locked.merchant_response),
+                            now=now,
+                        )
+                else:
+                    lifecycle.transition(
+                        claim.pk,
+                        to=target,
+                        actor=actor,
+                        action=action,
+                        reason=reason,
+                        expected_from={claim.status},
+                    )
                 moved[key] += 1
             except IllegalTransition:
                 continue  # somebody moved it meanwhile: their move stands
     return moved
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    claim_id: int
+    done: bool
+    reason: str = ""
+
+
+def claims_decide_bulk(
+    *,
+    reviewer,
+    claim_ids: list[int],
+    outcome: str,
+    rationale: str,
+    confirmed_forgery: bool = False,
+) -> list[BulkResult]:
+    """One decision for many claims (e.g. the same reused photo from one buyer): each
+    claim taken and decided in its own transaction, with its own audit events, as
+    :func:`claim_assign` and :func:`claim_decide` would one by one; a claim either may
+    not refuses alone (the reason is returned) and leaves the others decided. Each claim
+    is let go of as it is decided, so a bulk decision adds nothing to the reviewer's
+    open leases (a reviewer already at the cap is refused, as for one take)."""
+    results = []
+    for claim_id in claim_ids:
+        claim = RefundClaim.objects.filter(pk=claim_id).first()
+        if claim is None:
+            results.append(BulkResult(claim_id, False, _("No such claim.")))
+            continue
+        try:
+            with transaction.atomic():
+                claim_assign(claim=claim, reviewer=reviewer)
+                claim_decide(
+                    claim=claim,
+                    reviewer=reviewer,
+                    outcome=outcome,
+                    rationale=rationale,
+                    confirmed_forgery=confirmed_forgery,
+                )
+        except ClaimError as exc:
+            results.append(BulkResult(claim_id, False, exc.message))
+        else:
+            results.append(BulkResult(claim_id, True))
+    return results
+
+
+LEGAL_QUEUE_SLUG = "legal"
+
+
+def claim_escalate_to_legal(*, claim: RefundClaim, reviewer, reason: str = "") -> RefundClaim:
+    """The reviewer holding the claim sends it to the legal queue
+    (:func:`refunds.policy.can_escalate_to_legal`) and lets go of it; recorded as
+    ``escalated_to_legal`` with both queues."""
+    legal = ReviewQueue.objects.filter(slug=LEGAL_QUEUE_SLUG, is_active=True).first()
+    if legal is None:
+        raise ClaimValidationError(_("There is no active legal queue."))
+    with transaction.atomic():
+        locked = _lock_claim(claim.pk)
+        holder = _open_assignment_locked(locked.pk)
+        policy.enforce(policy.can_escalate_to_legal(reviewer, locked, holder=holder))
+        previous = locked.queue.slug if locked.queue else None
+        _end_hold(locked)
+        RefundClaim.objects.filter(pk=locked.pk).update(queue=legal, updated_at=timezone.now())
+        locked.queue = legal
+        audit.record(
+            action="escalated_to_legal",
+            actor=Actor.of_user(reviewer),
+            claim=locked,
+            reason=reason,
+            data={"from": previous, "to": legal.slug},
+        )
+    return locked
+
+
+# --- SLA -------------------------------------------------------------------------------
+
+
+def claims_escalate_overdue(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Move each waiting claim (in review or appealed, nobody holding it) past its
+    queue's SLA to the queue's ``sla_escalate_to`` queue, once: a compare-and-set on the
+    claim (same queue, not escalated yet, still waiting) under its lock, recorded as
+    ``sla_escalated`` by ``system:sla`` with both queues. The new queue's SLA runs from
+    now. Returns how many moved; queues without an escalation target only flag (the
+    queues page counts them overdue)."""
+    now = now or timezone.now()
+    due = list(
+        RefundClaim.objects.filter(
+            status__in=(S.IN_REVIEW, S.APPEALED),
+            held_by__isnull=True,
+            review_deadline__lt=now,
+            sla_escalated_at__isnull=True,
+            queue__sla_escalate_to__is_active=True,
+        )
+        .order_by("review_deadline", "pk")
+        .values_list("pk", "queue_id", "queue__slug", "queue__sla_escalate_to")[:limit]
+    )
+    targets = ReviewQueue.objects.in_bulk({row[3] for row in due})
+    system = Actor.system("sla")
+    moved = 0
+    for claim_id, queue_id, slug, target_id in due:
+        target = targets[target_id]
+        with transaction.atomic():
+            claim = (
+                RefundClaim.objects.select_for_update(skip_locked=True).filter(pk=claim_id).first()
+            )
+            if claim is None:
+                continue  # somebody is acting on it: the next sweep looks again
+            changed = RefundClaim.objects.filter(
+                pk=claim_id,
+                queue_id=queue_id,
+                status__in=(S.IN_REVIEW, S.APPEALED),
+                held_by__isnull=True,
+                sla_escalated_at__isnull=True,
+            ).update(
+                queue=target,
+                sla_escalated_at=now,
+                review_deadline=now + dt.timedelta(hours=target.sla_hours),
+                updated_at=now,
+            )
+            if changed != 1:
+                continue
+            audit.record(
+                action="sla_escalated",
+                actor=system,
+                claim=claim,
+                reason="review SLA passed",
+                data={"from": slug, "to": target.slug, "deadline": claim.review_deadline},
+            )
+            moved += 1
+    return moved
+
+
+# --- Routing rules ----------------------------------------------------------------------
+
+
+def routing_rule_save(*, rule, merchants=None):
+    """Save a routing rule (new or changed) after :func:`refunds.routing.rule_problems`
+    finds nothing wrong; ``merchants`` (when given) replaces the shops it is limited to.
+    Raises Django's ``ValidationError`` by field otherwise, nothing written."""
+    from django.core.exceptions import ValidationError
+
+    problems = routing.rule_problems(rule)
+    if problems:
+        raise ValidationError(problems)
+    with transaction.atomic():
+        rule.save()
+        if merchants is not None:
+            rule.merchants.set(merchants)
+    return rule
 
 
 # --- Webhook endpoints ------------------------------------------------------------------

@@ -61,3 +61,9 @@ def credit_network_refresh_task() -> int:
     from refunds.credit_network import credit_network_refresh
 
     return credit_network_refresh()
+
+
+@shared_task(soft_time_limit=50, time_limit=60)
+def claims_escalate_overdue_task() -> int:
+    """Claims waiting past their queue's SLA move to its escalation queue, once."""
+    return services.claims_escalate_overdue()

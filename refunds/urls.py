@@ -28,6 +28,7 @@ urlpatterns = [
     path("review/", reviewer.queues, name="review_queues"),
     path("review/next/", reviewer.take_next, name="review_take_next"),
     path("review/mine/", reviewer.my_claims, name="review_mine"),
+    path("review/bulk/", reviewer.bulk, name="review_bulk"),
     path("review/stats/", reviewer.statistics, name="review_stats"),
     path("review/claims/<int:claim_id>/", reviewer.review_claim, name="review_claim"),
     path("review/claims/<int:claim_id>/take/", reviewer.assign, name="review_assign"),
@@ -38,6 +39,11 @@ urlpatterns = [
         name="review_request_evidence",
     ),
     path("review/claims/<int:claim_id>/release/", reviewer.release, name="review_release"),
+    path(
+        "review/claims/<int:claim_id>/escalate-legal/",
+        reviewer.escalate_legal,
+        name="review_escalate_legal",
+    ),
     path(
         "review/claims/<int:claim_id>/evidence-pack.zip",
         reviewer.evidence_pack,

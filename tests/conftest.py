@@ -51,6 +51,25 @@ def _eager_celery():
     celery_app.conf.task_always_eager = False
 
 
+def reseed_reference_data() -> None:
+    """What the migrations seed (reviewer groups, queues, routing rules, rationale
+    templates, scoring weights), for transactional tests whose flush removed it. The
+    seeds of the latest migrations, which run on today's models."""
+    import importlib
+
+    from django.apps import apps
+
+    from evidence.scoring import ensure_defaults
+
+    for group in ("reviewers", "senior reviewers"):
+        Group.objects.get_or_create(name=group)
+    importlib.import_module("refunds.migrations.0008_review_seed_queues").seed(apps, None)
+    importlib.import_module("refunds.migrations.0011_review_decision_form").seed_templates(
+        apps, None
+    )
+    ensure_defaults()
+
+
 @pytest.fixture
 def testdata() -> Path:
     return TESTDATA

@@ -107,6 +107,10 @@ class CheckContext:
     references: list[ReferencePhoto] = field(default_factory=list)
     similar_images: list[SimilarImage] = field(default_factory=list)
     duplicate_sha256_evidence_ids: list[int] = field(default_factory=list)
+    # The one-time code a reviewer asked the buyer to photograph, and when it was issued
+    # (evidence.checks.challenge_code); empty when none was asked for.
+    challenge_code: str = ""
+    challenge_issued_at: dt.datetime | None = None
 
 
 class Check:

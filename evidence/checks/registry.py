@@ -20,6 +20,7 @@ CHECK_MODULES = (
     "evidence.checks.pixel_forensics",
     "evidence.checks.copy_move",
     "evidence.checks.localisation",
+    "evidence.checks.challenge_code",
 )
 
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('merchants', '0002_initial'),
-        ('refunds', '0008_inbox_indexes'),
+        ('refunds', '0013_inbox_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -79,6 +79,15 @@ QUEUE_MSGIDS = (
         "Claims whose shop suspects the buyer's photo is AI-made; checked by a reviewer"
         " trained in image forensics."
     ),
+    # refunds/0006 (review workflow)
+    gettext_noop("Decided claims appealed by a party; a senior reviewer decides."),
+    gettext_noop("Legal"),
+    gettext_noop(
+        "Buyers past a Criminal Law art. 266 fraud tier (3,000 / 30,000 / 500,000 CNY sought "
+        "with evidence a reviewer confirmed as forged)."
+    ),
+    gettext_noop("Repeat claimant"),
+    gettext_noop("Buyers with many recent refund-only claims."),
 )
 
 

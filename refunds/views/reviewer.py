@@ -12,9 +12,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from evidence import selectors as evidence_selectors
-from refunds import credit_network, policy, selectors, services
+from refunds import credit_network, policy, routing, selectors, services
 from refunds.exceptions import ClaimError, NothingToReview
 from refunds.forms import (
+    BulkDecisionForm,
+    BulkFilterForm,
     DecisionForm,
     MerchantResponseForm,
     RequestEvidenceForm,
@@ -49,6 +51,7 @@ def queues(request):
             "queues": selectors.review_queue_overview(reviewer=request.user),
             "waiting": waiting,
             "held_count": selectors.claims_held_by(reviewer=request.user).count(),
+            "now": timezone.now(),  # a claim past its queue's SLA is flagged
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },
@@ -77,6 +80,7 @@ def my_claims(request):
         "refunds/review_mine.html",
         {
             "claims": selectors.claims_held_by(reviewer=request.user),
+            "now": timezone.now(),
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },
@@ -113,6 +117,8 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
     network_credit = credit_network.network_credit_for_buyer(buyer=claim.buyer)
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
+    routing_record = routing.latest_record(claim_id=claim.pk)
+    buyer_files = [f for f in files if f.submitted_by != "merchant"]
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
     deciders = {d.reviewer_id for d in decisions if not d.on_appeal and d.reviewer_id}
@@ -123,7 +129,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
         {
             "claim": claim,
             "items": list(claim.order.items.all()),
-            "buyer_files": [f for f in files if f.submitted_by != "merchant"],
+            "buyer_files": buyer_files,
             "merchant_files": [f for f in files if f.submitted_by == "merchant"],
             "listing_photos": list(evidence_selectors.reference_files_for_order(order=claim.order)),
             "findings": findings,
@@ -136,6 +142,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             # Why this waiting claim is not for this reviewer (an appeal, their own shop).
             "cannot_take_reason": "" if can_take or can_take.wrong_state else can_take.reason,
             "can_release": policy.can_release(user, claim, holder=holder),
+            "can_escalate": policy.can_escalate_to_legal(user, claim, holder=holder),
             "can_decide": policy.can_decide(user, claim, holder=holder, deciders=deciders),
             "can_request_evidence": policy.can_request_evidence(user, claim, holder=holder),
             "can_export": policy.can_export_evidence_pack(user, claim),
@@ -145,11 +152,14 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "network_tier_label": FRAUD_TIER_LABELS.get(network_credit.tier, "")
             if network_credit
             else "",
+            "routing": routing_record,
             "decisions": decisions,
             "appeals": list(claim.appeals.all()),
             "timeline": timeline(selectors.claim_timeline(claim_id=claim.pk), for_merchant=False),
-            "decision_form": decision_form or DecisionForm(),
-            "request_form": request_form or RequestEvidenceForm(),
+            "decision_form": decision_form
+            or DecisionForm(findings=findings, buyer_files=buyer_files),
+            "request_form": request_form or RequestEvidenceForm(files_to_name=buyer_files),
+            "evidence_requests": list(claim.evidence_requests.select_related("evidence")),
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },
@@ -181,7 +191,15 @@ def assign(request, claim_id: int):
 @require_POST
 def decide(request, claim_id: int):
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    form = DecisionForm(request.POST)
+    form = DecisionForm(
+        request.POST,
+        findings=evidence_selectors.findings_for_claim(claim_id=claim.pk),
+        buyer_files=[
+            f
+            for f in evidence_selectors.evidence_for_claim(claim_id=claim.pk)
+            if f.submitted_by != "merchant"
+        ],
+    )
     if form.is_valid():
         try:
             services.claim_decide(
@@ -191,6 +209,9 @@ def decide(request, claim_id: int):
                 rationale=form.cleaned_data["rationale"],
                 refund_amount=form.cleaned_data["refund_amount"],
                 confirmed_forgery=form.cleaned_data["confirmed_forgery"],
+                template=form.cleaned_data["template"],
+                findings_relied_on=form.cleaned_data["findings_relied_on"],
+                photo_verdicts=form.photo_verdicts(),
             )
         except ClaimError as exc:
             form.add_error(None, exc.message)
@@ -204,11 +225,22 @@ def decide(request, claim_id: int):
 @require_POST
 def request_evidence(request, claim_id: int):
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    form = RequestEvidenceForm(request.POST)
+    buyer_files = [
+        f
+        for f in evidence_selectors.evidence_for_claim(claim_id=claim.pk)
+        if f.submitted_by != "merchant"
+    ]
+    form = RequestEvidenceForm(request.POST, files_to_name=buyer_files)
     if form.is_valid():
+        chosen = form.cleaned_data["evidence"]
         try:
             services.claim_request_buyer_evidence(
-                claim=claim, reviewer=request.user, message=form.cleaned_data["message"]
+                claim=claim,
+                reviewer=request.user,
+                message=form.cleaned_data["message"],
+                evidence=next((f for f in buyer_files if f.pk == chosen), None),
+                challenge=form.cleaned_data["challenge"],
+                hours=form.cleaned_data["hours"],
             )
         except ClaimError as exc:
             form.add_error(None, exc.message)
@@ -229,6 +261,69 @@ def release(request, claim_id: int):
         return redirect("review_claim", claim_id=claim.pk)
     messages.info(request, _("The claim is back in its queue."))
     return redirect("review_queues")
+
+
+@reviewer_required
+@require_POST
+def escalate_legal(request, claim_id: int):
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    try:
+        services.claim_escalate_to_legal(claim=claim, reviewer=request.user)
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+        return redirect("review_claim", claim_id=claim.pk)
+    messages.info(request, _("The claim is in the legal queue."))
+    return redirect("review_queues")
+
+
+BULK_PREVIEW = 100
+
+
+@reviewer_required
+def bulk(request):
+    """A bulk decision on a filtered list of waiting claims: filter, preview (ticked),
+    then each claim decided in its own transaction; the result list says which were
+    decided and why the others were refused."""
+    filters = BulkFilterForm(request.GET or None)
+    claims = []
+    if filters.is_valid() and any(filters.cleaned_data.values()):
+        data = filters.cleaned_data
+        claims = list(
+            selectors.claims_for_bulk(
+                queue_id=data["queue"].pk if data["queue"] else None,
+                buyer_platform_id=data["buyer"],
+                finding_code=data["finding"],
+            )[:BULK_PREVIEW]
+        )
+    # What was ticked in the preview is decided as previewed: a claim somebody took in
+    # the meantime is refused by the service (and said so), not silently dropped.
+    posted = [int(pk) for pk in request.POST.getlist("claims") if pk.isdigit()]
+    form = BulkDecisionForm(
+        request.POST or None,
+        claim_ids=posted if request.method == "POST" else [c.pk for c in claims],
+        initial={"claims": [c.pk for c in claims]},
+    )
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = services.claims_decide_bulk(
+            reviewer=request.user,
+            claim_ids=form.cleaned_data["claims"],
+            outcome=form.cleaned_data["outcome"],
+            rationale=form.cleaned_data["rationale"],
+            confirmed_forgery=form.cleaned_data["confirmed_forgery"],
+        )
+    return render(
+        request,
+        "refunds/review_bulk.html",
+        {
+            "filters": filters,
+            "claims": claims,
+            "form": form,
+            "results": results,
+            "risk_thresholds": risk_thresholds(),
+            "show_review_nav": True,
+        },
+    )
 
 
 @reviewer_required

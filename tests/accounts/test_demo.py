@@ -74,14 +74,9 @@ def demo_world(media_in_tmp):
     """The loader commits as ``make demo`` does (claims are evaluated after each commit),
     so a transactional database, with the rows the migrations seed put back after the
     flushes of earlier transactional tests."""
-    import importlib
+    from tests.conftest import reseed_reference_data
 
-    from django.apps import apps
-
-    from evidence.scoring import ensure_defaults
-
-    importlib.import_module("refunds.migrations.0002_seed_queues_and_groups").seed(apps, None)
-    ensure_defaults()
+    reseed_reference_data()
 
 
 def _load_demo():

@@ -145,7 +145,9 @@ def test_the_flag_keeps_the_claim_in_the_forensic_queue_through_its_answer_and_a
     assert contested.status == "in_review" and contested.queue.slug == FORENSIC_QUEUE_SLUG
     # A rescore routes again: the routing rule for flagged claims wins over the others.
     score = ClaimScore(score=95, reasons=[], codes={"reference_copy"}, suspicious_threshold=40)
-    assert routing.route(contested, score).slug == FORENSIC_QUEUE_SLUG
+    queue, record = routing.route(contested, score)
+    assert queue.slug == FORENSIC_QUEUE_SLUG
+    assert record.matched == ["merchant_suspects_ai"]  # recorded as the reason
 
 
 def test_the_reviewer_sees_the_flag_in_the_timeline_of_a_merchant(shop_a, make_claim, alice):

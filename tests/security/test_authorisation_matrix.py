@@ -290,6 +290,8 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "review_queues": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_take_next": {"-": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
     "review_mine": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
+    # A POST without a filter decides nothing (no claim to tick): a page, for reviewers.
+    "review_bulk": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_stats": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_claim": {"claim_in_review": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_assign": {
@@ -304,6 +306,11 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     # The holder, or a senior reviewer freeing a claim its holder left (audited).
     "review_release": {"claim_held": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
     "review_evidence_pack": {"claim_in_review": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION}},
+    # Only the holder sends a claim to the legal queue (refunds.policy can_escalate_to_legal).
+    "review_escalate_legal": {
+        "claim_held": {"GET": REVIEWER_405, "POST": HOLDER_ACTION},
+        "claim_in_review": {"GET": REVIEWER_405, "POST": REVIEWER_REFUSED},
+    },
     # Files, streamed after checking who asks.
     "evidence:display": {
         "buyer_photo": {"GET": FILE_OF_SHOP_A, "POST": FILE_OF_SHOP_A},

@@ -28,14 +28,9 @@ def _reference_data(transactional_db):
     """Transactional tests flush the database, and with it the rows the migrations seed
     (queues, routing rules, reviewer groups, scoring weights): put them back.
     (serialized_rollback clashes with content types re-created by earlier flushes.)"""
-    import importlib
+    from tests.conftest import reseed_reference_data
 
-    from django.apps import apps
-
-    from evidence.scoring import ensure_defaults
-
-    importlib.import_module("refunds.migrations.0002_seed_queues_and_groups").seed(apps, None)
-    ensure_defaults()
+    reseed_reference_data()
 
 
 @pytest.fixture
@@ -167,7 +162,7 @@ def test_merchant_contests_a_forged_claim_and_reviewer_decides(
     page.click("form[action='/review/next/'] button.big")
     page.wait_for_url(f"{server.url}/review/claims/{forged_claim.pk}/")
     assert "买家信用" in page.content()
-    page.select_option("#id_outcome", "refund_denied")
+    page.check('input[name="outcome"][value="refund_denied"]')
     page.fill("#id_rationale", "买家图片为商家主图的编辑副本，裂痕为后期添加。")
     page.check("#id_confirmed_forgery")
     page.click("#decide button[type=submit]")

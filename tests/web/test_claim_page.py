@@ -352,9 +352,9 @@ def test_claim_page_query_count_does_not_grow_with_photos(
 ):
     client.force_login(alice)
     _page(client, forged_claim)  # warm the per-process caches (scoring thresholds)
-    # 21: the photos' current verdicts come in one prefetch (evidence.selectors).
-    with django_assert_max_num_queries(21) as one_photo:
+    # 22: the photos' current verdicts (one prefetch) and the evidence requests (one).
+    with django_assert_max_num_queries(22) as one_photo:
         _page(client, forged_claim)
-    with django_assert_max_num_queries(21) as four_photos:
+    with django_assert_max_num_queries(22) as four_photos:
         _page(client, many_photo_claim)
     assert len(four_photos.captured_queries) == len(one_photo.captured_queries)

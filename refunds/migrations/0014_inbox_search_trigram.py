@@ -30,6 +30,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("refunds", "0008_inbox_indexes")]
+    dependencies = [("refunds", "0013_inbox_indexes")]
 
     operations = [migrations.RunPython(create, drop)]

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('merchants', '0002_initial'),
-        ('refunds', '0007_claimpage_ai_suspect'),
+        ('refunds', '0012_claimpage_ai_suspect'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -31,7 +31,7 @@ def forensic_queue(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('refunds', '0006_tenancy_credit_network_and_webhook_attempts'),
+        ('refunds', '0011_review_decision_form'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
