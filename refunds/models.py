@@ -474,6 +474,11 @@ class AuditEvent(models.Model):
     # must never stand in the way of deleting it.
     evidence_id = models.PositiveBigIntegerField(_("evidence file"), null=True, blank=True)
     created_at = models.DateTimeField(_("time"))
+    # The chain the event belongs to (the claim's id; 0 for events about no claim) and its
+    # place in it. NULL in both for the events written before per-claim chains (the legacy
+    # global chain, ``refunds.audit``).
+    chain_key = models.BigIntegerField(_("chain"), null=True, blank=True)
+    chain_seq = models.PositiveIntegerField(_("place in chain"), null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -481,8 +486,20 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["seq"]
+        constraints = [
+            # Appending reads a chain's last place through this index; a fork is refused.
+            models.UniqueConstraint(
+                fields=["chain_key", "chain_seq"],
+                condition=models.Q(chain_seq__isnull=False),
+                name="audit_chain_position",
+            ),
+        ]
         indexes = [
             models.Index(fields=["claim", "seq"], name="audit_by_claim"),
+            # The legacy chain's head (what every chain's first event links to).
+            models.Index(
+                fields=["seq"], name="audit_legacy_by_seq", condition=models.Q(chain_seq=None)
+            ),
             # The evidence pack's chain of custody: the events of a claim's files.
             models.Index(
                 fields=["evidence_id", "seq"],
