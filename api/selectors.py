@@ -36,7 +36,10 @@ def orders_for_client(*, client: PlatformClient) -> QuerySet[Order]:
 
 
 def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
-    return RefundClaim.objects.filter(merchant__platform_clients=client).select_related(
+    # A semi-join on the client's shops (``merchant_id IN (…)``) rather than a join
+    # through the merchant: the claim index ranges serve it directly (issue 13).
+    shops = PlatformClient.merchants.through.objects.filter(platformclient_id=client.pk)
+    return RefundClaim.objects.filter(merchant_id__in=shops.values("merchant_id")).select_related(
         "merchant", "order", "queue"
     )
 
