@@ -315,8 +315,16 @@ class RefundClaim(models.Model):
                 condition=Q(status="awaiting_buyer"),
                 name="claim_buyer_due",
             ),
+            models.Index(
+                fields=["appeal_deadline"],
+                condition=Q(status="decided"),
+                name="claim_appeal_due",
+            ),
             models.Index(fields=["buyer", "-created_at"], name="claim_buyer_history"),
             models.Index(fields=["updated_at"], name="claim_updated"),
+            # The API's claim lists, keyset pages newest first: by status, and all.
+            models.Index(fields=["status", "-created_at", "-id"], name="claim_api_by_status"),
+            models.Index(fields=["-created_at", "-id"], name="claim_api_newest"),
         ]
 
     def __str__(self) -> str:

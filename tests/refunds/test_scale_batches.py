@@ -1,0 +1,41 @@
+"""Periodic work in bounded batches (issue 13): the deadline sweep takes every due claim
+in batches, through its index, and stops at its time budget."""
+
+import datetime as dt
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from refunds import services
+from refunds.models import RefundClaim
+
+
+def _due(make_claim, shop, count):
+    claims = [make_claim(shop) for _ in range(count)]
+    return claims, max(c.merchant_deadline for c in claims) + dt.timedelta(minutes=1)
+
+
+def test_a_tick_moves_every_due_claim_in_bounded_batches(make_claim, shop_a):
+    claims, later = _due(make_claim, shop_a, 5)
+    moved = services.enforce_deadlines(now=later, batch_size=2)
+    assert moved["merchant_missed"] == 5 and moved["more_due"] == 0
+    # 3 batches of merchant claims (2 + 2 + 1), then one empty batch per other kind.
+    assert moved["batches"] == 5
+    assert set(RefundClaim.objects.values_list("status", flat=True)) == {"in_review"}
+    assert services.enforce_deadlines(now=later)["merchant_missed"] == 0
+
+
+def test_a_tick_stops_at_its_budget_and_the_next_one_continues(make_claim, shop_a):
+    _claims, later = _due(make_claim, shop_a, 3)
+    moved = services.enforce_deadlines(now=later, batch_size=1, budget_seconds=0)
+    assert moved["more_due"] == 1 and moved["merchant_missed"] == 0
+    assert services.enforce_deadlines(now=later)["merchant_missed"] == 3
+
+
+def test_claims_not_yet_due_are_not_read(make_claim, shop_a):
+    claims, _later = _due(make_claim, shop_a, 2)
+    with CaptureQueriesContext(connection) as captured:
+        moved = services.enforce_deadlines(now=claims[0].merchant_deadline - dt.timedelta(hours=1))
+    assert moved["merchant_missed"] == 0
+    # One batch query per kind, nothing per claim.
+    assert sum(1 for q in captured.captured_queries if "refunds_refundclaim" in q["sql"]) == 3
