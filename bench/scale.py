@@ -39,7 +39,7 @@ BASE_URL = os.environ.get("BENCH_SCALE_URL", "postgres://postgres@127.0.0.1:5432
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 MERCHANTS = 200
 BIG_SHOP_SHARE = 0.20
-PARTS = ("pages", "take", "deadlines", "audit")
+PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", on request
 RATIONALE = "Scale benchmark decision: the buyer's photo is an edited listing photo."
 
 
@@ -465,6 +465,33 @@ def measure_pages(repeat: int, clients: int) -> dict:
     return results
 
 
+def explain_pages(top: int = 3) -> str:
+    """Every page's queries, timed; ``EXPLAIN (ANALYZE, BUFFERS)`` of its slowest ones."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    ids = _sample_ids()
+    out = []
+    for name, who, pattern in _pages(ids):
+        client = _client(who)
+        _get(client, pattern, ids, 0)
+        with CaptureQueriesContext(connection) as captured:
+            _get(client, pattern, ids, 1)
+        queries = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))
+        total = sum(float(q["time"]) for q in queries)
+        out.append(f"## {name}: {len(queries)} queries, {1000 * total:.1f} ms in SQL\n")
+        for query in queries[:top]:
+            sql = query["sql"]
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                transaction.set_rollback(True)
+            out.append(f"-- {1000 * float(query['time']):.1f} ms\n{sql}\n\n{plan}\n")
+    return "\n".join(out)
+
+
 def _take_worker(url: str, username: str, takes: int, barrier, results) -> None:
     django_setup(url)
     from django.contrib.auth import get_user_model
@@ -637,6 +664,10 @@ def main() -> int:
     if args.seed_only:
         print(result, flush=True)
         return 0
+    label = f"-{args.label}" if args.label else ""
+    if "explain" in parts:
+        path = write_text(f"scale-{size}{label}-plans.txt", explain_pages())
+        print(f"plans: {path}", flush=True)
     if "pages" in parts:
         print(f"pages at {size}", flush=True)
         result["pages"] = measure_pages(args.repeat, args.clients)
@@ -651,7 +682,6 @@ def main() -> int:
         result["deadlines"] = measure_deadlines(args.due)
         print(f"  deadlines: {result['deadlines']}", flush=True)
     result["load_average_end"] = os.getloadavg()
-    label = f"-{args.label}" if args.label else ""
     write_json(f"scale-{size}{label}", result)
     write_text(f"scale-{size}{label}.md", report(result))
     return 0
