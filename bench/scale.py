@@ -429,12 +429,14 @@ def _get(client, pattern: str, ids: dict, n: int) -> float:
     return elapsed
 
 
-def measure_pages(repeat: int, clients: int) -> dict:
+def measure_pages(repeat: int, clients: int, skip: str = "") -> dict:
     from django.db import connections
 
     ids = _sample_ids()
     results = {}
     for name, who, pattern in _pages(ids):
+        if skip and any(word in name for word in skip.split(",")):
+            continue
         client = _client(who)
         _get(client, pattern, ids, 0)  # warm-up
         serial = [_get(client, pattern, ids, n) for n in range(repeat)]
@@ -636,6 +638,7 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--audit-seconds", type=float, default=15)
     parser.add_argument("--label", default="")
+    parser.add_argument("--skip-pages", default="", help="pages whose name has these words")
     parser.add_argument("--seed-only", action="store_true")
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -670,7 +673,7 @@ def main() -> int:
         print(f"plans: {path}", flush=True)
     if "pages" in parts:
         print(f"pages at {size}", flush=True)
-        result["pages"] = measure_pages(args.repeat, args.clients)
+        result["pages"] = measure_pages(args.repeat, args.clients, args.skip_pages)
     if "take" in parts:
         print(f"take-next at {size}", flush=True)
         result["take_next"] = measure_take(url, args.reviewers, args.takes)

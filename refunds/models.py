@@ -298,6 +298,13 @@ class RefundClaim(models.Model):
                 condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
                 name="claim_take_next",
             ),
+            # The queue page's counts (waiting, appeals, overdue per queue): an index-only
+            # scan of what waits, not of the table.
+            models.Index(
+                fields=["queue", "status", "review_deadline"],
+                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
+                name="claim_queue_waiting",
+            ),
             # "My claims": the few claims somebody holds, by holder.
             models.Index(
                 fields=["held_by", "review_deadline"],
