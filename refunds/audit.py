@@ -219,6 +219,82 @@ def record(
     return event
 
 
+def record_many(*, action: str, actor: Actor, entries: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append one event to each of several claims' chains in one go (a batch of the
+    deadline sweep): the chains' locks in one statement (in key order, so two batches
+    cannot deadlock each other), their heads in one read, one INSERT. ``entries``: one
+    dict per event with ``claim`` and optionally ``from_status``, ``to_status``,
+    ``reason``, ``data``; at most one entry per claim. Same chain rules as
+    :func:`record`."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the audit log is written inside transaction.atomic only")
+    if not entries:
+        return []
+    keys = [entry["claim"].pk for entry in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError("record_many takes at most one event per claim")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_PG_BARRIER_KEY])
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(%s, k)) FROM "
+                "(SELECT DISTINCT unnest(%s::int[]) AS k ORDER BY 1) AS chains",
+                [_PG_CHAIN_LOCK, [_chain_lock_key(k) for k in keys]],
+            )
+            cursor.execute(
+                "SELECT DISTINCT ON (chain_key) chain_key, chain_seq, hash "
+                "FROM refunds_auditevent WHERE chain_key = ANY(%s) AND chain_seq IS NOT NULL "
+                "ORDER BY chain_key, chain_seq DESC",
+                [keys],
+            )
+            heads = {key: (cseq, value) for key, cseq, value in cursor.fetchall()}
+            cursor.execute(
+                "SELECT nextval(%s) FROM generate_series(1, %s) ORDER BY 1", [SEQUENCE, len(keys)]
+            )
+            seqs = [row[0] for row in cursor.fetchall()]
+        else:
+            heads = {}
+            for key in keys:
+                last = (
+                    AuditEvent.objects.filter(chain_key=key, chain_seq__isnull=False)
+                    .order_by("-chain_seq")
+                    .values_list("chain_seq", "hash")
+                    .first()
+                )
+                if last:
+                    heads[key] = last
+            first = _next_seq(cursor)
+            seqs = list(range(first, first + len(keys)))
+    anchor = legacy_head() if len(heads) < len(keys) else GENESIS
+    now = timezone.now()
+    events = []
+    for seq, entry in zip(seqs, entries, strict=True):
+        claim = entry["claim"]
+        chain_seq, prev_hash = heads.get(claim.pk, (0, anchor))
+        event = AuditEvent(
+            seq=seq,
+            claim=claim,
+            chain_key=claim.pk,
+            chain_seq=chain_seq + 1,
+            actor=actor.user,
+            actor_label=actor.label[:100],
+            action=action,
+            from_status=entry.get("from_status", ""),
+            to_status=entry.get("to_status", ""),
+            reason=entry.get("reason", ""),
+            data=_normalise(entry.get("data") or {}),
+            created_at=now,
+            prev_hash=prev_hash,
+        )
+        event.hash = compute_hash(event)
+        events.append(event)
+    AuditEvent.objects.bulk_create(events)
+    every = settings.AUDIT_CHECKPOINT_EVERY
+    if every > 0 and any(seq % every == 0 for seq in seqs):
+        transaction.on_commit(_checkpoint_soon, robust=True)
+    return events
+
+
 def _checkpoint_soon() -> None:
     from refunds.tasks import audit_checkpoint_task
 

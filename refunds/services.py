@@ -42,7 +42,6 @@ from refunds.audit import Actor
 from refunds.exceptions import (
     AlreadyExists,
     ClaimValidationError,
-    IllegalTransition,
     NotAllowed,
     NothingToReview,
 )
@@ -952,7 +951,8 @@ def enforce_deadlines(
 
     In bounded batches (``DEADLINE_BATCH``, 500): each batch is one transaction that
     locks its due rows with ``SKIP LOCKED`` (a claim somebody is acting on right now is
-    left to the next tick), moves each through :func:`lifecycle.transition` and commits;
+    left to the next tick), moves them with :func:`lifecycle.transition_many` (one
+    UPDATE, one audit append, the same legality table) and commits;
     the next batch continues after the last id, until nothing is due or the time budget
     (``DEADLINE_BUDGET_SECONDS``, below the beat interval) is spent. ``more_due`` says
     that the budget ran out first."""
@@ -973,11 +973,22 @@ def enforce_deadlines(
                 batch = list(
                     due.filter(pk__gt=last_id)
                     .order_by("pk")
-                    .select_for_update(skip_locked=True, of=("self",))
-                    .only("pk", "status", "queue")[:batch_size]
+                    .select_for_update(skip_locked=True, of=("self",))[:batch_size]
                 )
-                for claim in batch:
-                    moved[key] += _deadline_move(claim, target, action, reason, actor, now, queues)
+                moved[key] += len(
+                    lifecycle.transition_many(
+                        batch,
+                        to=target,
+                        actor=actor,
+                        action=action,
+                        reason=reason,
+                        updates_for=(
+                            (lambda claim: _review_updates(claim, now, queues))
+                            if target == S.IN_REVIEW
+                            else None
+                        ),
+                    )
+                )
             moved["batches"] += 1
             if len(batch) < batch_size:
                 break
@@ -985,30 +996,16 @@ def enforce_deadlines(
     return moved
 
 
-def _deadline_move(claim, target, action, reason, actor, now, queues) -> int:
-    updates = {}
-    if target == S.IN_REVIEW:
-        if claim.queue_id not in queues:
-            queues[claim.queue_id] = (
-                ReviewQueue.objects.get(pk=claim.queue_id)
-                if claim.queue_id
-                else routing.default_queue()
-            )
-        queue = queues[claim.queue_id]
-        updates = {"queue": queue, "review_deadline": now + dt.timedelta(hours=queue.sla_hours)}
-    try:
-        lifecycle.transition(
-            claim.pk,
-            to=target,
-            actor=actor,
-            action=action,
-            reason=reason,
-            expected_from={claim.status},
-            updates=updates,
+def _review_updates(claim, now, queues) -> dict:
+    """Back to review: the claim's queue (the default one without) and its SLA."""
+    if claim.queue_id not in queues:
+        queues[claim.queue_id] = (
+            ReviewQueue.objects.get(pk=claim.queue_id)
+            if claim.queue_id
+            else routing.default_queue()
         )
-    except IllegalTransition:
-        return 0  # somebody moved it meanwhile: their move stands
-    return 1
+    queue = queues[claim.queue_id]
+    return {"queue": queue, "review_deadline": now + dt.timedelta(hours=queue.sla_hours)}
 
 
 # --- Webhook endpoints ------------------------------------------------------------------

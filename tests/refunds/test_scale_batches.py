@@ -7,7 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from refunds import services
-from refunds.models import RefundClaim
+from refunds.audit import verify_chain
+from refunds.models import AuditEvent, RefundClaim
 
 
 def _due(make_claim, shop, count):
@@ -23,6 +24,12 @@ def test_a_tick_moves_every_due_claim_in_bounded_batches(make_claim, shop_a):
     assert moved["batches"] == 5
     assert set(RefundClaim.objects.values_list("status", flat=True)) == {"in_review"}
     assert services.enforce_deadlines(now=later)["merchant_missed"] == 0
+    # every claim's move recorded in its own chain, which verifies
+    for claim in claims:
+        event = AuditEvent.objects.filter(claim=claim).order_by("-chain_seq").first()
+        assert event.action == "merchant_deadline_missed" and event.to_status == "in_review"
+    assert verify_chain() == (AuditEvent.objects.count(), None)
+    assert RefundClaim.objects.filter(review_deadline__isnull=True).count() == 0
 
 
 def test_a_tick_stops_at_its_budget_and_the_next_one_continues(make_claim, shop_a):
