@@ -120,8 +120,11 @@ def transition_many(
             for c in moving
         ],
     )
+    # Only the shops some active endpoint listens to (one query), then as transition().
+    listened = webhooks.merchants_with_endpoints({c.merchant_id for c in moving})
     for claim in moving:
-        webhooks.emit_claim_event(
-            claim, "claim.status_changed", {"from": sources[claim.pk], "to": to}
-        )
+        if claim.merchant_id in listened:
+            webhooks.emit_claim_event(
+                claim, "claim.status_changed", {"from": sources[claim.pk], "to": to}
+            )
     return moving

@@ -972,6 +972,7 @@ def enforce_deadlines(
             with transaction.atomic():
                 batch = list(
                     due.filter(pk__gt=last_id)
+                    .select_related("merchant", "order")  # the webhooks' payload
                     .order_by("pk")
                     .select_for_update(skip_locked=True, of=("self",))[:batch_size]
                 )

@@ -46,3 +46,24 @@ def test_claims_not_yet_due_are_not_read(make_claim, shop_a):
     assert moved["merchant_missed"] == 0
     # One batch query per kind, nothing per claim.
     assert sum(1 for q in captured.captured_queries if "refunds_refundclaim" in q["sql"]) == 3
+
+
+def test_a_batch_sends_the_status_webhook_of_each_claim_whose_shop_listens(
+    make_claim, shop_a, shop_b
+):
+    from merchants.services import platform_client_create
+    from refunds.models import WebhookDelivery
+    from refunds.services import webhook_endpoint_create
+
+    client, _token = platform_client_create(name="platform-a", merchants=[shop_a])
+    webhook_endpoint_create(client=client, url="https://platform.example/claimlens")
+    listened, _later = _due(make_claim, shop_a, 2)
+    quiet, later = _due(make_claim, shop_b, 1)
+    before = set(WebhookDelivery.objects.values_list("pk", flat=True))
+
+    services.enforce_deadlines(now=later)
+
+    sent = WebhookDelivery.objects.exclude(pk__in=before).filter(event_type="claim.status_changed")
+    assert sorted(d.payload["claim"]["id"] for d in sent) == sorted(c.pk for c in listened)
+    assert all(d.payload["data"] == {"from": "awaiting_merchant", "to": "in_review"} for d in sent)
+    assert quiet[0].pk not in [d.payload["claim"]["id"] for d in sent]
