@@ -39,3 +39,17 @@ def test_most_urgent_waiting_is_the_head_of_the_full_order(
     assert [c.pk for c in heads] == expected[:4]
     assert [c.pk for c in selectors.most_urgent_waiting(limit=50)] == expected
     assert heads[0].merchant.name and heads[0].queue.slug == "urgent"  # no query per row
+
+
+def test_the_queue_overview_counts_waiting_appeals_and_overdue_per_queue(
+    make_claim, shop_a, django_assert_max_num_queries
+):
+    standard = default_queue()
+    _waiting(make_claim, shop_a, standard, hours=-1)  # overdue
+    _waiting(make_claim, shop_a, standard, hours=5)
+    appealed = _waiting(make_claim, shop_a, standard, hours=5)
+    RefundClaim.objects.filter(pk=appealed).update(status=S.APPEALED)
+    with django_assert_max_num_queries(2):
+        queues = {q.slug: q for q in selectors.review_queue_overview()}
+    row = queues[standard.slug]
+    assert (row.waiting, row.appeals, row.overdue) == (3, 1, 1)
