@@ -136,13 +136,17 @@ def _chain_lock_key(chain_key: int) -> int:
     return chain_key % 2_147_483_647  # int4; two chains sharing a key only wait
 
 
-def _lock_for_append(cursor, chain_key: int) -> None:
+def _lock_for_append(cursor, chain_key: int) -> int:
     """The checkpoint barrier (shared: writers never wait for each other on it), then the
-    chain's own lock, both until the end of the transaction."""
+    chain's own lock, both until the end of the transaction; then the event's ``seq``
+    (drawn after the barrier, which is what lets a checkpoint know every lower ``seq`` is
+    final). One statement: ``OFFSET 0`` keeps the locks evaluated before ``nextval``."""
     cursor.execute(
-        "SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock(%s, %s)",
-        [_PG_BARRIER_KEY, _PG_CHAIN_LOCK, _chain_lock_key(chain_key)],
+        "SELECT nextval(%s) FROM (SELECT pg_advisory_xact_lock_shared(%s), "
+        "pg_advisory_xact_lock(%s, %s) OFFSET 0) AS locked",
+        [SEQUENCE, _PG_BARRIER_KEY, _PG_CHAIN_LOCK, _chain_lock_key(chain_key)],
     )
+    return cursor.fetchone()[0]
 
 
 def legacy_head() -> str:
@@ -185,8 +189,7 @@ def record(
         raise RuntimeError("the audit log is written inside transaction.atomic only")
     chain_key = claim.pk if claim is not None else NO_CLAIM_CHAIN
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _lock_for_append(cursor, chain_key)
+        seq = _lock_for_append(cursor, chain_key) if connection.vendor == "postgresql" else None
         last = (
             AuditEvent.objects.filter(chain_key=chain_key, chain_seq__isnull=False)
             .order_by("-chain_seq")
@@ -194,7 +197,8 @@ def record(
             .first()
         )
         chain_seq, prev_hash = (last[0] + 1, last[1]) if last else (1, legacy_head())
-        seq = _next_seq(cursor)
+        if seq is None:
+            seq = _next_seq(cursor)  # SQLite: max + 1, writers serialised by the database
     event = AuditEvent(
         seq=seq,
         claim=claim,
