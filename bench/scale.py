@@ -39,7 +39,7 @@ BASE_URL = os.environ.get("BENCH_SCALE_URL", "postgres://postgres@127.0.0.1:5432
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 MERCHANTS = 200
 BIG_SHOP_SHARE = 0.20
-PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", on request
+PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", "ingest" on request
 RATIONALE = "Scale benchmark decision: the buyer's photo is an edited listing photo."
 
 
@@ -494,6 +494,64 @@ def explain_pages(top: int = 3) -> str:
     return "\n".join(out)
 
 
+def _ingest_worker(index: int, count: int, shop: int, times: list, lock) -> None:
+    import json
+
+    from django.db import connections
+
+    client = _client("api")
+    own = []
+    for n in range(count):
+        started = time.perf_counter()
+        order = client.post(
+            "/api/v1/orders/",
+            json.dumps(
+                {
+                    "merchant": shop,
+                    "platform_id": f"ingest-{os.getpid()}-{index}-{n}-{time.time_ns()}",
+                    "buyer": {"platform_id": f"ingest-buyer-{n % 500}", "display_name": "B"},
+                    "items": [{"title": "Mug", "unit_price": "99.00"}],
+                    "paid_at": "2026-11-20T10:00:00Z",
+                }
+            ),
+            content_type="application/json",
+        )
+        claim = client.post(
+            "/api/v1/claims/",
+            json.dumps({"order": order.json()["id"], "amount": "99.00", "reason": "damaged"}),
+            content_type="application/json",
+        )
+        if order.status_code != 201 or claim.status_code != 201:
+            raise RuntimeError(f"ingest: {order.status_code} {claim.status_code}")
+        own.append(time.perf_counter() - started)
+    with lock:
+        times.extend(own)
+    connections.close_all()
+
+
+def measure_ingest(threads: int = 4, per_thread: int = 50) -> dict:
+    """Order + claim (no photo) through the API from ``threads`` clients at once."""
+    ids = _sample_ids()
+    times: list[float] = []
+    lock = threading.Lock()
+    workers = [
+        threading.Thread(target=_ingest_worker, args=(i, per_thread, ids["big"], times, lock))
+        for i in range(threads)
+    ]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    wall = time.perf_counter() - started
+    return {
+        "threads": threads,
+        "claims": len(times),
+        "claims_per_second": round(len(times) / wall, 1),
+        "order_plus_claim_ms": summary_ms(times),
+    }
+
+
 def _take_worker(url: str, username: str, takes: int, barrier, results) -> None:
     django_setup(url)
     from django.contrib.auth import get_user_model
@@ -681,6 +739,9 @@ def main() -> int:
     if "audit" in parts:
         result["audit"] = measure_audit(url, args.writers, args.audit_seconds)
         print(f"  audit: {result['audit']}", flush=True)
+    if "ingest" in parts:
+        result["ingest"] = measure_ingest()
+        print(f"  ingest: {result['ingest']}", flush=True)
     if "deadlines" in parts:
         result["deadlines"] = measure_deadlines(args.due)
         print(f"  deadlines: {result['deadlines']}", flush=True)
@@ -709,7 +770,7 @@ def report(result: dict) -> str:
         lines.append(
             md_table(["page", "serial p50", "serial p95", "4 clients p50", "4 clients p95"], rows)
         )
-    for key in ("take_next", "deadlines", "audit", "seed"):
+    for key in ("take_next", "ingest", "deadlines", "audit", "seed"):
         if key in result:
             lines += ["", f"{key}: {result[key]}"]
     return "\n".join(lines) + "\n"
