@@ -161,10 +161,9 @@ def legacy_head() -> str:
     return head or GENESIS
 
 
-def _next_seq(cursor) -> int:
-    if connection.vendor == "postgresql":
-        cursor.execute("SELECT nextval(%s)", [SEQUENCE])
-        return cursor.fetchone()[0]
+def _next_seq() -> int:
+    """SQLite: max + 1 (its writers are serialised by the database). PostgreSQL draws
+    ``seq`` from its sequence, after the locks (:func:`_lock_for_append`)."""
     last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     return (last or 0) + 1
 
@@ -198,7 +197,7 @@ def record(
         )
         chain_seq, prev_hash = (last[0] + 1, last[1]) if last else (1, legacy_head())
         if seq is None:
-            seq = _next_seq(cursor)  # SQLite: max + 1, writers serialised by the database
+            seq = _next_seq()  # SQLite: max + 1, writers serialised by the database
     event = AuditEvent(
         seq=seq,
         claim=claim,
@@ -267,7 +266,7 @@ def record_many(*, action: str, actor: Actor, entries: list[dict[str, Any]]) -> 
                 )
                 if last:
                     heads[key] = last
-            first = _next_seq(cursor)
+            first = _next_seq()
             seqs = list(range(first, first + len(keys)))
     anchor = legacy_head() if len(heads) < len(keys) else GENESIS
     now = timezone.now()
