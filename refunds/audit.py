@@ -112,7 +112,7 @@ def compute_hash(event: AuditEvent) -> str:
         # Only when set, so that the events written before the column existed keep
         # their hashes.
         content["evidence"] = event.evidence_id
-    if event.chain_seq is not None:
+    if getattr(event, "chain_seq", None) is not None:
         # Per-claim chains (legacy events, without a chain, keep their hashes).
         content["chain"] = event.chain_key
         content["cseq"] = event.chain_seq

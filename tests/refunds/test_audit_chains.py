@@ -247,3 +247,37 @@ def test_eight_concurrent_writers_leave_every_chain_intact(make_claim, shop_a, m
             .values_list("chain_seq", flat=True)
         )
         assert places == list(range(1, len(places) + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scale_migration_keeps_an_existing_chain_and_continues_after_it():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("refunds")
+    before = [("refunds", "0004_leases_and_take_next")]
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("refunds", "AuditEvent")
+    prev = audit.GENESIS
+    for seq in (1, 2, 3):  # the global chain as the code before per-claim chains wrote it
+        event = old(
+            seq=seq,
+            actor_label="system:old",
+            action="old",
+            data={},
+            created_at=audit.timezone.now(),
+            prev_hash=prev,
+        )
+        event.hash = audit.compute_hash(event)
+        event.save(force_insert=True)
+        prev = event.hash
+
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(latest)
+    with transaction.atomic():
+        new = audit.record(action="after", actor=Actor.system("test"))
+
+    assert AuditEvent.objects.filter(chain_seq__isnull=True).count() == 3  # kept as they were
+    assert (new.seq, new.chain_key, new.chain_seq, new.prev_hash) == (4, 0, 1, prev)
+    assert verify_chain() == (4, None)
