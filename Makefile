@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video bench-pages check-deploy clean
+.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video bench-pages bench-scale check-deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Claimlens needs Python 3.11 or newer")'
@@ -65,6 +65,10 @@ bench-faults: $(STAMP)
 # A 60 s 1080p packing video (generated with PyAV) turned into reference frames, one core.
 bench-video: $(STAMP)
 	$(PY) bench/video.py
+# Pages, API lists, take-next, deadlines and the audit log at 10k / 100k / 1M claims on
+# private PostgreSQL databases claimlens_scale_<size> (BENCH_ARGS="--sizes 1m --reuse").
+bench-scale: $(STAMP)
+	nice -n 10 $(PY) bench/scale.py $(BENCH_ARGS)
 
 # The client-side walk-through of the whole API against a running server (make demo).
 bench-api: $(STAMP)

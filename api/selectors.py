@@ -49,8 +49,13 @@ def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
 
     from refunds.models import RoutingRecord
 
+    # A semi-join on the client's shops (``merchant_id IN (…)``) rather than a join
+    # through the merchant: the claim index ranges serve it directly (issue 13).
+    shops = PlatformClient.merchants.through.objects.filter(platformclient_id=client.pk)
     return (
-        RefundClaim.objects.filter(merchant__platform_clients=client, tenant_id=client.tenant_id)
+        RefundClaim.objects.filter(
+            merchant_id__in=shops.values("merchant_id"), tenant_id=client.tenant_id
+        )
         .select_related("merchant", "order", "queue")
         .prefetch_related(
             # The latest first: the claim's ``routing`` in the API (one query per page).

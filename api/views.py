@@ -33,7 +33,7 @@ from api import serializers as s
 from api.exceptions import ProblemError
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import idempotent
-from api.pagination import ApiPagination
+from api.pagination import ApiCursorPagination, ApiPagination
 from api.permissions import CanCreateMerchants
 from evidence.services import BatchRejected, EvidenceRejected, evidence_add
 from merchants.services import merchant_create, product_create, product_photos_add
@@ -105,7 +105,9 @@ class ApiView:
     def _allowed_query_parameters(self) -> set[str]:
         if getattr(self, "action", None) != "list":
             return set()
-        allowed = {"page", "page_size"}
+        paginator = getattr(self, "pagination_class", None)
+        cursor = paginator is not None and issubclass(paginator, ApiCursorPagination)
+        allowed = {"cursor", "page_size"} if cursor else {"page", "page_size"}
         if getattr(self, "filterset_class", None) is not None:
             allowed |= set(self.filterset_class.base_filters)
         if OrderingFilter in getattr(self, "filter_backends", ()):
@@ -203,7 +205,9 @@ class MerchantFilter(filters.FilterSet):
 
 
 class ClaimFilter(MerchantFilter):
-    status = filters.MultipleChoiceFilter(choices=ClaimStatus.choices)
+    # No DISTINCT: the scoped queryset has one row per claim already, and DISTINCT over
+    # every column made PostgreSQL sort the whole filtered set (issue 13).
+    status = filters.MultipleChoiceFilter(choices=ClaimStatus.choices, distinct=False)
     updated_since = filters.IsoDateTimeFilter(
         field_name="updated_at",
         lookup_expr="gte",
@@ -422,7 +426,10 @@ class ClaimViewSet(
     lookup_value_regex = r"[0-9]+"
     filter_backends = [filters.DjangoFilterBackend, OrderingFilter]
     filterset_class = ClaimFilter
-    ordering_fields = ["created_at", "updated_at", "risk_score", "amount", "id"]
+    # Keyset pages (``?cursor=``): a deep page costs what the first does, no COUNT(*).
+    pagination_class = ApiCursorPagination
+    cursor_ordering_fields = ("created_at", "updated_at", "amount", "id")
+    ordering_fields = list(cursor_ordering_fields)
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self):

@@ -358,6 +358,10 @@ CLAIMLENS = {
 # reviewer may hold at once, and how many expired leases one sweep ends at most.
 REVIEW_MAX_OPEN_LEASES = env.int("REVIEW_MAX_OPEN_LEASES", default=10)
 LEASE_EXPIRY_BATCH = env.int("LEASE_EXPIRY_BATCH", default=500)
+# The deadline sweep: claims per transaction, and the time a tick may take (below the
+# beat interval of 60 s) before it leaves the rest to the next tick.
+DEADLINE_BATCH = env.int("DEADLINE_BATCH", default=500)
+DEADLINE_BUDGET_SECONDS = env.float("DEADLINE_BUDGET_SECONDS", default=45.0)
 
 # The cross-platform buyer-credit network (docs/security.md, "Buyer-credit network"): the
 # HMAC key of buyers' identifier hashes, held by the deployment only (no platform's staff

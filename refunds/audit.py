@@ -1,24 +1,39 @@
-"""The append-only, hash-chained audit log.
+"""The append-only, hash-chained audit log: one chain per claim, anchored in checkpoints.
 
-Every event's hash covers its canonical content plus the previous event's hash, in one
-global sequence. Appending takes a lock (a PostgreSQL advisory lock; SQLite's
-``BEGIN IMMEDIATE`` already serialises writers) so two transactions can never fork the
-chain. ``verify_chain`` recomputes every hash and reports the first broken link.
+Every event's hash covers its canonical content plus the previous event's hash *in its
+chain*: the claim's own events (``chain_key`` = the claim's id; events about no claim
+share chain 0), numbered 1, 2, … by ``chain_seq``. Appending locks only that chain (a
+PostgreSQL advisory lock on the chain key; SQLite's ``BEGIN IMMEDIATE`` serialises
+writers anyway), so changes to independent claims commit in parallel, where one global
+chain made every audited write on the platform wait for one lock. ``seq`` is still one
+global order (a PostgreSQL sequence): gaps are possible (a rolled-back transaction), so
+it orders but does not prove completeness; each chain's ``chain_seq`` does.
+
+Events written before chains existed (migration ``*_scale_audit_chains``) keep their
+hashes, which the triggers forbid changing: they form the *legacy* chain (global, by
+``seq``, ``chain_seq`` NULL), walked as before, and the first event of every new chain
+links to the legacy chain's head, so cutting its tail breaks every later chain's first
+link.
 
 The table is append-only in the database: triggers refuse UPDATE, DELETE and TRUNCATE
 (:mod:`refunds.append_only`), so changing or removing an event first takes switching
 them off, which needs the table owner's rights on PostgreSQL.
 
-The chain alone cannot show that its *newest* events were cut off, nor that it was
-rewritten from some event on with every hash recomputed. Checkpoints can:
-:func:`checkpoint_write` copies the head's sequence number and hash out of the database
-into the file storage (S3 with versioning or object lock in production), and
-:func:`verify_checkpoint` checks that the chain still holds that event with that hash. A
-checkpoint is taken periodically (beat, ``AUDIT_CHECKPOINT_SECONDS``) and after the commit
-of every ``AUDIT_CHECKPOINT_EVERY``-th event. What is left is a window: the events newer
-than the latest checkpoint, at most that many events or that many seconds' worth, can be
-cut off without a trace by someone who may also switch the triggers off; for everybody
-else the triggers close it.
+A chain alone cannot show that its *newest* events were cut off, nor that a whole claim's
+chain was removed, nor that it was rewritten with every hash recomputed. Checkpoints can:
+:func:`checkpoint_write` takes the highest ``seq`` below which every transaction has
+finished (writers hold a shared advisory lock, the checkpoint briefly an exclusive one),
+digests the ``(seq, hash)`` of every event since the previous checkpoint (a *segment*),
+and chains the segment digests into a ``root``; each checkpoint is a small JSON file in
+the file storage, outside the database (S3 with versioning or object lock in production).
+:func:`verify_checkpoints` recomputes the segments (all of them, or only the newest) and
+the roots. A checkpoint is taken periodically (beat, ``AUDIT_CHECKPOINT_SECONDS``) and
+after the commit of every ``AUDIT_CHECKPOINT_EVERY``-th event. What is left is a window:
+the events newer than the latest checkpoint can be cut off without a trace by someone who
+may also switch the triggers off; for everybody else the triggers close it.
+
+``verify_audit`` walks every chain (``--full``, the default) or, with ``--incremental``,
+only what is newer than the latest checkpoint plus that checkpoint's segment.
 """
 
 from __future__ import annotations
@@ -27,7 +42,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +51,17 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from refunds.models import AuditEvent, RefundClaim
 
 GENESIS = "0" * 64
-_PG_LOCK_KEY = 0x61756469  # "audi"
+_PG_LOCK_KEY = 0x61756469  # "audi": check-then-append callers (lock_chain)
+_PG_CHAIN_LOCK = 0x63686169  # "chai": with the chain key, one chain's append lock
+_PG_BARRIER_KEY = 0x62617272  # "barr": writers shared, the checkpoint exclusive
+SEQUENCE = "refunds_auditevent_seq_seq"
+NO_CLAIM_CHAIN = 0
 log = logging.getLogger(__name__)
 
 
@@ -92,19 +112,60 @@ def compute_hash(event: AuditEvent) -> str:
         # Only when set, so that the events written before the column existed keep
         # their hashes.
         content["evidence"] = event.evidence_id
+    if getattr(event, "chain_seq", None) is not None:
+        # Per-claim chains (legacy events, without a chain, keep their hashes).
+        content["chain"] = event.chain_key
+        content["cseq"] = event.chain_seq
     canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def lock_chain() -> None:
-    """Take the chain's append lock until the end of the caller's transaction (what
-    :func:`record` does first; re-entrant). Lets a caller check something against the
-    log and append in one step."""
+    """For a caller that checks something against the log and then appends (the custody
+    events' "once"): a lock that every such caller takes, until the end of its
+    transaction (re-entrant). Plain :func:`record` calls do not take it: they lock only
+    their own chain."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("the audit log is written inside transaction.atomic only")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_LOCK_KEY])
+
+
+def _chain_lock_key(chain_key: int) -> int:
+    return chain_key % 2_147_483_647  # int4; two chains sharing a key only wait
+
+
+def _lock_for_append(cursor, chain_key: int) -> int:
+    """The checkpoint barrier (shared: writers never wait for each other on it), then the
+    chain's own lock, both until the end of the transaction; then the event's ``seq``
+    (drawn after the barrier, which is what lets a checkpoint know every lower ``seq`` is
+    final). One statement: ``OFFSET 0`` keeps the locks evaluated before ``nextval``."""
+    cursor.execute(
+        "SELECT nextval(%s) FROM (SELECT pg_advisory_xact_lock_shared(%s), "
+        "pg_advisory_xact_lock(%s, %s) OFFSET 0) AS locked",
+        [SEQUENCE, _PG_BARRIER_KEY, _PG_CHAIN_LOCK, _chain_lock_key(chain_key)],
+    )
+    return cursor.fetchone()[0]
+
+
+def legacy_head() -> str:
+    """The hash of the newest event written before per-claim chains (GENESIS without
+    any): what every chain's first event links to."""
+    head = (
+        AuditEvent.objects.filter(chain_seq__isnull=True)
+        .order_by("-seq")
+        .values_list("hash", flat=True)
+        .first()
+    )
+    return head or GENESIS
+
+
+def _next_seq() -> int:
+    """SQLite: max + 1 (its writers are serialised by the database). PostgreSQL draws
+    ``seq`` from its sequence, after the locks (:func:`_lock_for_append`)."""
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return (last or 0) + 1
 
 
 def record(
@@ -118,17 +179,30 @@ def record(
     data: dict[str, Any] | None = None,
     evidence_id: int | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside the caller's transaction.
+    """Append one event to its claim's chain. Must run inside the caller's transaction.
 
     Every ``AUDIT_CHECKPOINT_EVERY``-th event schedules a checkpoint for after the
     commit (outside the lock and the transaction; a failure there is logged, never
     raised into the caller's committed work)."""
-    lock_chain()
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
-    seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the audit log is written inside transaction.atomic only")
+    chain_key = claim.pk if claim is not None else NO_CLAIM_CHAIN
+    with connection.cursor() as cursor:
+        seq = _lock_for_append(cursor, chain_key) if connection.vendor == "postgresql" else None
+        last = (
+            AuditEvent.objects.filter(chain_key=chain_key, chain_seq__isnull=False)
+            .order_by("-chain_seq")
+            .values_list("chain_seq", "hash")
+            .first()
+        )
+        chain_seq, prev_hash = (last[0] + 1, last[1]) if last else (1, legacy_head())
+        if seq is None:
+            seq = _next_seq()  # SQLite: max + 1, writers serialised by the database
     event = AuditEvent(
         seq=seq,
         claim=claim,
+        chain_key=chain_key,
+        chain_seq=chain_seq,
         actor=actor.user,
         actor_label=actor.label[:100],
         action=action,
@@ -146,6 +220,82 @@ def record(
     if every > 0 and seq % every == 0:
         transaction.on_commit(_checkpoint_soon, robust=True)
     return event
+
+
+def record_many(*, action: str, actor: Actor, entries: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append one event to each of several claims' chains in one go (a batch of the
+    deadline sweep): the chains' locks in one statement (in key order, so two batches
+    cannot deadlock each other), their heads in one read, one INSERT. ``entries``: one
+    dict per event with ``claim`` and optionally ``from_status``, ``to_status``,
+    ``reason``, ``data``; at most one entry per claim. Same chain rules as
+    :func:`record`."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("the audit log is written inside transaction.atomic only")
+    if not entries:
+        return []
+    keys = [entry["claim"].pk for entry in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError("record_many takes at most one event per claim")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_PG_BARRIER_KEY])
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(%s, k)) FROM "
+                "(SELECT DISTINCT unnest(%s::int[]) AS k ORDER BY 1) AS chains",
+                [_PG_CHAIN_LOCK, [_chain_lock_key(k) for k in keys]],
+            )
+            cursor.execute(
+                "SELECT DISTINCT ON (chain_key) chain_key, chain_seq, hash "
+                "FROM refunds_auditevent WHERE chain_key = ANY(%s) AND chain_seq IS NOT NULL "
+                "ORDER BY chain_key, chain_seq DESC",
+                [keys],
+            )
+            heads = {key: (cseq, value) for key, cseq, value in cursor.fetchall()}
+            cursor.execute(
+                "SELECT nextval(%s) FROM generate_series(1, %s) ORDER BY 1", [SEQUENCE, len(keys)]
+            )
+            seqs = [row[0] for row in cursor.fetchall()]
+        else:
+            heads = {}
+            for key in keys:
+                last = (
+                    AuditEvent.objects.filter(chain_key=key, chain_seq__isnull=False)
+                    .order_by("-chain_seq")
+                    .values_list("chain_seq", "hash")
+                    .first()
+                )
+                if last:
+                    heads[key] = last
+            first = _next_seq()
+            seqs = list(range(first, first + len(keys)))
+    anchor = legacy_head() if len(heads) < len(keys) else GENESIS
+    now = timezone.now()
+    events = []
+    for seq, entry in zip(seqs, entries, strict=True):
+        claim = entry["claim"]
+        chain_seq, prev_hash = heads.get(claim.pk, (0, anchor))
+        event = AuditEvent(
+            seq=seq,
+            claim=claim,
+            chain_key=claim.pk,
+            chain_seq=chain_seq + 1,
+            actor=actor.user,
+            actor_label=actor.label[:100],
+            action=action,
+            from_status=entry.get("from_status", ""),
+            to_status=entry.get("to_status", ""),
+            reason=entry.get("reason", ""),
+            data=_normalise(entry.get("data") or {}),
+            created_at=now,
+            prev_hash=prev_hash,
+        )
+        event.hash = compute_hash(event)
+        events.append(event)
+    AuditEvent.objects.bulk_create(events)
+    every = settings.AUDIT_CHECKPOINT_EVERY
+    if every > 0 and any(seq % every == 0 for seq in seqs):
+        transaction.on_commit(_checkpoint_soon, robust=True)
+    return events
 
 
 def _checkpoint_soon() -> None:
@@ -174,29 +324,149 @@ class BrokenLink:
     problem: str
 
 
-def verify_chain(batch_size: int = 2000) -> tuple[int, BrokenLink | None]:
-    """Walk the whole chain; return (events checked, first broken link or None)."""
-    expected_prev, expected_seq, checked = GENESIS, 1, 0
-    for event in _iterate(batch_size):
-        if event.seq != expected_seq:
-            return checked, BrokenLink(expected_seq, "missing event (sequence gap)")
-        if event.prev_hash != expected_prev:
-            return checked, BrokenLink(event.seq, "previous-hash link does not match")
-        if compute_hash(event) != event.hash:
-            return checked, BrokenLink(event.seq, "content does not match its hash")
-        expected_prev, expected_seq = event.hash, event.seq + 1
-        checked += 1
-    return checked, None
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    chains: int = 0
+    seconds: float = 0.0
+    broken: BrokenLink | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.checked / self.seconds if self.seconds else 0.0
 
 
-def _iterate(batch_size: int) -> Iterator[AuditEvent]:
+def verify_chain(batch_size: int = 5000) -> tuple[int, BrokenLink | None]:
+    """Walk every chain; return (events checked, first broken link or None)."""
+    report = verify_full(batch_size)
+    return report.checked, report.broken
+
+
+def verify_full(batch_size: int = 5000) -> VerifyReport:
+    """The legacy chain by ``seq``, then every claim's chain by ``chain_seq`` (in chain
+    order), in keyset batches: constant memory, one index range per batch."""
+    started = time.perf_counter()
+    report = VerifyReport()
+    broken = _verify_legacy(batch_size, report)
+    if broken is None:
+        broken = _verify_chains(batch_size, report, legacy_head())
+    report.broken = broken
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _verify_legacy(batch_size: int, report: VerifyReport) -> BrokenLink | None:
+    expected_prev, expected_seq = GENESIS, 1
     last_seq = 0
     while True:
-        batch = list(AuditEvent.objects.filter(seq__gt=last_seq).order_by("seq")[:batch_size])
+        batch = list(
+            AuditEvent.objects.filter(chain_seq__isnull=True, seq__gt=last_seq).order_by("seq")[
+                :batch_size
+            ]
+        )
         if not batch:
-            return
-        yield from batch
+            return None
+        for event in batch:
+            if event.seq != expected_seq:
+                return BrokenLink(expected_seq, "missing event (sequence gap)")
+            if event.prev_hash != expected_prev:
+                return BrokenLink(event.seq, "previous-hash link does not match")
+            if compute_hash(event) != event.hash:
+                return BrokenLink(event.seq, "content does not match its hash")
+            expected_prev, expected_seq = event.hash, event.seq + 1
+            report.checked += 1
         last_seq = batch[-1].seq
+
+
+def _check_link(event: AuditEvent, prev: tuple[int, str] | None, anchor: str):
+    """The problem with ``event`` given its chain's previous (chain_seq, hash), or None."""
+    expected_cseq, expected_prev = (prev[0] + 1, prev[1]) if prev else (1, anchor)
+    if event.chain_seq != expected_cseq:
+        return BrokenLink(
+            event.seq,
+            f"missing event (chain gap: #{event.chain_seq} of chain {event.chain_key} "
+            f"follows #{expected_cseq - 1})",
+        )
+    if event.prev_hash != expected_prev:
+        return BrokenLink(event.seq, "previous-hash link does not match")
+    if compute_hash(event) != event.hash:
+        return BrokenLink(event.seq, "content does not match its hash")
+    return None
+
+
+def _verify_chains(batch_size: int, report: VerifyReport, anchor: str) -> BrokenLink | None:
+    last = (-1, 0)
+    prev: tuple[int, str] | None = None
+    chain = None
+    while True:
+        batch = list(
+            AuditEvent.objects.filter(chain_seq__isnull=False)
+            .filter(Q(chain_key__gt=last[0]) | Q(chain_key=last[0], chain_seq__gt=last[1]))
+            .order_by("chain_key", "chain_seq")[:batch_size]
+        )
+        if not batch:
+            return None
+        for event in batch:
+            if event.chain_key != chain:
+                chain, prev = event.chain_key, None
+                report.chains += 1
+            broken = _check_link(event, prev, anchor)
+            if broken:
+                return broken
+            prev = (event.chain_seq, event.hash)
+            report.checked += 1
+        last = (batch[-1].chain_key, batch[-1].chain_seq)
+
+
+def verify_since(seq: int, batch_size: int = 5000) -> VerifyReport:
+    """Incremental: every event newer than ``seq`` (a checkpoint's), its hash and its
+    link to the previous event of its chain (fetched by the chain index when older)."""
+    started = time.perf_counter()
+    report = VerifyReport()
+    anchor = legacy_head()
+    heads: dict[int, tuple[int, str]] = {}
+    last_seq = seq
+    while True:
+        batch = list(
+            AuditEvent.objects.filter(seq__gt=last_seq, chain_seq__isnull=False).order_by("seq")[
+                :batch_size
+            ]
+        )
+        if not batch:
+            break
+        # Within a batch, seq order is not chain order when writers interleaved: sort.
+        for event in sorted(batch, key=lambda e: (e.chain_key, e.chain_seq)):
+            prev = heads.get(event.chain_key)
+            if prev is None or prev[0] != event.chain_seq - 1:
+                prev = _chain_event(event.chain_key, event.chain_seq - 1, report)
+                if isinstance(prev, BrokenLink):
+                    report.broken = prev
+                    break
+            broken = _check_link(event, prev, anchor)
+            if broken:
+                report.broken = broken
+                break
+            heads[event.chain_key] = (event.chain_seq, event.hash)
+            report.checked += 1
+        if report.broken:
+            break
+        last_seq = batch[-1].seq
+    report.chains = len(heads)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _chain_event(chain_key: int, chain_seq: int, report: VerifyReport):
+    """(chain_seq, hash) of an older event of a chain, itself checked against its hash;
+    None before the chain's first event; a BrokenLink when it is missing or altered."""
+    if chain_seq < 1:
+        return None
+    event = AuditEvent.objects.filter(chain_key=chain_key, chain_seq=chain_seq).first()
+    if event is None:
+        return BrokenLink(0, f"missing event (chain gap: #{chain_seq} of chain {chain_key})")
+    if compute_hash(event) != event.hash:
+        return BrokenLink(event.seq, "content does not match its hash")
+    return (event.chain_seq, event.hash)
 
 
 # --- checkpoints outside the database -------------------------------------------------
@@ -207,46 +477,110 @@ CHECKPOINT_DIR = "audit-checkpoints"
 @dataclass(frozen=True)
 class Checkpoint:
     seq: int
-    hash: str
+    hash: str  # the hash of event ``seq``
     at: str  # the event's time, ISO 8601 UTC
     name: str = ""  # where it is stored
+    prev_seq: int = 0
+    segment: str = ""  # digest of (seq, hash) of every event in (prev_seq, seq]
+    root: str = ""  # sha256(previous root : segment): the whole log up to ``seq``
+    count: int = 0
+
+
+def committed_head() -> int:
+    """The highest ``seq`` below which no transaction can still add an event: on
+    PostgreSQL, read under the exclusive side of the writers' barrier (it waits for the
+    transactions appending right now, and holds new ones for one statement)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_PG_BARRIER_KEY])
+        return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def segment_digest(after: int, upto: int, batch_size: int = 20_000) -> tuple[str, int]:
+    """(SHA-256 over "seq:hash\\n" of every event in (after, upto] by seq, how many)."""
+    digest, count, last = hashlib.sha256(), 0, after
+    while True:
+        rows = list(
+            AuditEvent.objects.filter(seq__gt=last, seq__lte=upto)
+            .order_by("seq")
+            .values_list("seq", "hash")[:batch_size]
+        )
+        if not rows:
+            return digest.hexdigest(), count
+        for seq, value in rows:
+            digest.update(f"{seq}:{value}\n".encode())
+        count += len(rows)
+        last = rows[-1][0]
+
+
+def _root(prev_root: str, segment: str) -> str:
+    return hashlib.sha256(f"{prev_root}:{segment}".encode()).hexdigest()
 
 
 def checkpoint_write(storage=None) -> Checkpoint | None:
-    """Store the chain head's sequence number and hash as a small JSON file; None when
-    the chain is empty or that head is already stored. Names sort by sequence number."""
+    """Store the committed head (sequence number and hash), the digest of the events
+    since the previous checkpoint and the running root as a small JSON file; None when
+    the log is empty or that head is already stored. Names sort by sequence number."""
     storage = storage or default_storage
-    head = AuditEvent.objects.order_by("-seq").first()
+    upto = committed_head()
+    head = AuditEvent.objects.filter(seq=upto).first() if upto else None
     if head is None:
         return None
     latest = checkpoint_latest(storage)
-    if latest is not None and latest.seq == head.seq:
+    if latest is not None and latest.seq >= head.seq:
         return None
+    prev_seq = latest.seq if latest else 0
+    prev_root = (latest.root or GENESIS) if latest else GENESIS
+    segment, count = segment_digest(prev_seq, head.seq)
     name = f"{CHECKPOINT_DIR}/{head.seq:012d}-{head.hash[:16]}.json"
     body = {
         "seq": head.seq,
         "hash": head.hash,
         "at": _timestamp(head.created_at),
         "written_at": _timestamp(timezone.now()),
+        "prev_seq": prev_seq,
+        "segment": segment,
+        "root": _root(prev_root, segment),
+        "count": count,
     }
     stored = storage.save(name, ContentFile(json.dumps(body, sort_keys=True).encode()))
-    return Checkpoint(head.seq, head.hash, body["at"], stored)
+    return _checkpoint(body, stored)
 
 
-def checkpoint_latest(storage=None) -> Checkpoint | None:
-    """The stored checkpoint with the highest sequence number, None without any."""
+def _checkpoint(body: dict, name: str) -> Checkpoint:
+    return Checkpoint(
+        int(body["seq"]),
+        str(body["hash"]),
+        str(body["at"]),
+        name,
+        int(body.get("prev_seq", 0)),
+        str(body.get("segment", "")),
+        str(body.get("root", "")),
+        int(body.get("count", 0)),
+    )
+
+
+def checkpoint_names(storage=None) -> list[str]:
+    """Every stored checkpoint, oldest first."""
     storage = storage or default_storage
     try:
         _dirs, files = storage.listdir(CHECKPOINT_DIR)
     except (FileNotFoundError, NotADirectoryError):
-        return None
-    names = sorted(f for f in files if f.endswith(".json"))
-    if not names:
-        return None
-    name = f"{CHECKPOINT_DIR}/{names[-1]}"
+        return []
+    return [f"{CHECKPOINT_DIR}/{f}" for f in sorted(f for f in files if f.endswith(".json"))]
+
+
+def checkpoint_read(name: str, storage=None) -> Checkpoint:
+    storage = storage or default_storage
     with storage.open(name, "rb") as handle:
-        body = json.loads(handle.read())
-    return Checkpoint(int(body["seq"]), str(body["hash"]), str(body["at"]), name)
+        return _checkpoint(json.loads(handle.read()), name)
+
+
+def checkpoint_latest(storage=None) -> Checkpoint | None:
+    """The stored checkpoint with the highest sequence number, None without any."""
+    names = checkpoint_names(storage)
+    return checkpoint_read(names[-1], storage) if names else None
 
 
 def events_after(checkpoint: Checkpoint | None) -> int:
@@ -256,22 +590,59 @@ def events_after(checkpoint: Checkpoint | None) -> int:
 
 
 def verify_checkpoint(storage=None) -> tuple[Checkpoint | None, str | None]:
-    """(the latest checkpoint, a problem or None): the chain must still hold the
-    checkpointed event with the checkpointed hash. A missing event means the newest events
-    were cut off; another hash, that the chain was rewritten before that point."""
-    checkpoint = checkpoint_latest(storage)
-    if checkpoint is None:
-        return None, None
+    """(the latest checkpoint, a problem or None): the log must still hold the
+    checkpointed event with the checkpointed hash, and the events of its segment."""
+    checked, problem = verify_checkpoints(storage, last=1)
+    return (checked[-1] if checked else None), problem
+
+
+def verify_checkpoints(storage=None, *, last: int | None = None):
+    """([checkpoints checked], the first problem or None). Each checkpoint's event must
+    still hold its hash, its segment must digest the same (an event removed, added or
+    rewritten anywhere in it shows, the whole chain of a claim included), and the roots
+    must chain. ``last``: only the newest that many (incremental); None: all (full)."""
+    storage = storage or default_storage
+    names = checkpoint_names(storage)
+    previous = None
+    if last is not None and len(names) > last:
+        previous = checkpoint_read(names[-(last + 1)], storage)  # the root they chain from
+        names = names[-last:]
+    checked: list[Checkpoint] = []
+    for name in names:
+        checkpoint = checkpoint_read(name, storage)
+        checked.append(checkpoint)
+        problem = _checkpoint_problem(checkpoint, previous)
+        if problem:
+            return checked, problem
+        previous = checkpoint
+    return checked, None
+
+
+def _checkpoint_problem(checkpoint: Checkpoint, previous: Checkpoint | None) -> str | None:
     stored = AuditEvent.objects.filter(seq=checkpoint.seq).values_list("hash", flat=True).first()
     if stored is None:
         head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-        return checkpoint, (
-            f"event #{checkpoint.seq} of checkpoint {checkpoint.name} is missing: the chain "
+        return (
+            f"event #{checkpoint.seq} of checkpoint {checkpoint.name} is missing: the log "
             f"ends at #{head}, so its newest events were removed"
         )
     if stored != checkpoint.hash:
-        return checkpoint, (
+        return (
             f"event #{checkpoint.seq} no longer has the hash checkpoint {checkpoint.name} "
             "recorded: the chain was rewritten up to that event"
         )
-    return checkpoint, None
+    if not checkpoint.segment:
+        return None  # written before segments: its head is all it holds
+    if previous is not None and previous.seq != checkpoint.prev_seq:
+        return f"checkpoint {checkpoint.name} does not follow {previous.name}"
+    if previous is not None and previous.root:
+        if checkpoint.root != _root(previous.root, checkpoint.segment):
+            return f"checkpoint {checkpoint.name}'s root does not chain from {previous.name}"
+    segment, count = segment_digest(checkpoint.prev_seq, checkpoint.seq)
+    if segment != checkpoint.segment:
+        return (
+            f"the events #{checkpoint.prev_seq + 1}–#{checkpoint.seq} of checkpoint "
+            f"{checkpoint.name} changed ({count} there, {checkpoint.count} recorded): events "
+            "were removed, added or rewritten"
+        )
+    return None

@@ -452,6 +452,13 @@ class RefundClaim(models.Model):
                 condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
                 name="claim_take_next",
             ),
+            # The queue page's counts (waiting, appeals, overdue per queue): an index-only
+            # scan of what waits, not of the table.
+            models.Index(
+                fields=["queue", "status", "review_deadline"],
+                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
+                name="claim_queue_waiting",
+            ),
             # "My claims": the few claims somebody holds, by holder.
             models.Index(
                 fields=["held_by", "review_deadline"],
@@ -468,6 +475,11 @@ class RefundClaim(models.Model):
                 fields=["buyer_deadline"],
                 condition=Q(status="awaiting_buyer"),
                 name="claim_buyer_due",
+            ),
+            models.Index(
+                fields=["appeal_deadline"],
+                condition=Q(status="decided"),
+                name="claim_appeal_due",
             ),
             models.Index(fields=["buyer", "-created_at"], name="claim_buyer_history"),
             models.Index(fields=["updated_at"], name="claim_updated"),
@@ -486,6 +498,9 @@ class RefundClaim(models.Model):
                 condition=Q(risk_score__isnull=False),
                 name="claim_inbox_by_risk",
             ),
+            # The API's claim lists, keyset pages newest first: by status, and all.
+            models.Index(fields=["status", "-created_at", "-id"], name="claim_api_by_status"),
+            models.Index(fields=["-created_at", "-id"], name="claim_api_newest"),
         ]
 
     def __str__(self) -> str:
@@ -794,6 +809,11 @@ class AuditEvent(models.Model):
     # must never stand in the way of deleting it.
     evidence_id = models.PositiveBigIntegerField(_("evidence file"), null=True, blank=True)
     created_at = models.DateTimeField(_("time"))
+    # The chain the event belongs to (the claim's id; 0 for events about no claim) and its
+    # place in it. NULL in both for the events written before per-claim chains (the legacy
+    # global chain, ``refunds.audit``).
+    chain_key = models.BigIntegerField(_("chain"), null=True, blank=True)
+    chain_seq = models.PositiveIntegerField(_("place in chain"), null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -801,8 +821,20 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["seq"]
+        constraints = [
+            # Appending reads a chain's last place through this index; a fork is refused.
+            models.UniqueConstraint(
+                fields=["chain_key", "chain_seq"],
+                condition=models.Q(chain_seq__isnull=False),
+                name="audit_chain_position",
+            ),
+        ]
         indexes = [
             models.Index(fields=["claim", "seq"], name="audit_by_claim"),
+            # The legacy chain's head (what every chain's first event links to).
+            models.Index(
+                fields=["seq"], name="audit_legacy_by_seq", condition=models.Q(chain_seq=None)
+            ),
             # The evidence pack's chain of custody: the events of a claim's files.
             models.Index(
                 fields=["evidence_id", "seq"],

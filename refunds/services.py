@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -1246,13 +1247,11 @@ def evidence_pack_export(*, claim: RefundClaim, user) -> bytes:
 # --- Deadlines --------------------------------------------------------------------------
 
 
-def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Move every claim whose deadline passed, with the reason recorded. Never decides:
-    a silent merchant or buyer sends the claim to a human reviewer."""
-    now = now or timezone.now()
-    actor = Actor.system("deadlines")
-    moved = {"merchant_missed": 0, "buyer_missed": 0, "closed": 0}
-    jobs = [
+def _deadline_jobs(now: dt.datetime):
+    """(key, the due claims, target, action, reason): each due set is read through a
+    partial index on its deadline (``claim_merchant_due``, ``claim_buyer_due``,
+    ``claim_appeal_due``), so a tick costs what is due, not what the table holds."""
+    return [
         (
             "merchant_missed",
             RefundClaim.objects.filter(status=S.AWAITING_MERCHANT, merchant_deadline__lt=now),
@@ -1277,37 +1276,83 @@ def enforce_deadlines(*, now: dt.datetime | None = None) -> dict[str, int]:
             "decision final: appeal window over",
         ),
     ]
-    for key, qs, target, action, reason in jobs:
-        for claim in qs.select_related("queue").only("pk", "status", "queue")[:500]:
-            try:
+
+
+def enforce_deadlines(
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int | None = None,
+    budget_seconds: float | None = None,
+) -> dict[str, int]:
+    """Move every claim whose deadline passed, with the reason recorded. Never decides:
+    a silent merchant or buyer sends the claim to a human reviewer.
+
+    In bounded batches (``DEADLINE_BATCH``, 500): each batch is one transaction that
+    locks its due rows with ``SKIP LOCKED`` (a claim somebody is acting on right now is
+    left to the next tick), moves them with :func:`lifecycle.transition_many` (one
+    UPDATE, one audit append, the same legality table) and commits;
+    the next batch continues after the last id, until nothing is due or the time budget
+    (``DEADLINE_BUDGET_SECONDS``, below the beat interval) is spent. ``more_due`` says
+    that the budget ran out first."""
+    now = now or timezone.now()
+    batch_size = batch_size or settings.DEADLINE_BATCH
+    budget = settings.DEADLINE_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    give_up_at = time.monotonic() + budget
+    actor = Actor.system("deadlines")
+    moved = {"merchant_missed": 0, "buyer_missed": 0, "closed": 0, "batches": 0, "more_due": 0}
+    for key, due, target, action, reason in _deadline_jobs(now):
+        last_id = 0
+        while True:
+            if time.monotonic() > give_up_at:
+                moved["more_due"] = 1
+                return moved
+            with transaction.atomic():
+                batch = list(
+                    due.filter(pk__gt=last_id)
+                    .select_related("merchant", "order")  # the webhooks' payload
+                    .order_by("pk")
+                    .select_for_update(skip_locked=True, of=("self",))[:batch_size]
+                )
                 if target == S.IN_REVIEW:
-                    with transaction.atomic():
-                        locked = _lock_claim(claim.pk)
-                        if key == "buyer_missed":
-                            _close_evidence_requests(locked.pk, EvidenceRequest.Status.MISSED)
-                        _enter_review(
-                            locked,
-                            actor=actor,
-                            action=action,
-                            reason=reason,
-                            expected_from={claim.status},
-                            merchant_answered=key != "merchant_missed"
-                            and bool(locked.merchant_response),
-                            now=now,
-                        )
-                else:
-                    lifecycle.transition(
-                        claim.pk,
-                        to=target,
-                        actor=actor,
-                        action=action,
-                        reason=reason,
-                        expected_from={claim.status},
+                    entered = _enter_review_batch(
+                        batch, key=key, actor=actor, action=action, reason=reason, now=now
                     )
-                moved[key] += 1
-            except IllegalTransition:
-                continue  # somebody moved it meanwhile: their move stands
+                else:
+                    entered = lifecycle.transition_many(
+                        batch, to=target, actor=actor, action=action, reason=reason
+                    )
+                moved[key] += len(entered)
+            moved["batches"] += 1
+            if len(batch) < batch_size:
+                break
+            last_id = batch[-1].pk
     return moved
+
+
+def _enter_review_batch(batch, *, key, actor, action, reason, now) -> list:
+    """A batch of due claims (locked by the caller) into review one by one, each routed
+    with the live rules at the ``review`` stage (:func:`_enter_review`): routing reads
+    each claim's own inputs, so this path is not one UPDATE. A buyer's missed window
+    closes its open evidence requests as missed."""
+    entered = []
+    for claim in batch:
+        if key == "buyer_missed":
+            _close_evidence_requests(claim.pk, EvidenceRequest.Status.MISSED)
+        try:
+            entered.append(
+                _enter_review(
+                    claim,
+                    actor=actor,
+                    action=action,
+                    reason=reason,
+                    expected_from={claim.status},
+                    merchant_answered=key != "merchant_missed" and bool(claim.merchant_response),
+                    now=now,
+                )
+            )
+        except IllegalTransition:
+            continue  # somebody moved it meanwhile: their move stands
+    return entered
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,16 @@ def claim_payload(claim: RefundClaim) -> dict[str, Any]:
     }
 
 
+def merchants_with_endpoints(merchant_ids) -> set[int]:
+    """Which of these shops have an active endpoint of an active client (the ones
+    :func:`emit_claim_event` may write a delivery for)."""
+    return set(
+        WebhookEndpoint.objects.filter(
+            is_active=True, client__is_active=True, client__merchants__in=list(merchant_ids)
+        ).values_list("client__merchants", flat=True)
+    )
+
+
 def emit_claim_event(claim: RefundClaim, event_type: str, extra: dict[str, Any]) -> None:
     """Queue ``event_type`` for every endpoint of every client bound to the claim's shop."""
     endpoints = WebhookEndpoint.objects.filter(

@@ -70,6 +70,26 @@ def reseed_reference_data() -> None:
     ensure_defaults()
 
 
+@pytest.fixture(autouse=True)
+def _audit_seq_from_one(request):
+    """The audit log's ``seq`` comes from a PostgreSQL sequence, which a test's rollback or
+    flush does not rewind: start it at 1 in every database test, as on SQLite."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if ON_POSTGRES and uses_db:
+        request.getfixturevalue("django_db_setup")
+        from django.db import connection
+
+        with request.getfixturevalue("django_db_blocker").unblock():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT setval(c.oid, 1, false) FROM pg_class c "
+                    "WHERE c.relname = 'refunds_auditevent_seq_seq'"
+                )
+    yield
+
+
 @pytest.fixture
 def testdata() -> Path:
     return TESTDATA

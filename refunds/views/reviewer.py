@@ -39,11 +39,7 @@ QUEUE_PREVIEW = 25
 @reviewer_required
 def queues(request):
     """Every active queue with what waits in it, and the most urgent claims overall."""
-    waiting = list(
-        selectors.claims_awaiting_review(reviewer=request.user).select_related("merchant")[
-            :QUEUE_PREVIEW
-        ]
-    )
+    waiting = selectors.most_urgent_waiting(limit=QUEUE_PREVIEW, reviewer=request.user)
     return render(
         request,
         "refunds/review_queues.html",

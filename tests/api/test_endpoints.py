@@ -338,8 +338,8 @@ def test_claims_list_filters_and_orders(api_a, make_claim, shop_a):
     body = api_a.get("/api/v1/claims/", {"ordering": "created_at"}).json()
     assert [c["id"] for c in body["results"]] == [first.pk, second.pk]
     since = (timezone.now() + dt.timedelta(minutes=1)).isoformat()
-    assert api_a.get("/api/v1/claims/", {"updated_since": since}).json()["count"] == 0
-    assert api_a.get("/api/v1/claims/", {"merchant": shop_a.pk}).json()["count"] == 2
+    assert api_a.get("/api/v1/claims/", {"updated_since": since}).json()["results"] == []
+    assert len(api_a.get("/api/v1/claims/", {"merchant": shop_a.pk}).json()["results"]) == 2
     assert api_a.get("/api/v1/claims/", {"updated_since": "yesterday"}).status_code == 400
 
 
@@ -350,7 +350,28 @@ def test_claims_list_query_count_is_pinned(
         make_claim(shop_a)
     with django_assert_max_num_queries(5):
         response = api_a.get("/api/v1/claims/")
-    assert response.json()["count"] == 5
+    assert len(response.json()["results"]) == 5
+
+
+def test_claims_list_pages_by_cursor_not_by_count(
+    api_a, make_claim, shop_a, django_assert_max_num_queries
+):
+    """Keyset pages: no COUNT(*), and a later page is reached through ``next`` only."""
+    made = [make_claim(shop_a).pk for _ in range(5)]
+    seen, url = [], "/api/v1/claims/?page_size=2&status=awaiting_merchant"
+    while url:
+        with django_assert_max_num_queries(4) as captured:
+            body = api_a.get(url).json()
+        assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+        assert "count" not in body and "cursor=" in (body["next"] or "cursor=")
+        seen += [c["id"] for c in body["results"]]
+        url = body["next"]
+    assert seen == sorted(made, reverse=True)  # newest first, each claim once
+    assert api_a.get("/api/v1/claims/", {"cursor": "garbage"}).status_code == 404
+    assert api_a.get("/api/v1/claims/", {"page": "2"}).status_code == 400  # no page numbers
+    assert api_a.get("/api/v1/claims/", {"ordering": "risk_score"}).status_code == 400
+    body = api_a.get("/api/v1/claims/", {"ordering": "amount", "page_size": 3}).json()
+    assert len(body["results"]) == 3 and body["next"]
 
 
 # --- findings and artifacts --------------------------------------------------------------

@@ -116,4 +116,5 @@ def test_malformed_list_parameters_are_400(api_a, params):
 
 
 def test_page_past_the_end_is_404(api_a):
-    assert api_a.get("/api/v1/claims/", {"page": "9"}).status_code == 404
+    assert api_a.get("/api/v1/orders/", {"page": "9"}).status_code == 404
+    assert api_a.get("/api/v1/claims/", {"cursor": "garbage"}).status_code == 404

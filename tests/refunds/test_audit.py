@@ -70,7 +70,8 @@ def test_deleting_an_event_is_detected(history):
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM refunds_auditevent WHERE seq = 4")
     _checked, broken = verify_chain()
-    assert broken.seq == 4 and "gap" in broken.problem
+    # Event 4 opened claim 2's chain: the chain now starts at its second place.
+    assert broken.seq == 5 and "chain gap" in broken.problem
 
 
 def test_events_cannot_be_changed_or_deleted_through_the_model(history):
@@ -211,11 +212,13 @@ def test_migrate_puts_removed_triggers_back(history):
 
 def _rewrite_from(seq: int, reason: str) -> None:
     """What an attacker with SQL access would do to hide an edit: change an event and
-    recompute every hash after it, so the chain itself verifies again."""
+    recompute every hash after it in its claim's chain, so the chain verifies again."""
     from refunds.audit import compute_hash
 
-    prev = AuditEvent.objects.get(seq=seq - 1).hash
-    for event in AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
+    victim = AuditEvent.objects.get(seq=seq)
+    chain = AuditEvent.objects.filter(chain_key=victim.chain_key)
+    prev = chain.get(chain_seq=victim.chain_seq - 1).hash
+    for event in chain.filter(chain_seq__gte=victim.chain_seq).order_by("chain_seq"):
         if event.seq == seq:
             event.reason = reason
         event.prev_hash = prev

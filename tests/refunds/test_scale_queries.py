@@ -1,0 +1,55 @@
+"""Reads that must not grow with the claims table (issue 13)."""
+
+import datetime as dt
+
+from django.utils import timezone
+
+from refunds import selectors
+from refunds.models import ClaimStatus as S
+from refunds.models import RefundClaim, ReviewQueue
+from refunds.routing import default_queue
+
+
+def _waiting(make_claim, shop, queue, hours):
+    claim = make_claim(shop)
+    RefundClaim.objects.filter(pk=claim.pk).update(
+        status=S.IN_REVIEW,
+        queue=queue,
+        review_deadline=timezone.now() + dt.timedelta(hours=hours),
+    )
+    return claim.pk
+
+
+def test_most_urgent_waiting_is_the_head_of_the_full_order(
+    make_claim, shop_a, django_assert_max_num_queries
+):
+    urgent = ReviewQueue.objects.create(slug="urgent", name="Urgent", priority=1)
+    standard = default_queue()
+    made = [
+        _waiting(make_claim, shop_a, urgent if n % 3 == 0 else standard, hours=n % 4)
+        for n in range(9)
+    ]
+    made.append(_waiting(make_claim, shop_a, None, hours=0))  # no queue: served last
+    expected = list(selectors.claims_awaiting_review().values_list("pk", flat=True))
+    assert sorted(expected) == sorted(made)
+
+    # one query for the queues, one per queue holding claims, one for claims of no queue
+    with django_assert_max_num_queries(4):
+        heads = selectors.most_urgent_waiting(limit=4)
+    assert [c.pk for c in heads] == expected[:4]
+    assert [c.pk for c in selectors.most_urgent_waiting(limit=50)] == expected
+    assert heads[0].merchant.name and heads[0].queue.slug == "urgent"  # no query per row
+
+
+def test_the_queue_overview_counts_waiting_appeals_and_overdue_per_queue(
+    make_claim, shop_a, django_assert_max_num_queries
+):
+    standard = default_queue()
+    _waiting(make_claim, shop_a, standard, hours=-1)  # overdue
+    _waiting(make_claim, shop_a, standard, hours=5)
+    appealed = _waiting(make_claim, shop_a, standard, hours=5)
+    RefundClaim.objects.filter(pk=appealed).update(status=S.APPEALED)
+    with django_assert_max_num_queries(2):
+        queues = {q.slug: q for q in selectors.review_queue_overview()}
+    row = queues[standard.slug]
+    assert (row.waiting, row.appeals, row.overdue) == (3, 1, 1)
