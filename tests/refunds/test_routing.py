@@ -146,9 +146,25 @@ def test_photo_verdicts_any_or_every():
     assert rule_conditions(all_clean, inputs(photo_verdicts=())) is None
 
 
-def test_photo_verdicts_are_empty_until_the_checks_give_them(shop_a, make_claim):
+def test_routing_reads_each_buyer_photos_current_verdict(shop_a, make_claim, forensic):
+    """The verdicts the checks stored (evidence.verdicts) are routing's photo verdicts:
+    a rule on "edited copy" fires, and the record shows the verdict it saw."""
+    from evidence.pipeline import record_verdict
+
     claim = make_claim(shop_a)
-    assert routing.photo_verdicts(claim_id=claim.pk) == []
+    assert routing.photo_verdicts(claim_id=claim.pk) == []  # nothing checked yet
+    finding = add_finding(claim, "reference_altered_region", 90, severity="critical")
+    assert record_verdict(finding.evidence_id) == "edited_copy"
+    RoutingRule.objects.create(
+        name="edited copies", queue=forensic, position=1, photo_verdicts=["edited_copy"]
+    )
+
+    queue, record = routing.route(claim)
+
+    assert routing.photo_verdicts(claim_id=claim.pk) == ["edited_copy"]
+    assert queue == forensic
+    assert record.inputs["photo_verdicts"] == ["edited_copy"]
+    assert record.matched == ["photo_verdicts"]
 
 
 def test_deciding_rules_are_passed_over_before_review():
