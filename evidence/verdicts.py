@@ -137,6 +137,11 @@ CODE_VERDICTS: dict[str, str] = {
     "localisation_inconsistent_region": INCONCLUSIVE,
     "check_error": INCONCLUSIVE,
     "checks_failed": INCONCLUSIVE,
+    # the challenge photo (evidence/checks/challenge_code.py): a missing code or a photo
+    # taken before the code was issued is for the reviewer to weigh, not a copy
+    "challenge_code_not_found": INCONCLUSIVE,
+    "challenge_photo_before_code": INCONCLUSIVE,
+    "challenge_code_read": NOTE,
     # facts and reviewer aids: genuine photos show them all the time
     "metadata_camera": NOTE,
     "metadata_no_camera": NOTE,

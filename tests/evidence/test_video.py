@@ -64,9 +64,11 @@ def test_a_webm_vp9_video_is_accepted(packing_scene):
 
 
 def test_a_video_over_the_duration_limit_is_refused_with_its_length(packing_video, monkeypatch):
+    from django.utils import translation
+
     monkeypatch.setattr(video, "MAX_DURATION_SECONDS", 2)
 
-    with pytest.raises(video.VideoRejected) as refused:
+    with translation.override("en"), pytest.raises(video.VideoRejected) as refused:
         video.probe(packing_video)
 
     assert refused.value.code == "video_too_long"

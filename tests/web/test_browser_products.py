@@ -39,14 +39,9 @@ WATCH_PROGRESS = """
 
 @pytest.fixture(autouse=True)
 def _reference_data(transactional_db):
-    import importlib
+    from tests.conftest import reseed_reference_data
 
-    from django.apps import apps
-
-    from evidence.scoring import ensure_defaults
-
-    importlib.import_module("refunds.migrations.0002_seed_queues_and_groups").seed(apps, None)
-    ensure_defaults()
+    reseed_reference_data()  # the live server's flush removed the migrations' seeds
 
 
 @pytest.fixture

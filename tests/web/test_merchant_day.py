@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from refunds.models import ClaimStatus
+from refunds.models import AuditEvent, ClaimStatus
 
 # The shared fixtures of the browser tests: the live server, Chromium, the reference
 # data a transactional test's flush removes, and the CSP watcher.
@@ -187,7 +187,10 @@ def test_merchant_compares_flags_accepts_and_appeals(
     forged_claim.refresh_from_db()
     assert forged_claim.status == ClaimStatus.APPEALED
     assert forged_claim.ai_suspected_at is not None
-    assert forged_claim.queue.slug == "forensic"
+    # the flag sent it to the forensic queue; the appeal now waits for a senior reviewer
+    flagged = AuditEvent.objects.get(claim=forged_claim, action="ai_suspect_flagged")
+    assert flagged.data["queue"] == "forensic"
+    assert forged_claim.queue.slug == "appeals"
     assert len(day.shots) == 2 * 8
     assert all(path.stat().st_size > 10_000 for path in day.shots)
 
