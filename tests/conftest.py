@@ -73,7 +73,8 @@ def reseed_reference_data() -> None:
 @pytest.fixture(autouse=True)
 def _audit_seq_from_one(request):
     """The audit log's ``seq`` comes from a PostgreSQL sequence, which a test's rollback or
-    flush does not rewind: start it at 1 in every database test, as on SQLite."""
+    flush does not rewind: start it after the last event in every database test (1 on an
+    empty log), as on SQLite."""
     uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
         request.fixturenames
     )
@@ -83,8 +84,11 @@ def _audit_seq_from_one(request):
 
         with request.getfixturevalue("django_db_blocker").unblock():
             with connection.cursor() as cursor:
+                # 1 on an empty log; after the last event where a wider fixture (the
+                # authorisation matrix's world) wrote some that outlive one test.
                 cursor.execute(
-                    "SELECT setval(c.oid, 1, false) FROM pg_class c "
+                    "SELECT setval(c.oid, COALESCE((SELECT MAX(seq) FROM refunds_auditevent),"
+                    " 0) + 1, false) FROM pg_class c "
                     "WHERE c.relname = 'refunds_auditevent_seq_seq'"
                 )
     yield
