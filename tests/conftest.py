@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,11 +23,13 @@ ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")
 ON_REDIS = os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
 IN_CI = os.environ.get("CI") == "true"
 HAS_CHROMIUM = Path("/usr/bin/chromium").exists()
+HAS_TESSERACT = shutil.which("tesseract") is not None
 
 
 def pytest_collection_modifyitems(config, items):
-    """PostgreSQL-only tests run in the PostgreSQL suite; browser tests need Chromium,
-    which CI always installs (a missing browser in CI is a failure, not a pass)."""
+    """PostgreSQL-only tests run in the PostgreSQL suite; browser tests need Chromium and
+    OCR tests tesseract, which CI always installs (a missing one in CI is a failure, not a
+    pass)."""
     selected, deselected = [], []
     for item in items:
         if (item.get_closest_marker("postgres") and not ON_POSTGRES) or (
@@ -34,6 +37,8 @@ def pytest_collection_modifyitems(config, items):
         ):
             deselected.append(item)
         elif item.get_closest_marker("browser") and not HAS_CHROMIUM and not IN_CI:
+            deselected.append(item)
+        elif item.get_closest_marker("ocr") and not HAS_TESSERACT and not IN_CI:
             deselected.append(item)
         else:
             selected.append(item)

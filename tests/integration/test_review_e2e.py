@@ -19,7 +19,7 @@ from tests.conftest import jpeg_bytes, reseed_reference_data
 from tests.evidence.checks.test_challenge_code import challenge_photo
 from tests.integration.test_worker import wait_for, worker  # noqa: F401
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.ocr, pytest.mark.django_db(transaction=True)]
 
 
 def _status(claim):

@@ -107,6 +107,7 @@ def test_missed_window_moves_the_claim_on_and_closes_the_request(held_claim, cha
     assert event.reason == "the buyer sent no further evidence before the deadline"
 
 
+@pytest.mark.ocr
 def test_challenge_photo_is_checked_and_its_code_read(
     held_claim, charlie, django_capture_on_commit_callbacks
 ):

@@ -73,6 +73,7 @@ def test_find_code_allows_one_misread_character():
     assert find_code("nothing here", "K7HD3P") is None
 
 
+@pytest.mark.ocr
 def test_tesseract_reads_the_code_photographed_at_an_angle():
     code = "K7HD3P"
     image = decode(jpeg_bytes(challenge_photo(code), quality=88))
@@ -85,12 +86,14 @@ def test_tesseract_reads_the_code_photographed_at_an_angle():
     assert read[0].params["read"] == code
 
 
+@pytest.mark.ocr
 def test_a_photo_without_the_code_is_reported():
     image = decode(jpeg_bytes(photo(800, 600, seed=9)))
     findings = ChallengeCodeCheck().run(image, context("K7HD3P"))
     assert [f.code for f in findings] == ["challenge_code_not_found"]
 
 
+@pytest.mark.ocr
 def test_a_photo_taken_before_the_code_was_issued_is_reported():
     code = "WX4R9M"
     exif = camera_exif(taken="2026:03:01 10:00:00", offset="+08:00")
@@ -108,6 +111,7 @@ def test_the_check_runs_only_when_a_code_was_asked_for():
     assert not ChallengeCodeCheck().applies_to(image, merchant)
 
 
+@pytest.mark.ocr
 @pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
 def test_tesseract_reads_fresh_codes(seed):
     rng = np.random.default_rng(seed)
