@@ -48,6 +48,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _no_language_left_over():
+    """A request through LocaleMiddleware (or a test's ``activate``) leaves its language
+    active on the thread; every test starts from the default, whatever ran before it."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Unit tests run tasks in-process; tests marked ``worker`` use a real worker."""
     celery_app.conf.task_always_eager = True
