@@ -75,3 +75,29 @@ def test_the_products_page_query_count_does_not_grow_with_rows(
 
     assert response.status_code == 200
     assert response.content.decode().count("data-photo=") == 1 + 2 * products
+
+
+@pytest.mark.parametrize("claims", [2, 12])
+@pytest.mark.parametrize(
+    ("params", "queries"),
+    [({}, 9), ({"q": "mug"}, 9), ({"q": "order-shop-a-1"}, 9), ({"sort": "risk"}, 9)],
+    ids=["default", "words", "an-order-number", "by-risk"],
+)
+def test_the_inbox_query_count_is_the_same_for_few_and_many_claims(
+    client, alice, shop_a, make_claim, claims, params, queries, django_assert_num_queries
+):
+    from refunds.models import ClaimStatus, RefundClaim
+
+    made = [make_claim(shop_a) for _ in range(claims)]
+    RefundClaim.objects.filter(pk__in=[c.pk for c in made[::2]]).update(
+        status=ClaimStatus.IN_REVIEW
+    )
+    client.force_login(alice)
+
+    # session, user, shops, the page's rows (two sort segments), their order items, the
+    # waiting count, the two scoring thresholds, the bell's count
+    with django_assert_num_queries(queries):
+        response = client.get(reverse("merchant_inbox"), params, **EN)
+
+    assert response.status_code == 200
+    assert response.content.decode().count('<tr class="') >= 1
