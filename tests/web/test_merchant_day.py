@@ -49,6 +49,27 @@ LANGUAGES = {
 }
 NEW_PASSWORD = "a-new-day-in-chromium-47"
 
+# The contrast ratio of an element's text with the card it sits on (WCAG 2's formula).
+CONTRAST = """
+element => {
+  const rgb = color => color.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map(v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  let card = element;
+  while (card && getComputedStyle(card).backgroundColor === "rgba(0, 0, 0, 0)") {
+    card = card.parentElement;
+  }
+  const text = luminance(rgb(getComputedStyle(element).color));
+  const back = luminance(rgb(getComputedStyle(card || document.body).backgroundColor));
+  return (Math.max(text, back) + 0.05) / (Math.min(text, back) + 0.05);
+}
+"""
+
 
 @dataclass
 class MerchantDay:
@@ -194,6 +215,7 @@ class MerchantDay:
         self.page.wait_for_url(f"{self.base_url}/notifications/")
         newest = self.page.get_by_test_id("notification-list").locator("li").first
         assert f"#{claim.pk}" in newest.inner_text()
+        assert newest.locator("button").evaluate(CONTRAST) >= 4.5  # readable (WCAG AA)
         self.shoot("notifications")
         newest.locator("button").click()
         self.page.wait_for_url(f"{self.base_url}/claims/{claim.pk}/")
