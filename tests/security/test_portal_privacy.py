@@ -26,15 +26,18 @@ from django.urls import get_resolver, reverse
 from django.utils import timezone
 from PIL import Image
 
+from tests.conftest import TESTDATA
 from tests.security.test_portal_cross_shop import OBJECTS_OF_SHOP_A, _walk
 from tests.web.conftest import zh_catalogue  # noqa: F401 (fixture)
 from tests.web.test_claim_page import _claim_with_photos
 
 pytestmark = pytest.mark.django_db
 
-CAMERA = Path("/work/shared/testdata/camera")
-if not CAMERA.exists():  # the repository's own sibling, as DESIGN.md names it
-    CAMERA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "camera"
+# ``../shared/testdata/camera/`` beside the repository; a git worktree's sibling may lack
+# it, then the machine's shared copy.
+CAMERA = TESTDATA / "camera"
+if not CAMERA.exists():
+    CAMERA = Path("/work/shared/testdata/camera")
 GPS_PHOTOS = ("gps_DSCN0010.jpg", "gps_DSCN0021.jpg")
 GPS_IFD = 0x8825
 ORDER_PHONE = "13912345678"
