@@ -52,8 +52,8 @@ bench-speed: $(STAMP)
 bench-load: $(STAMP)
 	$(PY) bench/load.py $(BENCH_ARGS)
 
-# The merchant inbox at 100k claims of one shop on a throw-away PostgreSQL database
-# (claimlens_inbox_pages; BENCH_PAGES_SERVER / BENCH_PAGES_DATABASE to change it).
+# The merchant pages (inbox, products, claim) at 100k claims of one shop on a throw-away PostgreSQL database
+# (claimlens_portal_pages; BENCH_PAGES_SERVER / BENCH_PAGES_DATABASE to change it).
 bench-pages: $(STAMP)
 	$(PY) bench/pages.py $(BENCH_ARGS)
 

@@ -2,7 +2,7 @@
 
     make bench-pages        # or: .venv/bin/python bench/pages.py [--claims 100000] [--repeats 40]
 
-It creates a private PostgreSQL database (``claimlens_inbox_pages`` by default: dropped
+It creates a private PostgreSQL database (``claimlens_portal_pages`` by default: dropped
 and re-created, never point it at real data), migrates it, seeds ``--claims`` claims of
 one shop with bulk ``INSERT ... SELECT generate_series`` (orders, order items, buyers and
 claims in every status, a fifth waiting for the shop with deadlines spread over 4 days,
@@ -13,11 +13,17 @@ middleware, the selector's queries, the template):
 * the first page (the default sort: waiting claims by deadline, then the rest by date);
 * a deep page (a cursor half-way down the shop's 100k claims, date sort);
 * a filtered search (a product word + the "high risk" band, by amount);
-* the "deadline within 24 h" + "has forgery signals" filters.
+* the "deadline within 24 h" + "has forgery signals" filters;
+* a claim number search, the risk sort;
+* the products page (the shop's products, their listing photos and the claims that
+  matched each photo) and one claim's page.
 
-Each is requested ``--repeats`` times after warm-up; p50, p95 and the minimum are
-reported with the machine's load average, and ``EXPLAIN (ANALYZE, BUFFERS)`` of each
-page query goes to ``bench/out/pages.md`` (docs/performance.md quotes it).
+Each is requested ``--repeats`` times after warm-up, serially (wall time and the
+process's CPU time per request), then by ``--clients`` concurrent clients (separate
+processes, each with its own connection and session); the whole series runs
+``--rounds`` times. p50, p95 and the minimum are reported with the machine's load
+average, and ``EXPLAIN (ANALYZE, BUFFERS)`` of each page query goes to
+``bench/out/pages.md`` (docs/performance.md quotes it).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import django_setup, machine, md_table, summary_ms, write_json, write_text  # noqa: E402
 
 SERVER_URL = os.environ.get("BENCH_PAGES_SERVER", "postgres://postgres@127.0.0.1:5432")
-DATABASE = os.environ.get("BENCH_PAGES_DATABASE", "claimlens_inbox_pages")
+DATABASE = os.environ.get("BENCH_PAGES_DATABASE", "claimlens_portal_pages")
 PRODUCTS = ("陶瓷杯 Ceramic mug", "蓝牙耳机 Bluetooth earphones", "羊毛围巾 Wool scarf",
             "不锈钢保温杯 Steel flask", "机械键盘 Mechanical keyboard", "真丝枕套 Silk pillowcase",
             "运动鞋 Running shoes", "台灯 Desk lamp")  # fmt: skip
@@ -55,15 +61,18 @@ def drop_database() -> None:
 
 
 SEED_SQL = """
-INSERT INTO refunds_buyer (platform_id, display_name, phone, created_at, account_created_at)
-SELECT 'b-' || g, 'buyer_' || md5(g::text)::varchar(8), '1380000' || lpad(g::text, 4, '0'),
-       now(), now() - interval '400 days'
+INSERT INTO refunds_buyer (tenant_id, platform_id, display_name, phone, created_at,
+                           account_created_at)
+SELECT %(tenant)s, 'b-' || g, 'buyer_' || md5(g::text)::varchar(8),
+       '1380000' || lpad(g::text, 4, '0'), now(), now() - interval '400 days'
 FROM generate_series(1, %(buyers)s) g;
 
 INSERT INTO refunds_order (merchant_id, buyer_id, platform_id, total_amount, shipping_address,
-                           paid_at, shipped_at, delivered_at, created_at)
+                           buyer_name, buyer_phone, paid_at, shipped_at, delivered_at,
+                           created_at)
 SELECT %(shop)s, (SELECT min(id) FROM refunds_buyer) + (g %% %(buyers)s), 'o-' || g,
        (10 + (g * 37) %% 990)::numeric(12, 2), '上海市某路 ' || g || ' 号',
+       '买家 ' || g, '1390000' || lpad((g %% 10000)::text, 4, '0'),
        now() - interval '10 days', now() - interval '9 days', now() - interval '7 days', now()
 FROM generate_series(1, %(claims)s) g;
 
@@ -72,16 +81,16 @@ SELECT o.id, (%(products)s::text[])[1 + (o.id %% %(n_products)s)], 1, o.total_am
 FROM refunds_order o;
 
 INSERT INTO refunds_refundclaim (
-    order_id, merchant_id, buyer_id, platform_id, amount, order_total, reason, description,
-    status, risk_score, risk_reasons, merchant_response, merchant_statement, outcome,
-    confirmed_forgery, merchant_deadline, created_at, updated_at)
-SELECT o.id, o.merchant_id, o.buyer_id, 'c-' || o.id, o.total_amount, o.total_amount,
+    tenant_id, order_id, merchant_id, buyer_id, platform_id, amount, order_total, reason,
+    description, status, risk_score, risk_reasons, merchant_response, merchant_statement, outcome,
+    confirmed_forgery, ai_suspect_note, merchant_deadline, created_at, updated_at)
+SELECT %(tenant)s, o.id, o.merchant_id, o.buyer_id, 'c-' || o.id, o.total_amount, o.total_amount,
        (ARRAY['damaged','not_as_described','quality','missing_parts','wrong_item'])[1 + o.id %% 5],
        '', s.status,
        CASE WHEN o.id %% 17 = 0 THEN NULL ELSE (o.id * 7919) %% 101 END,
        '[]'::jsonb, '', '',
        CASE WHEN s.status IN ('decided', 'closed') THEN 'refund_denied' ELSE '' END,
-       false,
+       false, '',
        CASE WHEN s.status = 'awaiting_merchant'
             THEN now() + ((o.id %% 5760) || ' minutes')::interval END,
        now() - ((%(claims)s - o.id) || ' minutes')::interval,
@@ -108,6 +117,7 @@ def seed(claims: int) -> dict:
             SEED_SQL,
             {
                 "shop": shop.pk,
+                "tenant": shop.tenant_id,
                 "claims": claims,
                 "buyers": max(1, claims // 5),
                 "products": list(PRODUCTS),
@@ -115,16 +125,44 @@ def seed(claims: int) -> dict:
             },
         )
     seeded = time.perf_counter() - started
-    findings = _seed_findings()
+    photos = _seed_products(shop)
+    findings = _seed_findings(photos)
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
         cursor.execute("CHECKPOINT")  # the seed's writes flushed before anything is timed
     return {"seed_seconds": round(seeded, 1), "claims_with_signals": findings, "user": user}
 
 
-def _seed_findings() -> int:
+def _seed_products(shop) -> list:
+    """The shop's products (one per item title) with three listing photos each."""
+    from evidence.models import EvidenceFile
+    from merchants.models import Product
+
+    products = Product.objects.bulk_create(
+        [Product(merchant=shop, platform_id=f"p-{n}", title=t) for n, t in enumerate(PRODUCTS)]
+    )
+    photos = [
+        EvidenceFile(
+            attached_to="product",
+            product=product,
+            submitted_by="merchant",
+            original=f"bench/listing-{product.pk}-{n}.jpg",
+            original_name=f"listing-{n}.jpg",
+            sha256=f"{product.pk:032d}{n:032d}",
+            content_type="image/jpeg",
+            size=1,
+            status="checked",
+        )
+        for product in products
+        for n in range(3)
+    ]
+    return EvidenceFile.objects.bulk_create(photos)
+
+
+def _seed_findings(photos: list) -> int:
     """Forgery findings on one claim in 25, through the ORM's bulk_create (the evidence
-    tables' columns change more often than the claims'); returns how many."""
+    tables' columns change more often than the claims'), one in five of them a copy of
+    a listing photo (the products page lists those claims); returns how many."""
     from evidence.models import CheckRun, EvidenceFile, Finding
     from refunds.models import RefundClaim
 
@@ -139,12 +177,13 @@ def _seed_findings() -> int:
                 check_run=run,
                 evidence=f,
                 claim_id=f.claim_id,
-                code="listing_copy",
+                code="reference_copy" if n % 5 == 0 else "listing_copy",
+                related_evidence=photos[n % len(photos)] if n % 5 == 0 else None,
                 severity="high",
                 weight=60,
                 message="bench",
             )
-            for run, f in zip(runs, files, strict=True)
+            for n, (run, f) in enumerate(zip(runs, files, strict=True))
         ],
         batch_size=2000,
     )
@@ -177,17 +216,58 @@ def _run(model, evidence):
     )
 
 
-def time_requests(client, url: str, params: dict, repeats: int) -> tuple[list[float], int]:
+def time_requests(client, url: str, params: dict, repeats: int) -> tuple[list, list, int]:
+    """Wall and CPU seconds of ``repeats`` requests after 5 warm-up ones, and the size."""
     for _ in range(5):
         response = client.get(url, params)
-        assert response.status_code == 200, response.status_code
-    timings = []
+        assert response.status_code == 200, (url, response.status_code)
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         response = client.get(url, params)
-        timings.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - started)
         assert response.status_code == 200
-    return timings, len(response.content)
+    return walls, cpus, len(response.content)
+
+
+def _client_process(user_pk: int, cases: dict, repeats: int, results) -> None:
+    """One concurrent client: its own process, connection and session."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client(SERVER_NAME="localhost", HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(get_user_model().objects.get(pk=user_pk))
+    out = {}
+    for name, (url, params) in cases.items():
+        walls, _cpus, _size = time_requests(client, url, params, repeats)
+        out[name] = walls
+    results.put(out)
+
+
+def time_concurrently(user_pk: int, cases: dict, repeats: int, clients: int) -> dict:
+    """Every case's wall times pooled over ``clients`` processes running at once."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # the children must not share the parent's socket
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    processes = [
+        context.Process(target=_client_process, args=(user_pk, cases, repeats, results))
+        for _ in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    pooled: dict[str, list] = {name: [] for name in cases}
+    for _ in processes:
+        for name, walls in results.get().items():
+            pooled[name] += walls
+    for process in processes:
+        process.join()
+        assert process.exitcode == 0
+    return pooled
 
 
 def explain(client, url: str, params: dict) -> str:
@@ -199,40 +279,17 @@ def explain(client, url: str, params: dict) -> str:
     plans = []
     for query in queries.captured_queries:
         sql = query["sql"]
-        if "refunds_refundclaim" in sql and "LIMIT" in sql:
+        if ("refunds_refundclaim" in sql and "LIMIT" in sql) or "evidence_finding" in sql:
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
                 plans.append(sql + "\n\n" + "\n".join(row[0] for row in cursor.fetchall()))
     return "\n\n".join(plans)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=40)
-    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
-    args = parser.parse_args()
-
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
-    recreate_database()
-    django_setup(f"{SERVER_URL}/{DATABASE}")
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.test import Client
-
-    assert not settings.DEBUG
-    call_command("migrate", verbosity=0)
-    facts = seed(args.claims)
-    user = facts.pop("user")
-
+def _cases(args, shop_pk: int) -> dict:
     from refunds import selectors
     from refunds.models import RefundClaim
 
-    # No setup_test_environment(): templates render as in production, uninstrumented.
-    client = Client(SERVER_NAME="localhost", HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(user)
-    url = "/claims/"
     # A cursor half-way down the shop's claims, in the date sort.
     middle = (
         RefundClaim.objects.order_by("-created_at", "-id")
@@ -240,46 +297,137 @@ def main() -> None:
         .get()
     )
     deep_cursor = selectors._encode_cursor(0, middle, selectors._SEGMENTS["date"][0].key)
-    cases = {
-        "first page (deadline sort)": {},
-        "deep page (date sort, 50k down)": {"sort": "date", "cursor": deep_cursor},
-        "search 'earphones' + high risk, by amount": {
-            "q": "earphones",
-            "risk": "high",
-            "sort": "amount",
-        },
-        "due within 24 h + forgery signals": {"due": "on", "signals": "on"},
-        "first page, sort by risk": {"sort": "risk"},
-        # Again at the end: the first case also pays for a cold cache and the seed's
-        # background writes (autovacuum, the checkpointer).
-        "first page again (deadline sort)": {},
+    # A waiting claim with a forgery finding: the claim page's heaviest kind.
+    flagged = (
+        RefundClaim.objects.filter(status="awaiting_merchant", findings__isnull=False)
+        .order_by("pk")
+        .first()
+    )
+    inbox = "/claims/"
+    return {
+        "inbox, first page (deadline sort)": (inbox, {}),
+        "inbox, deep page (date sort, 50k down)": (inbox, {"sort": "date", "cursor": deep_cursor}),
+        "inbox, search 'earphones' + high risk, by amount": (
+            inbox,
+            {"q": "earphones", "risk": "high", "sort": "amount"},
+        ),
+        "inbox, search a claim number": (inbox, {"q": f"c-{middle.order_id}"}),
+        "inbox, filter: due within 24 h + forgery signals": (inbox, {"due": "on", "signals": "on"}),
+        "inbox, sort by risk": (inbox, {"sort": "risk"}),
+        "products page": ("/products/", {}),
+        "claim page": (f"/claims/{flagged.pk}/", {}),
     }
-    results, plans = {}, {}
-    for name, params in cases.items():
-        timings, size = time_requests(client, url, params, args.repeats)
-        results[name] = {**summary_ms(timings), "bytes": size}
-        plans[name] = explain(client, url, params)
-        print(f"{name}: p50 {results[name]['median']} ms, p95 {results[name]['p95']} ms")
 
-    load = os.getloadavg()
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=40)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="time a kept database again")
+    args = parser.parse_args()
+
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+    if not args.reuse:
+        recreate_database()
+    django_setup(f"{SERVER_URL}/{DATABASE}")
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client
+
+    from merchants.models import Merchant
+
+    assert not settings.DEBUG
+    call_command("migrate", verbosity=0)
+    if args.reuse:
+        facts = {"seed_seconds": None, "claims_with_signals": None}
+        user = get_user_model().objects.get(username="bench")
+    else:
+        facts = seed(args.claims)
+        user = facts.pop("user")
+    shop = Merchant.objects.get(platform_id="bench-shop")
+
+    # No setup_test_environment(): templates render as in production, uninstrumented.
+    client = Client(SERVER_NAME="localhost", HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(user)
+    cases = _cases(args, shop.pk)
+    rounds = []
+    plans = {}
+    for number in range(1, args.rounds + 1):
+        serial, cpu = {}, {}
+        for name, (url, params) in cases.items():
+            walls, cpus, size = time_requests(client, url, params, args.repeats)
+            serial[name] = {**summary_ms(walls), "bytes": size}
+            cpu[name] = summary_ms(cpus)
+            if number == 1:
+                plans[name] = explain(client, url, params)
+        load_serial = [round(x, 2) for x in os.getloadavg()]
+        concurrent = {
+            name: summary_ms(walls)
+            for name, walls in time_concurrently(
+                user.pk, cases, args.repeats // 2, args.clients
+            ).items()
+        }
+        load_concurrent = [round(x, 2) for x in os.getloadavg()]
+        rounds.append(
+            {
+                "serial": serial,
+                "cpu": cpu,
+                "concurrent": concurrent,
+                "load_serial": load_serial,
+                "load_concurrent": load_concurrent,
+            }
+        )
+        for name in cases:
+            print(
+                f"round {number} {name}: serial p50 {serial[name]['median']} "
+                f"p95 {serial[name]['p95']} min {serial[name]['min']} ms, "
+                f"cpu p50 {cpu[name]['median']} ms, "
+                f"{args.clients} clients p95 {concurrent[name]['p95']} ms"
+            )
+        print(f"load: serial {load_serial}, concurrent {load_concurrent}")
+
     payload = {
         "claims": args.claims,
         "repeats": args.repeats,
-        "load_average": [round(x, 2) for x in load],
+        "clients": args.clients,
         "machine": machine(),
         **facts,
-        "results": results,
+        "rounds": rounds,
     }
     write_json("pages.json", payload)
+    header = ["case", "round", "serial p50", "serial p95", "serial min", "CPU p50", "CPU min"]
+    header += [f"{args.clients} clients p50", f"{args.clients} clients p95"]
     rows = [
-        [name, r["median"], r["p95"], r["min"], r["max"], r["n"]] for name, r in results.items()
+        [
+            name,
+            number,
+            r["serial"][name]["median"],
+            r["serial"][name]["p95"],
+            r["serial"][name]["min"],
+            r["cpu"][name]["median"],
+            r["cpu"][name]["min"],
+            r["concurrent"][name]["median"],
+            r["concurrent"][name]["p95"],
+        ]
+        for name in cases
+        for number, r in enumerate(rounds, 1)
     ]
+    loads = "; ".join(
+        f"round {n}: {r['load_serial']} serial, {r['load_concurrent']} concurrent"
+        for n, r in enumerate(rounds, 1)
+    )
     text = (
-        f"# Inbox at {args.claims:,} claims of one shop\n\n"
-        f"Load average during the run: {payload['load_average']} (1, 5, 15 min); "
-        f"{args.repeats} requests per case after 5 warm-up ones; Django test client, DEBUG off, "
-        "PostgreSQL.\n\n"
-        + md_table(["case", "p50 ms", "p95 ms", "min ms", "max ms", "n"], rows)
+        f"# Merchant pages at {args.claims:,} claims of one shop\n\n"
+        f"Load average (1, 5, 15 min) at the end of each part: {loads}. "
+        f"{args.repeats} serial requests per case after 5 warm-up ones, then "
+        f"{args.clients} concurrent clients × {args.repeats // 2}; Django test client, "
+        "DEBUG off, PostgreSQL. Times in ms.\n\n"
+        + md_table(header, rows)
         + "\n"
         + "\n".join(f"## {name}\n\n```\n{plan}\n```\n" for name, plan in plans.items())
     )

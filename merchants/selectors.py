@@ -82,10 +82,14 @@ def _current_first():
     return EvidenceFile.objects.order_by(F("retired_at").asc(nulls_first=True), "pk")
 
 
+MATCHED_CLAIMS_SHOWN = 10
+
+
 def products_for_shop(*, merchant: Merchant) -> list[Product]:
     """The shop's products with their listing photos (current first, then retired),
-    each photo with ``matched_claims``: the shop's claims whose photos the reference
-    match found to be copies of it (claim id, number), oldest first. Three queries."""
+    each photo with ``matched_claims``: the newest ``MATCHED_CLAIMS_SHOWN`` of the shop's
+    claims whose photos the reference match found to be copies of it (claim id, number),
+    and ``matched_more``: how many others did. Three queries."""
     products = list(
         Product.objects.filter(merchant=merchant)
         .order_by("title", "pk")
@@ -101,14 +105,16 @@ def products_for_shop(*, merchant: Merchant) -> list[Product]:
             code__in=REFERENCE_MATCH_CODES,
             claim__merchant=merchant,
         )
-        .order_by("claim_id")
+        .order_by("-claim_id")
         .values_list("related_evidence_id", "claim_id", "claim__platform_id")
         .distinct()
     ):
         matches.setdefault(photo_id, []).append((claim_id, number or f"#{claim_id}"))
     for product in products:
         for photo in product.all_photos:
-            photo.matched_claims = matches.get(photo.pk, [])
+            matched = matches.get(photo.pk, [])
+            photo.matched_claims = matched[:MATCHED_CLAIMS_SHOWN]
+            photo.matched_more = max(0, len(matched) - MATCHED_CLAIMS_SHOWN)
     return products
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 import statistics
 from dataclasses import dataclass
 from decimal import Decimal
@@ -317,20 +319,35 @@ def _risk_band_q(band: str, thresholds: tuple[int, int]) -> Q:
 
 def _search_q(text: str, shop_ids: list[int]) -> Q:
     """Claim number (``#12``, ``12`` or the platform's id), order number, the buyer's
-    pseudonym, a product title. Each is matched in the table it lives in (``IN (SELECT
-    ...)``: the order number on ``order_unique_platform_id``, the texts on the trigram
-    indexes of migration 0006 on PostgreSQL), so the claims are not joined row by row."""
+    pseudonym, a product title. Each is matched in the table it lives in (the order
+    number on ``order_unique_platform_id``, the texts on the trigram indexes of
+    migration 0006 on PostgreSQL), never by joining the claims row by row.
+
+    How they are combined depends on what the text looks like (docs/performance.md,
+    "Merchant pages at 100k claims of one shop"): a number or an id (one word with a
+    digit) matches a handful of claims, so their ids are one ``UNION`` and the page
+    sorts those few; an ``OR`` there would be checked along the page's sort index
+    through all of a busy shop's claims. Words (a product, a pseudonym) may match
+    thousands, so the ``OR`` of hashed look-ups lets the sort index stop at the page's
+    last row instead."""
     from refunds.models import Order, OrderItem
 
     text = text.strip()
     number = text.removeprefix("#")
     orders = Order.objects.filter(merchant_id__in=shop_ids, platform_id=text)
-    match = Q(platform_id=text) | Q(order_id__in=orders.values("pk"))
+    conditions = [
+        Q(platform_id=text),
+        Q(order_id__in=orders.values("pk")),
+        Q(buyer_id__in=Buyer.objects.filter(display_name__icontains=text).values("pk")),
+        Q(order_id__in=OrderItem.objects.filter(title__icontains=text).values("order_id")),
+    ]
     if number.isdigit() and len(number) < 19:
-        match |= Q(pk=int(number))
-    match |= Q(buyer_id__in=Buyer.objects.filter(display_name__icontains=text).values("pk"))
-    match |= Q(order_id__in=OrderItem.objects.filter(title__icontains=text).values("order_id"))
-    return match
+        conditions.append(Q(pk=int(number)))
+    if text.split() == [text] and any(c.isdigit() for c in text):
+        claims = RefundClaim.objects.filter(merchant_id__in=shop_ids).order_by()
+        first, *others = (claims.filter(c).values("pk") for c in conditions)
+        return Q(pk__in=first.union(*others))
+    return functools.reduce(operator.or_, conditions)
 
 
 def _after(key: tuple[tuple[str, bool], ...], values: list) -> Q:

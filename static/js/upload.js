@@ -127,8 +127,11 @@
         var fresh = page.querySelector("main");
         var main = document.querySelector("main");
         if (fresh && main) {
+          var position = Array.prototype.indexOf.call(main.querySelectorAll("form[data-upload-form]"), form);
+          var chosen = rows.map(function (row) { return row.file; });
           main.replaceWith(document.importNode(fresh, true));
           init();
+          keepChosen(position, chosen);
           // Other scripts of the page may set up what they own in the new content.
           document.dispatchEvent(new CustomEvent("claimlens:content-replaced"));
           var alert = document.querySelector("[role=alert]");
@@ -143,6 +146,31 @@
         });
       });
       xhr.send(data);
+    });
+  }
+
+  // After a refusal nothing was kept, but the files the server did not name are still
+  // chosen in the new form (and say so): sending again needs no second pick.
+  function keepChosen(position, files) {
+    var main = document.querySelector("main");
+    var form = main && main.querySelectorAll("form[data-upload-form]")[position];
+    var box = form && form.querySelector("[data-upload]");
+    if (!box || !files.length || !window.DataTransfer) return;
+    var refused = Array.prototype.map.call(
+      main.querySelectorAll(".errorlist li, [data-upload-errors] li"),
+      function (line) { return line.textContent.trim(); }
+    );
+    var transfer = new DataTransfer();
+    files.forEach(function (file) {
+      var named = refused.some(function (line) { return line.indexOf(file.name + ":") === 0; });
+      if (!named) transfer.items.add(file);
+    });
+    if (!transfer.files.length) return;
+    var input = box.querySelector("input[type=file]");
+    input.files = transfer.files;
+    input.dispatchEvent(new Event("change"));
+    Array.prototype.forEach.call(box.querySelectorAll("[data-upload-file] .small"), function (note) {
+      if (!note.textContent) note.textContent = box.dataset.msgKept;
     });
   }
 
