@@ -1,11 +1,14 @@
-"""Server-rendered SVG charts: geometry computed here, drawn by
-``templates/reporting/partials/chart.html`` (no JavaScript, no inline style: the page's
-Content-Security-Policy allows neither). Each chart carries its title and description
-for ``<title>``/``<desc>``; the page prints the same figures in a table beside it."""
+"""Server-rendered SVG charts: geometry and markup computed here (no JavaScript, no
+inline style: the page's Content-Security-Policy allows neither). Each chart carries its
+title and description for ``<title>``/``<desc>``; the page prints the same figures in a
+table beside it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH = 720
 HEIGHT = 220
@@ -42,6 +45,35 @@ class Chart:
     rects: list[Rect] = field(default_factory=list)
     texts: list[Text] = field(default_factory=list)
     lines: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    def svg(self) -> SafeString:
+        """The chart's markup, every text escaped (built here rather than in a template:
+        a year of columns is a few thousand elements, which the template engine renders
+        about ten times slower)."""
+        key = escape(self.key)
+        parts = [
+            f'<svg class="chart" viewBox="0 0 {self.width} {self.height}" width="100%" '
+            f'role="img" aria-labelledby="chart-{key}-title chart-{key}-desc" '
+            f'data-chart="{key}">',
+            f'<title id="chart-{key}-title">{escape(self.title)}</title>',
+            f'<desc id="chart-{key}-desc">{escape(self.desc)}</desc>',
+        ]
+        parts += [
+            f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="#d9dde3"/>'
+            for x1, y1, x2, y2 in self.lines
+        ]
+        parts += [
+            f'<rect x="{r.x:g}" y="{r.y:g}" width="{r.width:g}" height="{r.height:g}" '
+            f'fill="{escape(r.fill)}"><title>{escape(r.label)}</title></rect>'
+            for r in self.rects
+        ]
+        parts += [
+            f'<text x="{t.x:g}" y="{t.y:g}" text-anchor="{t.anchor}" font-size="12" '
+            f'fill="#444">{escape(t.text)}</text>'
+            for t in self.texts
+        ]
+        parts.append("</svg>")
+        return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
 
 
 @dataclass(frozen=True)
