@@ -53,7 +53,9 @@ class StatisticsFilterForm(forms.Form):
         else a preset ending on the last day or today (the last 30 days when nothing
         valid was chosen)."""
         today = timezone.localdate()
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self._valid_fields()
+        if self.non_field_errors():
+            data = {}
         if data.get("start") and data.get("end"):
             return data["start"], data["end"]
         if data.get("start"):
@@ -62,6 +64,11 @@ class StatisticsFilterForm(forms.Form):
         end = data.get("end") or today
         return end - dt.timedelta(days=days - 1), end
 
-    def merchant_id(self) -> int | None:
-        shop = self.cleaned_data.get("merchant") if self.is_valid() else None
-        return shop.pk if shop else None
+    def shop(self):
+        """The chosen shop, or None (all shops; also when the choice was not valid)."""
+        return self._valid_fields().get("merchant")
+
+    def _valid_fields(self) -> dict:
+        """The fields that validated (one bad field does not discard the others)."""
+        self.is_valid()
+        return getattr(self, "cleaned_data", {})

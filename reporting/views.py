@@ -34,7 +34,7 @@ def _figures(request):
         request.GET or None, merchants=selectors.shops_for_statistics(platform_id=platform_id)
     )
     start, end = form.period()
-    shop = form.cleaned_data.get("merchant") if form.is_bound and form.is_valid() else None
+    shop = form.shop()
     stats = selectors.statistics_for(
         platform_id=platform_id, start=start, end=end, merchant_id=shop.pk if shop else None
     )
