@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db.models import Sum
 from django.utils import timezone
 
 from refunds import services
@@ -336,3 +337,41 @@ def test_a_platforms_figures_never_include_another_platforms(django_user_model):
     )
     assert (seen_by_b.claims, seen_by_b.decisions, seen_by_b.reviewers) == (1, 0, [])
     assert (shop_of_a.claims, shop_of_a.decisions) == (0, 0)
+
+
+# --- The beat and the command -------------------------------------------------------------
+
+
+def test_the_beat_runs_the_refresh_task(settings, decided_month):
+    from reporting.tasks import rollups_refresh_task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["rollups-refresh"]
+    result = rollups_refresh_task.delay().get()
+
+    assert entry["task"] == rollups_refresh_task.name
+    assert result["skipped"] == 0 and result["days"] >= 2
+    assert DecisionDay.objects.filter(merchant=None).aggregate(n=Sum("decisions"))["n"] == 4
+
+
+def test_the_rebuild_command_rebuilds_from_a_day(decided_month):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("rebuild_rollups", stdout=out)
+    everything = _rows(DecisionDay)
+    DecisionDay.objects.all().delete()
+    call_command(
+        "rebuild_rollups", "--since", (timezone.localdate() - dt.timedelta(days=7)).isoformat()
+    )
+
+    assert "days rebuilt" in out.getvalue()
+    assert (
+        DecisionDay.objects.filter(day__lt=timezone.localdate() - dt.timedelta(days=7)).count() == 0
+    )
+    assert [r for r in everything if r[0] >= timezone.localdate() - dt.timedelta(days=7)] == _rows(
+        DecisionDay
+    )
+    with pytest.raises(CommandError):
+        call_command("rebuild_rollups", "--since", "2026-13-01")
