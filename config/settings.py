@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "evidence",
     "api",
     "notifications",
+    "reporting",
 ]
 
 MIDDLEWARE = [
@@ -338,6 +339,12 @@ CELERY_BEAT_SCHEDULE = {
     "notification-digests": {
         "task": "notifications.tasks.digests_task",
         "schedule": env.float("NOTIFICATION_DIGEST_SECONDS", default=86400.0),
+    },
+    # The statistics' daily rollups: the days touched since the last run, recomputed
+    # (docs/statistics.md, "Freshness": the page is at most this stale, plus a run).
+    "rollups-refresh": {
+        "task": "reporting.tasks.rollups_refresh_task",
+        "schedule": env.float("ROLLUPS_REFRESH_SECONDS", default=300.0),
     },
 }
 # ...and after the commit of every Nth audit event (0: only the periodic one).

@@ -13,6 +13,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("", include("merchants.urls")),
     path("", include("refunds.urls")),
+    path("", include("reporting.urls")),
 ]
 
 # Pages in the site's design, JSON problem documents under /api/ (config/errors.py).

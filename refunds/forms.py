@@ -235,23 +235,6 @@ class RequestEvidenceForm(forms.Form):
         ]
 
 
-class StatisticsPeriodForm(forms.Form):
-    """The reviewers' statistics period, in days; anything else means the default."""
-
-    DEFAULT_DAYS = 30
-
-    days = forms.TypedChoiceField(
-        label=_("Period"),
-        choices=[(7, _("Last 7 days")), (30, _("Last 30 days")), (90, _("Last 90 days"))],
-        coerce=int,
-        required=False,
-        empty_value=DEFAULT_DAYS,
-    )
-
-    def period_days(self) -> int:
-        return self.cleaned_data["days"] if self.is_valid() else self.DEFAULT_DAYS
-
-
 class BulkFilterForm(forms.Form):
     queue = forms.ModelChoiceField(
         label=_("Queue"), queryset=ReviewQueue.objects.all(), required=False

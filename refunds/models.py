@@ -599,6 +599,8 @@ class Decision(models.Model):
                 condition=Q(outcome__in=Outcome.values), name="decision_outcome_valid"
             ),
         ]
+        # The statistics' rollups recompute a day's decisions (reporting.services).
+        indexes = [models.Index(fields=["created_at"], name="decision_by_time")]
 
     def __str__(self) -> str:
         return f"{self.get_outcome_display()} ¥{self.refund_amount}"

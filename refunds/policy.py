@@ -561,3 +561,20 @@ def can_resend_webhook(user, delivery) -> Verdict:
     if delivery.status == WebhookDelivery.Status.PENDING:
         return _not_now(_("This delivery is already waiting to be sent."))
     return ALLOWED
+
+
+# --- Statistics ---------------------------------------------------------------------------
+
+
+def can_view_statistics(user) -> Verdict:
+    """The reviewers' statistics (page and CSV): reviewers, of their own platform's figures
+    only (:func:`statistics_platform_id`); a shop's people never see them."""
+    if not roles(user).reviewer:
+        return _refused(_("Only the platform's reviewers see the statistics."))
+    return ALLOWED
+
+
+def statistics_platform_id(user) -> int | None:
+    """The platform whose figures the reviewer sees (None: every platform, a superuser
+    working for none)."""
+    return roles(user).platform_id

@@ -29,7 +29,6 @@ urlpatterns = [
     path("review/next/", reviewer.take_next, name="review_take_next"),
     path("review/mine/", reviewer.my_claims, name="review_mine"),
     path("review/bulk/", reviewer.bulk, name="review_bulk"),
-    path("review/stats/", reviewer.statistics, name="review_stats"),
     path("review/claims/<int:claim_id>/", reviewer.review_claim, name="review_claim"),
     path("review/claims/<int:claim_id>/take/", reviewer.assign, name="review_assign"),
     path("review/claims/<int:claim_id>/decide/", reviewer.decide, name="review_decide"),

@@ -1,9 +1,7 @@
-"""Reviewer pages: queues, take next, my claims, the review page and its actions,
-statistics."""
+"""Reviewer pages: queues, take next, my claims, the review page and its actions
+(the statistics are in the reporting app)."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,11 +18,9 @@ from refunds.forms import (
     DecisionForm,
     MerchantResponseForm,
     RequestEvidenceForm,
-    StatisticsPeriodForm,
 )
-from refunds.models import ClaimStatus, Outcome, ReviewQueue
+from refunds.models import ClaimStatus, ReviewQueue
 from refunds.selectors import FRAUD_TIER_LABELS, FRAUD_TIERS
-from refunds.templatetags.claim_tags import BAND_LABELS
 from refunds.views.common import (
     evidence_pack_response,
     reviewer_required,
@@ -317,31 +313,6 @@ def bulk(request):
             "form": form,
             "results": results,
             "risk_thresholds": risk_thresholds(),
-            "show_review_nav": True,
-        },
-    )
-
-
-@reviewer_required
-def statistics(request):
-    """The workload now, and the decisions and automated checks of the last 7/30/90 days."""
-    form = StatisticsPeriodForm(request.GET)
-    days = form.period_days()
-    thresholds = risk_thresholds()
-    stats = selectors.review_statistics(
-        since=timezone.now() - dt.timedelta(days=days), thresholds=thresholds
-    )
-    return render(
-        request,
-        "refunds/review_stats.html",
-        {
-            "stats": stats,
-            "days": days,
-            "periods": form.fields["days"].choices,
-            "open_rows": [(s, S(s).label, n) for s, n in stats.open_by_status.items()],
-            "outcome_rows": [(Outcome(o).label, n) for o, n in stats.decisions_by_outcome.items()],
-            "band_rows": [(b, BAND_LABELS[b], n) for b, n in stats.claims_by_risk_band.items()],
-            "risk_thresholds": thresholds,
             "show_review_nav": True,
         },
     )

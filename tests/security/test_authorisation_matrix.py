@@ -293,6 +293,7 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     # A POST without a filter decides nothing (no claim to tick): a page, for reviewers.
     "review_bulk": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_stats": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
+    "review_stats_csv": {"-": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_claim": {"claim_in_review": {"GET": REVIEWER_PAGE, "POST": REVIEWER_PAGE}},
     "review_assign": {
         "claim_in_review": {"GET": REVIEWER_405, "POST": REVIEWER_ACTION},
