@@ -713,7 +713,7 @@ def profile(runs: int = 20) -> int:
 
 def main() -> int:
     if "--profile" in sys.argv:
-        return profile()
+        return profile(min(RUNS, 20))
     if LOOKUP_ONLY:
         return lookup_only()
     started = time.perf_counter()
