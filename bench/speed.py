@@ -15,7 +15,12 @@ near-duplicate lookup on PostgreSQL at 100k and 1M indexed hashes.
   by COPY with random pHashes, plus planted near-duplicates at distances 0..7 that must
   all come back.
 
-Run: ``make bench-speed`` (writes bench/out/speed.json and bench/out/speed.md).
+Every step is timed twice: wall clock and this process's CPU time
+(``time.process_time``); on a shared machine the CPU time is the cost of the work, the
+wall clock adds the time other processes held the core. Minimum and median are reported.
+
+Run: ``make bench-speed`` (writes bench/out/speed.json and bench/out/speed.md);
+``bench/speed.py --profile`` for cProfile (CPU time) per function.
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/claimlens_bench),
 BENCH_RUNS (default 30), BENCH_NAIVE_RUNS (default 20), BENCH_SKIP_DB=1 to skip the lookup,
 BENCH_LOOKUP_ONLY=1 to run only the lookup, BENCH_LOOKUP_SIZES (default "100000,1000000").
@@ -32,6 +37,7 @@ from bench import common  # noqa: E402
 
 PINNED_CPU = common.pin_to_one_core()  # re-execs under taskset before numpy/cv2 load
 
+import contextlib  # noqa: E402
 import datetime as dt  # noqa: E402
 import gc  # noqa: E402
 import io  # noqa: E402
@@ -97,7 +103,9 @@ def camera_noise(image: np.ndarray, seed: int, sigma: float = 5.0) -> np.ndarray
 
 
 def make_images(size: tuple[int, int]) -> dict:
-    """A damaged copy of product 1's listing (the claim photo) and 5 listing JPEGs."""
+    """A damaged copy of product 1's listing (the claim photo), an honest photo of
+    product 1 (another viewpoint, table and light: no reference explains it, the most
+    work for the reference match) and 5 listing JPEGs."""
     seeds = [1, 2, 3, 4, 5]
     references = []
     listing_pixels = None
@@ -108,17 +116,24 @@ def make_images(size: tuple[int, int]) -> dict:
         if seed == 1:
             listing_pixels, box = pixels, photo.product_box
     forgery = syn.paint_damage(listing_pixels, 7, kind="crack", region=box)
-    claim_pixels = camera_noise(forgery.image, 1234)
-    claim = syn.encode_jpeg(
-        claim_pixels,
+    honest = camera_noise(syn.render_other_shot(1, 4, size=size).image, 4321)
+    return {
+        "claim": _phone_jpeg(camera_noise(forgery.image, 1234)),
+        "honest": _phone_jpeg(honest),
+        "references": references,
+    }
+
+
+def _phone_jpeg(pixels: np.ndarray) -> bytes:
+    return syn.encode_jpeg(
+        pixels,
         quality=92,
         exif=True,
-        thumbnail_of=claim_pixels,
+        thumbnail_of=pixels,
         make="Xiaomi",
         model="2211133C",
         taken_at=dt.datetime(2025, 9, 4, 20, 15, tzinfo=CHINA),
     )
-    return {"claim": claim, "references": references}
 
 
 def context_for(reference_blobs: list[bytes]) -> CheckContext:
@@ -143,35 +158,57 @@ def context_for(reference_blobs: list[bytes]) -> CheckContext:
 # ------------------------------------------------------------------ optimised path
 
 
-def pipeline_once(data: bytes, reference_blobs: list[bytes]) -> dict[str, float]:
-    """One photo through the product's pipeline minus the DB; seconds per step."""
-    steps: dict[str, float] = {}
-    t_start = t = time.perf_counter()
-    image = imaging.decode(data)
-    steps["decode"] = time.perf_counter() - t
-    t = time.perf_counter()
-    image_hash = phash(image)
-    hash_chunks(image_hash)
-    steps["hashes"] = time.perf_counter() - t
-    t = time.perf_counter()
-    context = context_for(reference_blobs)
-    steps["context"] = time.perf_counter() - t
-    t = time.perf_counter()
-    outcomes = run_checks(image, context)
-    steps["checks (all)"] = time.perf_counter() - t
+class Steps:
+    """Wall-clock and CPU seconds (this process: ``time.process_time``) per named step."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._wall0, self._cpu0 = time.perf_counter(), time.process_time()
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.add(name, time.perf_counter() - wall, time.process_time() - cpu)
+
+    def add(self, name: str, wall: float, cpu: float) -> None:
+        self.wall[name] = wall
+        self.cpu[name] = cpu
+
+    def total(self) -> Steps:
+        self.add("total", time.perf_counter() - self._wall0, time.process_time() - self._cpu0)
+        return self
+
+
+def pipeline_once(data: bytes, reference_blobs: list[bytes]) -> Steps:
+    """One photo through the product's pipeline minus the DB, step by step.
+
+    The claim's ORB features are computed as their own step before the checks (they are
+    memoised on the image, so ``reference_match`` and ``copy_move`` then read them):
+    the same work as in ``check_evidence``, where the first check to need them pays."""
+    steps = Steps()
+    with steps.step("decode (walk, reduced decode, working copy)"):
+        image = imaging.decode(data)
+    with steps.step("EXIF (parsed once)"):
+        _ = image.exif
+    with steps.step("hashes"):
+        hash_chunks(phash(image))
+    with steps.step("context (stored reference features)"):
+        context = context_for(reference_blobs)
+    with steps.step("claim features (ORB, memoised)"):
+        compute_features(image)
+    with steps.step("checks (all)"):
+        outcomes = run_checks(image, context)
     for outcome in outcomes:
-        steps[f"check:{outcome.check.name}"] = outcome.duration_ms / 1000
+        steps.add(f"check:{outcome.check.name}", outcome.duration_ms / 1000, outcome.cpu_ms / 1000)
         if outcome.status not in ("done", "skipped"):
             raise RuntimeError(f"{outcome.check.name}: {outcome.status} {outcome.error[:300]}")
-    t = time.perf_counter()
-    # Every file's features are stored (memoised on ``image`` by reference_match).
-    features_to_bytes(compute_features(image))
-    steps["features (stored)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    imaging.display_copy(image)
-    steps["display copy"] = time.perf_counter() - t
-    steps["total"] = time.perf_counter() - t_start
-    return steps
+    with steps.step("features stored (memoised)"):
+        features_to_bytes(compute_features(image))
+    with steps.step("display copy"):
+        imaging.display_copy(image)
+    return steps.total()
 
 
 # ---------------------------------------------------------------------- naive path
@@ -194,53 +231,59 @@ def full_decode(data: bytes) -> imaging.DecodedImage:
     )
 
 
-def naive_once(data: bytes, reference_jpegs: list[bytes]) -> dict[str, float]:
+def naive_once(data: bytes, reference_jpegs: list[bytes]) -> Steps:
     """Every check decodes for itself at full resolution; references recomputed each time."""
-    steps: dict[str, float] = {}
-    t_start = t = time.perf_counter()
-    image = full_decode(data)
-    image_hash = phash(image)
-    hash_chunks(image_hash)
-    steps["hashes (own full decode)"] = time.perf_counter() - t
+    steps = Steps()
+    with steps.step("hashes (own full decode)"):
+        image = full_decode(data)
+        hash_chunks(phash(image))
     base = context_for([])
     for check in all_checks():
-        t = time.perf_counter()
-        image = full_decode(data)
-        context = base
-        if check.name == "reference_match":
-            context = CheckContext(
-                **{
-                    **base.__dict__,
-                    "references": [
-                        ReferencePhoto(
-                            i + 1, "listing", f"listing {i + 1}", compute_features(full_decode(ref))
-                        )
-                        for i, ref in enumerate(reference_jpegs)
-                    ],
-                }
-            )
-        if check.applies_to(image, context):
-            check.run(image, context)
-        steps[f"check:{check.name}"] = time.perf_counter() - t
-    t = time.perf_counter()
-    features_to_bytes(compute_features(image))  # the last check's decode, no extra one
-    steps["features (stored)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    imaging.display_copy(data)
-    steps["display copy"] = time.perf_counter() - t
-    steps["total"] = time.perf_counter() - t_start
-    return steps
+        with steps.step(f"check:{check.name}"):
+            image = full_decode(data)
+            context = base
+            if check.name == "reference_match":
+                references = [
+                    ReferencePhoto(
+                        i + 1, "listing", f"listing {i + 1}", compute_features(full_decode(ref))
+                    )
+                    for i, ref in enumerate(reference_jpegs)
+                ]
+                context = CheckContext(**{**base.__dict__, "references": references})
+            if check.applies_to(image, context):
+                check.run(image, context)
+    with steps.step("features stored (memoised)"):
+        features_to_bytes(compute_features(image))  # the last check's decode, no extra one
+    with steps.step("display copy"):
+        imaging.display_copy(data)
+    return steps.total()
 
 
 def measure(fn, runs: int, *args) -> dict:
+    """Per step: the wall-clock summary (``median``, ``min``... in ms) and the CPU-time
+    one under ``cpu``."""
     for _ in range(WARMUP):
         fn(*args)
-    samples: dict[str, list[float]] = {}
+    wall: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     gc.collect()
     for _ in range(runs):
-        for key, value in fn(*args).items():
-            samples.setdefault(key, []).append(value)
-    return {key: common.summary_ms(values) for key, values in samples.items()}
+        steps = fn(*args)
+        for key, value in steps.wall.items():
+            wall.setdefault(key, []).append(value)
+            cpu.setdefault(key, []).append(steps.cpu[key])
+    return {
+        key: {**common.summary_ms(values), "cpu": common.summary_ms(cpu[key])}
+        for key, values in wall.items()
+    }
+
+
+def _line(label: str, summary: dict) -> str:
+    cpu = summary["cpu"]
+    return (
+        f"  {label}: CPU median {cpu['median']} ms (min {cpu['min']}), "
+        f"wall median {summary['median']} ms (min {summary['min']}, p95 {summary['p95']})"
+    )
 
 
 def bench_pipeline() -> dict:
@@ -266,22 +309,22 @@ def bench_pipeline() -> dict:
         }
         for count in REFERENCE_COUNTS:
             optimised = measure(pipeline_once, RUNS, claim, blobs[:count])
-            print(
-                f"  {count} ref(s) pipeline: median {optimised['total']['median']} ms, "
-                f"p95 {optimised['total']['p95']} ms",
-                flush=True,
-            )
+            print(_line(f"{count} ref(s) pipeline", optimised["total"]), flush=True)
             naive = measure(naive_once, NAIVE_RUNS, claim, images["references"][:count])
-            print(
-                f"  {count} ref(s) naive:    median {naive['total']['median']} ms, "
-                f"p95 {naive['total']['p95']} ms",
-                flush=True,
-            )
+            print(_line(f"{count} ref(s) naive   ", naive["total"]), flush=True)
             entry[f"{count}_refs"] = {
                 "pipeline": optimised,
                 "naive": naive,
                 "speedup_median": round(naive["total"]["median"] / optimised["total"]["median"], 2),
+                "speedup_cpu_median": round(
+                    naive["total"]["cpu"]["median"] / optimised["total"]["cpu"]["median"], 2
+                ),
             }
+        # The photo no reference explains: every reference registered, the slant and
+        # the mirror tried, the frame searched (the target's worst ordinary case).
+        honest = measure(pipeline_once, RUNS, images["honest"], blobs)
+        print(_line(f"{len(blobs)} refs, honest photo", honest["total"]), flush=True)
+        entry["honest_5_refs"] = honest
         results[label] = entry
     return results
 
@@ -530,8 +573,26 @@ def lookup_only() -> int:
 # ---------------------------------------------------------------------------- main
 
 
+def _cell(summary: dict | None) -> str:
+    """``CPU median (min) / wall median (min)`` in ms."""
+    if not summary:
+        return "–"
+    cpu = summary["cpu"]
+    return f"{cpu['median']} ({cpu['min']}) / {summary['median']} ({summary['min']})"
+
+
 def markdown(payload: dict) -> str:
-    text = "### Pipeline, one core (ms per photo)\n\n"
+    p12 = payload["pipeline"]["12MP"]["5_refs"]["pipeline"]["total"]
+    text = (
+        f"**Target: a 12 MP JPEG against 5 references <= {TARGET_PIPELINE_MS} ms median on one"
+        f" core.** Measured: CPU median {p12['cpu']['median']} ms (min {p12['cpu']['min']}),"
+        f" wall median {p12['median']} ms (min {p12['min']}); load average"
+        f" {payload['machine']['load_average_at_start']} at the start,"
+        f" {payload.get('load_after')} at the end. CPU time is this process's"
+        " (`time.process_time`): what the work costs whatever else the core runs; the wall"
+        " clock adds the time other processes held it.\n\n"
+    )
+    text += "### Pipeline, one core (ms per photo: CPU median (min) / wall median (min))\n\n"
     rows = []
     for label, entry in payload["pipeline"].items():
         for count in REFERENCE_COUNTS:
@@ -540,44 +601,40 @@ def markdown(payload: dict) -> str:
                 [
                     label,
                     count,
-                    e["pipeline"]["total"]["median"],
-                    e["pipeline"]["total"]["p95"],
-                    e["naive"]["total"]["median"],
-                    e["naive"]["total"]["p95"],
-                    f"{e['speedup_median']}x",
+                    "forged copy",
+                    _cell(e["pipeline"]["total"]),
+                    _cell(e["naive"]["total"]),
+                    f"{e['speedup_cpu_median']}x / {e['speedup_median']}x",
                 ]
             )
+        honest = entry.get("honest_5_refs")
+        if honest:
+            rows.append([label, 5, "honest photo", _cell(honest["total"]), "–", "–"])
     text += common.md_table(
-        [
-            "photo",
-            "refs",
-            "pipeline median",
-            "pipeline p95",
-            "naive median",
-            "naive p95",
-            "speed-up",
-        ],
-        rows,
+        ["photo", "refs", "claim", "pipeline", "naive", "speed-up (CPU / wall)"], rows
     )
-    text += "\n### Steps of the pipeline (median / p95 ms)\n\n"
+    text += "\n### Stages of the pipeline (CPU median (min) / wall median (min), ms)\n\n"
+    columns = [(label, "5_refs") for label in payload["pipeline"]]
+    columns += [(label, "honest_5_refs") for label in payload["pipeline"]]
+    columns += [(label, "1_refs") for label in payload["pipeline"]]
+    names = {"5_refs": "x5", "honest_5_refs": "x5 honest", "1_refs": "x1"}
+
+    def stages(label: str, key: str) -> dict:
+        entry = payload["pipeline"][label][key]
+        return entry if key == "honest_5_refs" else entry["pipeline"]
+
+    steps = list(stages("12MP", "5_refs").keys())
+    rows = [[step, *[_cell(stages(lb, k).get(step)) for lb, k in columns]] for step in steps]
+    text += common.md_table(["stage", *[f"{lb} {names[k]}" for lb, k in columns]], rows)
+    text += "\n### Steps of the naive version (CPU median / wall median, ms)\n\n"
     labels = [(label, count) for label in payload["pipeline"] for count in REFERENCE_COUNTS]
-    steps = list(payload["pipeline"]["12MP"]["5_refs"]["pipeline"].keys())
-    rows = []
-    for step in steps:
-        row = [step]
-        for label, count in labels:
-            s = payload["pipeline"][label][f"{count}_refs"]["pipeline"].get(step)
-            row.append(f"{s['median']} / {s['p95']}" if s else "–")
-        rows.append(row)
-    text += common.md_table(["step", *[f"{lb} x{c}" for lb, c in labels]], rows)
-    text += "\n### Steps of the naive version (median ms)\n\n"
     steps = list(payload["pipeline"]["12MP"]["5_refs"]["naive"].keys())
     rows = []
     for step in steps:
         row = [step]
         for label, count in labels:
             s = payload["pipeline"][label][f"{count}_refs"]["naive"].get(step)
-            row.append(s["median"] if s else "–")
+            row.append(f"{s['cpu']['median']} / {s['median']}" if s else "–")
         rows.append(row)
     text += common.md_table(["step", *[f"{lb} x{c}" for lb, c in labels]], rows)
     if "lookup" in payload and "error" not in payload["lookup"]:
@@ -623,30 +680,40 @@ def markdown(payload: dict) -> str:
 
 
 def profile(runs: int = 20) -> int:
-    """``--profile``: pyinstrument over the 12 MP x 5 references pipeline (not a dependency:
-    ``pip install pyinstrument`` first). Writes bench/out/profile_12mp_5refs.txt."""
-    from pyinstrument import Profiler
+    """``--profile``: cProfile, counting CPU time, over the 12 MP x 5 references pipeline
+    (the forged copy, then the honest photo); the CPU time per stage and the functions
+    that take it. Writes bench/out/profile_12mp_5refs.txt."""
+    import cProfile
+    import pstats
 
     images = make_images(SIZES["12MP"])
     blobs = [
         features_to_bytes(compute_features(imaging.decode(ref))) for ref in images["references"]
     ]
-    pipeline_once(images["claim"], blobs)
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
-    for _ in range(runs):
-        pipeline_once(images["claim"], blobs)
-    profiler.stop()
-    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    out = io.StringIO()
+    for name in ("claim", "honest"):
+        stages = measure(pipeline_once, runs, images[name], blobs)
+        out.write(f"== {name}: {runs} runs, load {os.getloadavg()[0]:.2f}\n")
+        for step, summary in stages.items():
+            out.write(f"{step:48s} {_cell(summary):>40s}\n")
+        profiler = cProfile.Profile(time.process_time)
+        profiler.enable()
+        for _ in range(runs):
+            pipeline_once(images[name], blobs)
+        profiler.disable()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
+    text = out.getvalue()
     path = common.write_text("profile_12mp_5refs.txt", text)
     print(text)
-    print(f"wrote {path} ({runs} runs)")
+    print(f"wrote {path} ({runs} runs each)")
     return 0
 
 
 def main() -> int:
     if "--profile" in sys.argv:
-        return profile()
+        return profile(min(RUNS, 20))
     if LOOKUP_ONLY:
         return lookup_only()
     started = time.perf_counter()
@@ -666,16 +733,31 @@ def main() -> int:
             payload["lookup"] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"lookup failed: {exc}", flush=True)
     p12 = payload["pipeline"]["12MP"]["5_refs"]
+    total = p12["pipeline"]["total"]
+    honest = payload["pipeline"]["12MP"]["honest_5_refs"]["total"]
     targets = [
         {
-            "target": f"12 MP vs 5 refs, pipeline median <= {TARGET_PIPELINE_MS} ms (one core)",
-            "measured": f"{p12['pipeline']['total']['median']} ms",
-            "met": p12["pipeline"]["total"]["median"] <= TARGET_PIPELINE_MS,
+            "target": f"12 MP vs 5 refs, CPU median <= {TARGET_PIPELINE_MS} ms (one core)",
+            "measured": f"{total['cpu']['median']} ms (min {total['cpu']['min']})",
+            "met": total["cpu"]["median"] <= TARGET_PIPELINE_MS,
         },
         {
-            "target": f">= {TARGET_SPEEDUP}x faster than naive (12 MP, 5 refs, medians)",
-            "measured": f"{p12['speedup_median']}x",
-            "met": p12["speedup_median"] >= TARGET_SPEEDUP,
+            "target": f"12 MP vs 5 refs, wall median <= {TARGET_PIPELINE_MS} ms (one core)",
+            "measured": f"{total['median']} ms (min {total['min']}) at load "
+            f"{payload['machine']['load_average_at_start'][0]}",
+            "met": total["median"] <= TARGET_PIPELINE_MS,
+        },
+        {
+            "target": f"the same for an honest photo (no reference explains it), CPU median "
+            f"<= {TARGET_PIPELINE_MS} ms",
+            "measured": f"{honest['cpu']['median']} ms (min {honest['cpu']['min']}); wall "
+            f"{honest['median']} ms",
+            "met": honest["cpu"]["median"] <= TARGET_PIPELINE_MS,
+        },
+        {
+            "target": f">= {TARGET_SPEEDUP}x faster than naive (12 MP, 5 refs, CPU medians)",
+            "measured": f"{p12['speedup_cpu_median']}x",
+            "met": p12["speedup_cpu_median"] >= TARGET_SPEEDUP,
         },
     ]
     lookup = payload.get("lookup", {})
@@ -701,6 +783,7 @@ def main() -> int:
             }
         )
     payload["targets"] = targets
+    payload["load_after"] = [round(v, 2) for v in os.getloadavg()]
     payload["seconds"] = round(time.perf_counter() - started, 1)
     path = common.write_json("speed.json", payload)
     md = markdown(payload)

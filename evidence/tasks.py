@@ -16,58 +16,52 @@ MAX_CHECK_ATTEMPTS = pipeline.MAX_CHECK_ATTEMPTS
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
-@shared_task(
-    base=OutboxTask,
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=120,
-    max_retries=4,
-    soft_time_limit=120,
-    time_limit=180,
-)
-def check_evidence_task(self, evidence_id: int) -> str:
+def _evidence_task(*, soft_time_limit: int, time_limit: int):
+    """The options every task that checks one evidence file shares: delivered again if
+    the worker dies (acks_late), retried with backoff on transient errors, bounded."""
+    return shared_task(
+        base=OutboxTask,
+        bind=True,
+        acks_late=True,
+        autoretry_for=TRANSIENT_ERRORS,
+        retry_backoff=True,
+        retry_backoff_max=120,
+        max_retries=4,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
+    )
+
+
+def _run_for_file(task, evidence_id: int, work, what: str) -> str:
+    """``work(evidence_id)``; a file deleted meanwhile is "gone", transient errors are
+    raised for a retry, anything else fails the file for good."""
     try:
-        return pipeline.check_evidence(evidence_id)
+        return work(evidence_id)
     except EvidenceFile.DoesNotExist:
         return "gone"
     except TRANSIENT_ERRORS:
         # Retried; when the retries run out the file stays unsettled and the reconciler
         # enqueues it again (the attempts cap still bounds it): a database outage must
         # not fail files that would check fine once it is back.
-        if self.request.retries >= self.max_retries:
+        if task.request.retries >= task.max_retries:
             log.warning("evidence %s: transient errors, left to the reconciler", evidence_id)
         raise
     except Exception as exc:
-        log.exception("evidence %s: checks failed", evidence_id)
+        log.exception("evidence %s: %s failed", evidence_id, what)
         pipeline.mark_failed(evidence_id, f"{type(exc).__name__}: {exc}")
         raise
 
 
-@shared_task(
-    base=OutboxTask,
-    bind=True,
-    acks_late=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
-    retry_backoff_max=120,
-    max_retries=4,
-    soft_time_limit=600,
-    time_limit=720,
-)
+@_evidence_task(soft_time_limit=120, time_limit=180)
+def check_evidence_task(self, evidence_id: int) -> str:
+    """One photo's checks (``evidence.pipeline.check_evidence``)."""
+    return _run_for_file(self, evidence_id, pipeline.check_evidence, "checks")
+
+
+@_evidence_task(soft_time_limit=600, time_limit=720)
 def packing_video_task(self, evidence_id: int) -> str:
     """A packing video turned into reference frames (``evidence.video``)."""
-    try:
-        return video.packing_video_check(evidence_id)
-    except EvidenceFile.DoesNotExist:
-        return "gone"
-    except TRANSIENT_ERRORS:
-        raise
-    except Exception as exc:
-        log.exception("packing video %s: frames failed", evidence_id)
-        pipeline.mark_failed(evidence_id, f"{type(exc).__name__}: {exc}")
-        raise
+    return _run_for_file(self, evidence_id, video.packing_video_check, "packing video frames")
 
 
 def enqueue_checks(evidence_id: int, *, content_type: str | None = None) -> None:

@@ -454,6 +454,9 @@ class Registration:
     # pixels, x0, y0, x1, y1) and that part's features, which every other field refers to.
     sub_frame: tuple[int, int, int, int] | None = None
     sub_frame_features: ImageFeatures | None = field(default=None, repr=False)
+    # register_perspective's answer for this similarity, and for which (claim, reference).
+    perspective: Registration | None = field(default=None, repr=False, compare=False)
+    perspective_of: tuple[int, int] | None = field(default=None, repr=False, compare=False)
 
     @property
     def similarity(self) -> int:
@@ -889,15 +892,15 @@ def _match(
     """Ratio-test matches as (reference points, claim points); None when there are none."""
     if len(claim_descriptors) < 2 or len(reference.descriptors) < 2:
         return None
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(claim_descriptors, reference.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO_TEST * p[1].distance]
-    if not good:
-        return None
-    return (
-        reference.points[[m.trainIdx for m in good]],
-        claim_points[[m.queryIdx for m in good]],
+    # The two nearest by Hamming distance, as arrays: what BFMatcher.knnMatch computes
+    # (it calls batchDistance), without a Python object per match to filter.
+    distances, nearest = cv2.batchDistance(
+        claim_descriptors, reference.descriptors, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2
     )
+    good = np.flatnonzero(distances[:, 0] < RATIO_TEST * distances[:, 1])
+    if not len(good):
+        return None
+    return reference.points[nearest[good, 0]], claim_points[good]
 
 
 def register(claim: ImageFeatures, reference: ImageFeatures) -> Registration | None:
@@ -998,9 +1001,14 @@ def register_perspective(
     slant, where the similarity explained too few of them or misaligned the rest."""
     if similarity.pairs is None or len(similarity.pairs[0]) < MIN_INLIERS:
         return None
-    return _register(
-        claim, reference, similarity.pairs, fit="homography", mirrored=similarity.mirrored
-    )
+    # Fitted once per similarity: the slant test and the screen recapture both ask.
+    key = (id(claim), id(reference))
+    if similarity.perspective_of != key:
+        similarity.perspective = _register(
+            claim, reference, similarity.pairs, fit="homography", mirrored=similarity.mirrored
+        )
+        similarity.perspective_of = key
+    return similarity.perspective
 
 
 def _register(
