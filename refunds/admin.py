@@ -303,10 +303,14 @@ class RoutingRuleAdmin(PlatformScopedAdmin):
         spec = routing.RuleSpec.from_rule(
             rule, merchant_ids=[m.pk for m in form.cleaned_data.get("merchants", [])]
         )
+        # The rule's platform (its queue's): only that platform's claims and rules.
+        tenant_id = rule.queue.tenant_id
         proposed = simulator.with_rule_changed(
-            routing.live_rules(), spec, active=rule.is_active and rule.queue.is_active
+            routing.live_rules(tenant_id=tenant_id),
+            spec,
+            active=rule.is_active and rule.queue.is_active,
         )
-        report = simulator.simulate(proposed=proposed, days=days)
+        report = simulator.simulate(proposed=proposed, days=days, tenant_id=tenant_id)
         return TemplateResponse(
             request,
             "admin/refunds/routingrule/simulation.html",
