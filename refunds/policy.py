@@ -292,16 +292,26 @@ def takeable_by(queryset: QuerySet[RefundClaim], user) -> QuerySet[RefundClaim]:
     """:func:`can_take` as a filter on claims waiting for review (what "take next" picks
     from): the same rule, for many claims in one query (the cap on the reviewer's leases
     is not about the claims: "take next" asks :func:`can_take_another` once)."""
+    if not roles(user).reviewer:
+        return queryset.none()
+    return queryset.filter(takeable_condition(user))
+
+
+def takeable_condition(user) -> Q:
+    """:func:`takeable_by` as a condition on claims, for a count inside a larger query
+    (the queue cards count what waits and, with this, what the reviewer may take: the
+    reviewer who decided a claim first is never offered its appeal). Nothing for
+    somebody who is not a reviewer."""
     found = roles(user)
     if not found.reviewer:
-        return queryset.none()
-    queryset = queryset.filter(status__in=REVIEW_STATUSES).exclude(merchant_id__in=found.shop_ids)
+        return Q(pk__in=[])
+    condition = Q(status__in=REVIEW_STATUSES) & ~Q(merchant_id__in=found.shop_ids)
     if found.platform_id is not None:
-        queryset = queryset.filter(tenant_id=found.platform_id)
+        condition &= Q(tenant_id=found.platform_id)
     if not found.senior:
-        return queryset.exclude(status=S.APPEALED)
+        return condition & ~Q(status=S.APPEALED)
     decided_first = Decision.objects.filter(claim=OuterRef("pk"), on_appeal=False, reviewer=user)
-    return queryset.exclude(Q(status=S.APPEALED) & Exists(decided_first))
+    return condition & ~(Q(status=S.APPEALED) & Exists(decided_first))
 
 
 def can_release(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:
