@@ -22,9 +22,14 @@ def _appealed(make_claim, shop, owner, first_reviewer):
     )
     services.claim_assign(claim=claim, reviewer=first_reviewer)
     services.claim_decide(
-        claim=claim, reviewer=first_reviewer, outcome="refund_approved", rationale="The photo is genuine."
+        claim=claim,
+        reviewer=first_reviewer,
+        outcome="refund_approved",
+        rationale="The photo is genuine.",
     )
-    services.claim_appeal(claim=claim, filed_by="merchant", reason="The photo is forged.", user=owner)
+    services.claim_appeal(
+        claim=claim, filed_by="merchant", reason="The photo is forged.", user=owner
+    )
     return claim
 
 
