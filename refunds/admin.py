@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import ReadOnlyAdmin
+from evidence.admin import DeploymentSettingsAdmin, ReadOnlyAdmin
 from evidence.models import EvidenceFile, Finding
 from merchants.admin import PlatformScopedAdmin
 from refunds import outbound, services, webhooks
@@ -331,7 +331,7 @@ class RoutingRuleAdmin(PlatformScopedAdmin):
 
 
 @admin.register(RationaleTemplate)
-class RationaleTemplateAdmin(admin.ModelAdmin):
+class RationaleTemplateAdmin(DeploymentSettingsAdmin):
     """Rationales reviewers start from, in both languages. Placeholders: {claim},
     {amount}, {refund}, {shop}, {findings}."""
 
@@ -407,8 +407,18 @@ class AppealAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    """Append-only: nobody edits or deletes audit events, not even a superuser."""
+class AuditEventAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    """Append-only: nobody edits or deletes audit events, not even a superuser. A
+    platform's staff see the events of their platform's claims and the custody of its
+    shops' listing and packing photos (``policy.staff_audit_events``); an event about
+    neither only the deployment's operator."""
+
+    platform_lookup = "claim__tenant"  # the superuser's platform filter
+
+    def get_queryset(self, request):
+        from refunds import policy
+
+        return policy.staff_audit_events(admin.ModelAdmin.get_queryset(self, request), request.user)
 
     list_display = [
         "seq",
