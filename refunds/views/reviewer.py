@@ -192,6 +192,17 @@ def _buyer_files(claim, files=None) -> list:
     return [f for f in files if f.submitted_by != "merchant"]
 
 
+# The decision form's fields the decision service takes as they are.
+DECISION_FIELDS = (
+    "outcome",
+    "rationale",
+    "refund_amount",
+    "confirmed_forgery",
+    "template",
+    "findings_relied_on",
+)
+
+
 def _submit(request, claim, form, act, done: str, **page):
     """A reviewer's form: valid, the service (``act``, called after validation) runs and
     the reviewer goes back to the queues with ``done``; refused or invalid, the review
@@ -218,17 +229,11 @@ def decide(request, claim_id: int):
     )
 
     def act():
-        data = form.cleaned_data
         services.claim_decide(
             claim=claim,
             reviewer=request.user,
-            outcome=data["outcome"],
-            rationale=data["rationale"],
-            refund_amount=data["refund_amount"],
-            confirmed_forgery=data["confirmed_forgery"],
-            template=data["template"],
-            findings_relied_on=data["findings_relied_on"],
             photo_verdicts=form.photo_verdicts(),
+            **{name: form.cleaned_data[name] for name in DECISION_FIELDS},
         )
 
     return _submit(request, claim, form, act, _("Decision recorded."), decision_form=form)
@@ -242,14 +247,12 @@ def request_evidence(request, claim_id: int):
     form = RequestEvidenceForm(request.POST, files_to_name=buyer_files)
 
     def act():
-        data = form.cleaned_data
+        chosen = form.cleaned_data["evidence"]
         services.claim_request_buyer_evidence(
             claim=claim,
             reviewer=request.user,
-            message=data["message"],
-            evidence=next((f for f in buyer_files if f.pk == data["evidence"]), None),
-            challenge=data["challenge"],
-            hours=data["hours"],
+            evidence=next((f for f in buyer_files if f.pk == chosen), None),
+            **{name: form.cleaned_data[name] for name in ("message", "challenge", "hours")},
         )
 
     done = _("The buyer was asked for more evidence.")
