@@ -145,10 +145,25 @@ class RefundClaimAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
     def amount_display(self, obj):
         return f"¥{obj.amount:,.2f}"
 
+    def _queues_for(self, request):
+        from refunds import policy
+
+        return policy.staff_platform_rows(
+            ReviewQueue.objects.filter(is_active=True), request.user, ("tenant",)
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        action_form = getattr(response, "context_data", {}).get("action_form")
+        if action_form is not None:  # only the staff member's platform's queues
+            action_form.fields["queue"].queryset = self._queues_for(request)
+        return response
+
     @admin.action(description=_("Move the selected claims to the chosen queue"))
     def move_to_queue(self, request, queryset):
+        field = forms.ModelChoiceField(queryset=self._queues_for(request), required=False)
         try:
-            queue = MoveToQueueForm.base_fields["queue"].clean(request.POST.get("queue"))
+            queue = field.clean(request.POST.get("queue"))
         except forms.ValidationError:
             queue = None
         if queue is None:

@@ -149,6 +149,25 @@ def test_rule_form_offers_only_the_staffs_queues_and_shops(alpha, beta):
     assert not alpha_queue.rules.filter(name="sneaky").exists()
 
 
+def test_move_to_queue_offers_only_the_staffs_queues(claims, alpha, beta):
+    from refunds.models import ReviewQueue
+
+    _alpha_claim, beta_claim = claims
+    theirs = ReviewQueue.objects.create(tenant=alpha.platform, slug="alpha-legal", name="Legal A")
+    browser = _staff(beta, "view_refundclaim", "change_refundclaim")
+
+    page = browser.get(reverse("admin:refunds_refundclaim_changelist"))
+    offered = set(page.context["action_form"].fields["queue"].queryset)
+
+    assert offered and {queue.tenant_id for queue in offered} == {beta.platform.pk}
+    browser.post(
+        reverse("admin:refunds_refundclaim_changelist"),
+        {"action": "move_to_queue", "_selected_action": [beta_claim.pk], "queue": theirs.pk},
+    )
+    beta_claim.refresh_from_db()
+    assert beta_claim.queue.tenant_id == beta.platform.pk
+
+
 @pytest.mark.parametrize(
     "model,codename",
     [
