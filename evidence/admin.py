@@ -32,12 +32,56 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class StoredFileAdmin(ReadOnlyAdmin):
+class PlatformRowsAdmin(admin.ModelAdmin):
+    """A listing narrowed to the platform of the staff member looking at it
+    (``refunds.policy.staff_platform_rows``); its change pages 404 for another platform's
+    row like the listing hides it. ``platform_lookups``: the paths from a row to its
+    platform (any of them)."""
+
+    platform_lookups: tuple[str, ...] = ("tenant",)
+
+    def get_queryset(self, request):
+        from refunds import policy
+
+        return policy.staff_platform_rows(
+            super().get_queryset(request), request.user, self.platform_lookups
+        )
+
+
+class DeploymentSettingsAdmin(admin.ModelAdmin):
+    """Settings every platform shares: read by a platform's staff, changed only by the
+    deployment's operator (``refunds.policy.can_change_deployment_settings``)."""
+
+    def _operator(self, request) -> bool:
+        from refunds import policy
+
+        return bool(policy.can_change_deployment_settings(request.user))
+
+    def has_add_permission(self, request):
+        return self._operator(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._operator(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._operator(request) and super().has_delete_permission(request, obj)
+
+
+# An evidence file belongs to a platform through its claim, its product or its shipment.
+FILE_PLATFORM_LOOKUPS = (
+    "claim__tenant",
+    "product__merchant__tenant",
+    "shipment__order__merchant__tenant",
+)
+
+
+class StoredFileAdmin(PlatformRowsAdmin, ReadOnlyAdmin):
     """An uploaded file (a claim's evidence, a listing or packing photo): its stored
     name, size and SHA-256, and links to the guarded views, never a storage URL (the
     private storage has none, and the original may hold GPS data)."""
 
     exclude = ["features", "original", "display"]
+    platform_lookups = FILE_PLATFORM_LOOKUPS
 
     def get_readonly_fields(self, request, obj=None):
         hidden = set(self.exclude)
@@ -113,7 +157,8 @@ class EvidenceFileAdmin(StoredFileAdmin):
 
 
 @admin.register(CheckRun)
-class CheckRunAdmin(ReadOnlyAdmin):
+class CheckRunAdmin(PlatformRowsAdmin, ReadOnlyAdmin):
+    platform_lookups = tuple(f"evidence__{lookup}" for lookup in FILE_PLATFORM_LOOKUPS)
     list_display = [
         "evidence",
         "check_name",
@@ -149,7 +194,8 @@ class ArtifactInline(admin.TabularInline):
 
 
 @admin.register(Finding)
-class FindingAdmin(ReadOnlyAdmin):
+class FindingAdmin(PlatformRowsAdmin, ReadOnlyAdmin):
+    platform_lookups = tuple(f"evidence__{lookup}" for lookup in FILE_PLATFORM_LOOKUPS)
     list_display = ["code", "severity", "weight", "evidence", "claim", "created_at"]
     list_filter = ["severity", "code"]
     search_fields = ["code", "claim__id"]
@@ -158,13 +204,13 @@ class FindingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ScoringWeight)
-class ScoringWeightAdmin(admin.ModelAdmin):
+class ScoringWeightAdmin(DeploymentSettingsAdmin):
     list_display = ["code", "weight", "is_active", "description", "updated_at"]
     list_editable = ["weight", "is_active"]
     search_fields = ["code", "description"]
 
 
 @admin.register(ScoringThreshold)
-class ScoringThresholdAdmin(admin.ModelAdmin):
+class ScoringThresholdAdmin(DeploymentSettingsAdmin):
     list_display = ["name", "value", "description"]
     list_editable = ["value"]

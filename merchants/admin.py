@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import StoredFileAdmin
+from evidence.admin import PlatformRowsAdmin, StoredFileAdmin
 from merchants.models import (
     Membership,
     Merchant,
@@ -17,22 +17,20 @@ from merchants.models import (
 )
 
 
-class PlatformScopedAdmin(admin.ModelAdmin):
-    """A listing narrowed to the platform of the staff member looking at it
-    (``refunds.policy.staff_platform_id``: their ``PlatformStaff`` row; a superuser
-    without one sees every platform). ``platform_lookup`` is the path to the row's
-    platform; its change pages 404 for another platform's row like the listing hides it."""
+class PlatformScopedAdmin(PlatformRowsAdmin):
+    """A listing of one kind of platform row, narrowed to the platform of the staff member
+    looking at it (``refunds.policy.staff_platform_rows``: their ``PlatformStaff`` row; a
+    superuser without one sees every platform and gets a platform filter).
+    ``platform_lookup`` is the path to the row's platform; its change pages 404 for
+    another platform's row like the listing hides it. The form's choices of platforms,
+    queues and shops are the staff member's platform's too, so that a row cannot be
+    pointed at another platform."""
 
     platform_lookup = "tenant"
 
-    def get_queryset(self, request):
-        from refunds import policy
-
-        queryset = super().get_queryset(request)
-        platform_id = policy.staff_platform_id(request.user)
-        if platform_id is None:
-            return queryset
-        return queryset.filter(**{self.platform_lookup: platform_id})
+    @property
+    def platform_lookups(self):
+        return (self.platform_lookup,)
 
     def get_list_filter(self, request):
         filters = list(super().get_list_filter(request))
@@ -41,6 +39,37 @@ class PlatformScopedAdmin(admin.ModelAdmin):
         if policy.staff_platform_id(request.user) is None:
             filters.insert(0, self.platform_lookup)
         return filters
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return _scope_choices(field, request)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return _scope_choices(field, request)
+
+
+def _platform_paths() -> dict:
+    """How a row a form may point at reaches its platform."""
+    from refunds.models import Buyer, RefundClaim, ReviewQueue
+
+    return {
+        Platform: "pk",
+        Merchant: "tenant",
+        Buyer: "tenant",
+        ReviewQueue: "tenant",
+        RefundClaim: "tenant",
+    }
+
+
+def _scope_choices(field, request):
+    queryset = getattr(field, "queryset", None) if field is not None else None
+    path = _platform_paths().get(queryset.model) if queryset is not None else None
+    if path is not None:
+        from refunds import policy
+
+        field.queryset = policy.staff_platform_rows(queryset, request.user, (path,))
+    return field
 
 
 @admin.register(Platform)

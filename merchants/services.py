@@ -64,12 +64,32 @@ def platform_create(
 
 
 def platform_staff_assign(*, user, platform: Platform) -> PlatformStaff:
-    """Make ``user`` (a reviewer) work for ``platform``: they then see and take only its
-    claims (``refunds.policy.reviewer_platform_id``)."""
-    staff, _created = PlatformStaff.objects.update_or_create(
-        user=user, defaults={"platform": platform}
-    )
+    """Make ``user`` (a reviewer) work for ``platform``, and only for it: they then see
+    and take only its claims (``refunds.policy.reviewer_platform_id``). A user has one
+    platform (one row, a one-to-one key): moving a reviewer to another platform is
+    refused while they hold a claim of another platform than the new one (they would
+    hold a claim they may no longer decide nor release); they release it first."""
+    from refunds.models import Assignment
+
+    with transaction.atomic():
+        staff = PlatformStaff.objects.select_for_update().filter(user=user).first()
+        if staff is not None and staff.platform_id == platform.pk:
+            return staff
+        held = Assignment.objects.filter(reviewer_id=user.pk, released_at__isnull=True).exclude(
+            claim__tenant_id=platform.pk
+        )
+        if held.exists():
+            raise ClaimValidationError(
+                _(
+                    "This reviewer holds claims of their current platform: they must "
+                    "decide or release them before moving to another platform."
+                )
+            )
+        staff, _created = PlatformStaff.objects.update_or_create(
+            user=user, defaults={"platform": platform}
+        )
     user.__dict__.pop("_claimlens_roles", None)
+    user.__dict__.pop("_claimlens_staff_platform", None)
     return staff
 
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import ReadOnlyAdmin
+from evidence.admin import DeploymentSettingsAdmin, ReadOnlyAdmin
 from evidence.models import EvidenceFile, Finding
 from merchants.admin import PlatformScopedAdmin
 from refunds import outbound, services, webhooks
@@ -145,10 +145,25 @@ class RefundClaimAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
     def amount_display(self, obj):
         return f"¥{obj.amount:,.2f}"
 
+    def _queues_for(self, request):
+        from refunds import policy
+
+        return policy.staff_platform_rows(
+            ReviewQueue.objects.filter(is_active=True), request.user, ("tenant",)
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        action_form = getattr(response, "context_data", {}).get("action_form")
+        if action_form is not None:  # only the staff member's platform's queues
+            action_form.fields["queue"].queryset = self._queues_for(request)
+        return response
+
     @admin.action(description=_("Move the selected claims to the chosen queue"))
     def move_to_queue(self, request, queryset):
+        field = forms.ModelChoiceField(queryset=self._queues_for(request), required=False)
         try:
-            queue = MoveToQueueForm.base_fields["queue"].clean(request.POST.get("queue"))
+            queue = field.clean(request.POST.get("queue"))
         except forms.ValidationError:
             queue = None
         if queue is None:
@@ -303,10 +318,14 @@ class RoutingRuleAdmin(PlatformScopedAdmin):
         spec = routing.RuleSpec.from_rule(
             rule, merchant_ids=[m.pk for m in form.cleaned_data.get("merchants", [])]
         )
+        # The rule's platform (its queue's): only that platform's claims and rules.
+        tenant_id = rule.queue.tenant_id
         proposed = simulator.with_rule_changed(
-            routing.live_rules(), spec, active=rule.is_active and rule.queue.is_active
+            routing.live_rules(tenant_id=tenant_id),
+            spec,
+            active=rule.is_active and rule.queue.is_active,
         )
-        report = simulator.simulate(proposed=proposed, days=days)
+        report = simulator.simulate(proposed=proposed, days=days, tenant_id=tenant_id)
         return TemplateResponse(
             request,
             "admin/refunds/routingrule/simulation.html",
@@ -327,7 +346,7 @@ class RoutingRuleAdmin(PlatformScopedAdmin):
 
 
 @admin.register(RationaleTemplate)
-class RationaleTemplateAdmin(admin.ModelAdmin):
+class RationaleTemplateAdmin(DeploymentSettingsAdmin):
     """Rationales reviewers start from, in both languages. Placeholders: {claim},
     {amount}, {refund}, {shop}, {findings}."""
 
@@ -403,8 +422,18 @@ class AppealAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    """Append-only: nobody edits or deletes audit events, not even a superuser."""
+class AuditEventAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    """Append-only: nobody edits or deletes audit events, not even a superuser. A
+    platform's staff see the events of their platform's claims and the custody of its
+    shops' listing and packing photos (``policy.staff_audit_events``); an event about
+    neither only the deployment's operator."""
+
+    platform_lookup = "claim__tenant"  # the superuser's platform filter
+
+    def get_queryset(self, request):
+        from refunds import policy
+
+        return policy.staff_audit_events(admin.ModelAdmin.get_queryset(self, request), request.user)
 
     list_display = [
         "seq",

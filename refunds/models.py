@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from evidence import verdicts
 from merchants.models import default_platform_pk
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -176,16 +177,22 @@ def outcome_choices():
     return Outcome.choices
 
 
-class PhotoVerdictCode(models.TextChoices):
-    """The per-photo verdicts of the automated checks a routing rule may name."""
-
-    EDITED_COPY = "edited_copy", _("Edited copy of another photo")
-    COPY = "copy", _("Copy of another photo")
-    SCREEN_COPY = "screen_copy", _("Photo of a screen")
-    AI_LABELLED = "ai_labelled", _("Labelled as AI-generated")
-    REUSED = "reused", _("Reused from an earlier claim")
-    CLEAN = "clean", _("Clean")
-    INCONCLUSIVE = "inconclusive", _("Inconclusive")
+# The per-photo verdicts of the automated checks a routing rule may name: the codes are
+# evidence.verdicts' (the one list, in its precedence), labelled here for the rules'
+# authors (the checks' own labels speak to the merchant about "your photo").
+_RULE_VERDICT_LABELS = {
+    verdicts.EDITED_COPY: _("Edited copy of another photo"),
+    verdicts.COPY: _("Copy of another photo"),
+    verdicts.SCREEN_COPY: _("Photo of a screen"),
+    verdicts.AI_LABELLED: _("Labelled as AI-generated"),
+    verdicts.REUSED: _("Reused from an earlier claim"),
+    verdicts.CLEAN: _("Clean"),
+    verdicts.INCONCLUSIVE: _("Inconclusive"),
+}
+PhotoVerdictCode = models.TextChoices(
+    "PhotoVerdictCode",
+    [(code.upper(), (code, _RULE_VERDICT_LABELS[code])) for code in verdicts.PRECEDENCE],
+)
 
 
 class FraudTierCondition(models.TextChoices):

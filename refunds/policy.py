@@ -173,6 +173,49 @@ def staff_platform_id(user) -> int | None:
     return user._claimlens_staff_platform
 
 
+def staff_platform_rows(queryset: QuerySet, user, lookups: tuple[str, ...]) -> QuerySet:
+    """``queryset`` (an admin listing) narrowed to the rows of the staff member's
+    platform (:func:`staff_platform_id`); ``lookups`` are the paths from a row to its
+    platform, any of which may hold (an evidence file belongs to a claim, a product or a
+    shipment). A row reaching no platform (an audit event about no claim) is left out
+    for a platform's staff; a superuser without a platform sees every row."""
+    platform_id = staff_platform_id(user)
+    if platform_id is None:
+        return queryset
+    condition = Q()
+    for lookup in lookups:
+        condition |= Q(**{lookup: platform_id})
+    return queryset.filter(condition)
+
+
+def staff_audit_events(queryset: QuerySet, user) -> QuerySet:
+    """The audit trail a staff member reads in the admin: the events of their platform's
+    claims, and the custody events of their platform's listing and packing photos (an
+    event about a file of no claim, through the file's shop); an event about neither is
+    the deployment operator's only. Everything for a superuser without a platform."""
+    from evidence.models import EvidenceFile
+
+    platform_id = staff_platform_id(user)
+    if platform_id is None:
+        return queryset
+    files = EvidenceFile.objects.filter(pk=OuterRef("evidence_id")).filter(
+        Q(product__merchant__tenant_id=platform_id)
+        | Q(shipment__order__merchant__tenant_id=platform_id)
+    )
+    return queryset.filter(
+        Q(claim__tenant_id=platform_id) | (Q(claim__isnull=True) & Exists(files))
+    )
+
+
+def can_change_deployment_settings(user) -> Verdict:
+    """Change what every platform of the deployment shares (scoring weights and
+    thresholds, rationale templates): the deployment's operator, a superuser. A
+    platform's staff may read them: a change would move other platforms' claims."""
+    if getattr(user, "is_superuser", False):
+        return ALLOWED
+    return _refused(_("Only the deployment's operator changes settings every platform shares."))
+
+
 def reviews_platform_of(user, claim: RefundClaim) -> bool:
     """A reviewer of the claim's platform: the only reviewers who see or act on it."""
     found = roles(user)
@@ -292,16 +335,26 @@ def takeable_by(queryset: QuerySet[RefundClaim], user) -> QuerySet[RefundClaim]:
     """:func:`can_take` as a filter on claims waiting for review (what "take next" picks
     from): the same rule, for many claims in one query (the cap on the reviewer's leases
     is not about the claims: "take next" asks :func:`can_take_another` once)."""
+    if not roles(user).reviewer:
+        return queryset.none()
+    return queryset.filter(takeable_condition(user))
+
+
+def takeable_condition(user) -> Q:
+    """:func:`takeable_by` as a condition on claims, for a count inside a larger query
+    (the queue cards count what waits and, with this, what the reviewer may take: the
+    reviewer who decided a claim first is never offered its appeal). Nothing for
+    somebody who is not a reviewer."""
     found = roles(user)
     if not found.reviewer:
-        return queryset.none()
-    queryset = queryset.filter(status__in=REVIEW_STATUSES).exclude(merchant_id__in=found.shop_ids)
+        return Q(pk__in=[])
+    condition = Q(status__in=REVIEW_STATUSES) & ~Q(merchant_id__in=found.shop_ids)
     if found.platform_id is not None:
-        queryset = queryset.filter(tenant_id=found.platform_id)
+        condition &= Q(tenant_id=found.platform_id)
     if not found.senior:
-        return queryset.exclude(status=S.APPEALED)
+        return condition & ~Q(status=S.APPEALED)
     decided_first = Decision.objects.filter(claim=OuterRef("pk"), on_appeal=False, reviewer=user)
-    return queryset.exclude(Q(status=S.APPEALED) & Exists(decided_first))
+    return condition & ~(Q(status=S.APPEALED) & Exists(decided_first))
 
 
 def can_release(user, claim: RefundClaim, *, holder=UNKNOWN) -> Verdict:

@@ -322,6 +322,22 @@ def first_match(
     return RouteResult(None, None, [])
 
 
+def route_inputs(
+    rules: list[RuleSpec],
+    inputs: RoutingInputs,
+    *,
+    allow_auto: bool,
+    forensic_queue_id: int | None,
+) -> RouteResult:
+    """Where the inputs go (pure): the platform's forensic queue (``forensic_queue_id``,
+    None when it is inactive) for a claim whose shop suspects an AI-made photo, never a
+    decision without a human; else the first rule that holds (:func:`first_match`).
+    Live routing and the simulator's replay both decide through this."""
+    if inputs.merchant_suspects_ai and forensic_queue_id is not None:
+        return RouteResult(forensic_queue_id, None, ["merchant_suspects_ai"])
+    return first_match(rules, inputs, allow_auto=allow_auto)
+
+
 def live_rules(*, tenant_id: int | None = None) -> list[RuleSpec]:
     """The active rules of active queues, in order (two queries); with ``tenant_id`` only
     those sending claims to that platform's queues (a claim's platform's rules)."""
@@ -404,17 +420,15 @@ def route(
     Call it inside the transaction that moves the claim. A deciding rule is considered
     only at the ``review`` stage; the caller performs the decision."""
     inputs = gather_inputs(claim, score, merchant_answered=merchant_answered)
+    # The shop's AI-made flag outlives a rescore: the forensic queue, never a decision
+    # without a human.
     forensic = forensic_queue(tenant_id=claim.tenant_id) if inputs.merchant_suspects_ai else None
-    if forensic is not None and forensic.is_active:
-        # The shop's AI-made flag outlives a rescore: the forensic queue, never a
-        # decision without a human.
-        result = RouteResult(forensic.pk, None, ["merchant_suspects_ai"])
-    else:
-        result = first_match(
-            live_rules(tenant_id=claim.tenant_id),
-            inputs,
-            allow_auto=stage == RoutingRecord.Stage.REVIEW,
-        )
+    result = route_inputs(
+        live_rules(tenant_id=claim.tenant_id),
+        inputs,
+        allow_auto=stage == RoutingRecord.Stage.REVIEW,
+        forensic_queue_id=forensic.pk if forensic is not None and forensic.is_active else None,
+    )
     queue = (
         ReviewQueue.objects.get(pk=result.queue_id)
         if result.queue_id is not None

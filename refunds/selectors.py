@@ -523,9 +523,11 @@ def claim_timeline(*, claim_id: int):
 
 
 def review_queue_overview(*, reviewer=None):
-    """Active queues, each with ``waiting``, ``appeals`` and ``overdue`` counts of claims a
-    reviewer may take now; two queries whatever the number of queues. ``reviewer``: only
-    the queues and claims of their platform."""
+    """Active queues, each with ``waiting``, ``appeals`` and ``overdue`` counts of the
+    claims waiting (nobody holds them), whoever may take them, and ``takeable``: how many
+    of them ``reviewer`` may take (:func:`refunds.policy.takeable_condition`); two
+    queries whatever the number of queues. ``reviewer``: only the queues and claims of
+    their platform."""
     from django.utils import timezone
 
     from refunds import policy
@@ -542,6 +544,11 @@ def review_queue_overview(*, reviewer=None):
             waiting=Count("*"),
             appeals=Count("status", filter=Q(status=S.APPEALED)),
             overdue=Count("status", filter=Q(review_deadline__lt=now)),
+            # What the reviewer may take of them: the card offers its take button only
+            # then (an appeal of a claim they decided first is counted, never offered).
+            takeable=Count("status", filter=policy.takeable_condition(reviewer))
+            if reviewer is not None
+            else Count("*"),
         )
     )
     counts = {row["queue_id"]: row for row in rows}
@@ -554,6 +561,7 @@ def review_queue_overview(*, reviewer=None):
         queue.waiting = row.get("waiting", 0)
         queue.appeals = row.get("appeals", 0)
         queue.overdue = row.get("overdue", 0)
+        queue.takeable = row.get("takeable", 0)
     return queues
 
 

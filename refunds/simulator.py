@@ -1,5 +1,6 @@
 """The policy simulator (backtest): replay a changed rule set on the routing inputs the
-claims of the last N days recorded, beside the live rules on the same inputs.
+claims of the last N days recorded, beside the live rules on the same inputs, one
+platform at a time (rules are per platform, as routing reads them).
 
 Nothing is written and no claim is read beyond its routing record and its decisions: what
 a rule set *would* have done is computed by the same pure matcher routing uses
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from merchants.models import default_platform_pk
 from refunds import routing
 from refunds.models import Decision, ReviewQueue, RoutingRecord
 from refunds.routing import RoutingInputs, RuleSpec
@@ -50,12 +52,16 @@ class SimulationReport:
     proposed: SideResult
     rows: list[QueueRow]
     moved: int  # claims the proposed rules send to another queue than the live ones
+    tenant_id: int  # the platform whose claims were replayed
 
 
-def latest_records(*, since: dt.datetime) -> list[RoutingRecord]:
-    """Each claim routed since ``since``: its latest routing record (one query)."""
+def latest_records(*, since: dt.datetime, tenant_id: int) -> list[RoutingRecord]:
+    """Each claim of the platform routed since ``since``: its latest routing record (one
+    query)."""
     latest: dict[int, RoutingRecord] = {}
-    records = RoutingRecord.objects.filter(created_at__gte=since).order_by("claim_id", "-id")
+    records = RoutingRecord.objects.filter(
+        created_at__gte=since, claim__tenant_id=tenant_id
+    ).order_by("claim_id", "-id")
     for record in records.only("pk", "claim_id", "stage", "inputs"):
         latest.setdefault(record.claim_id, record)
     return list(latest.values())
@@ -74,20 +80,45 @@ def _human_outcomes(claim_ids: list[int]) -> dict[int, str]:
     return outcomes
 
 
-def _replay(rules: list[RuleSpec], records, human: dict[int, str], default_id: int) -> SideResult:
+@dataclass(frozen=True)
+class _Platform:
+    """What a replay needs of the platform: where unmatched and AI-flagged claims go."""
+
+    default_queue_id: int
+    forensic_queue_id: int | None  # None: no active forensic queue, the rules decide
+
+
+def _platform(tenant_id: int) -> _Platform:
+    forensic = ReviewQueue.objects.filter(
+        tenant_id=tenant_id, slug=routing.FORENSIC_QUEUE_SLUG, is_active=True
+    ).first()
+    return _Platform(
+        default_queue_id=routing.default_queue(tenant_id=tenant_id).pk,
+        forensic_queue_id=forensic.pk if forensic else None,
+    )
+
+
+def _replay(
+    rules: list[RuleSpec], records, human: dict[int, str], platform: _Platform
+) -> tuple[SideResult, dict[int, int]]:
+    """What ``rules`` do to the records, and the queue each claim would go to."""
     side = SideResult()
+    queues: dict[int, int] = {}
     for record in records:
-        inputs = RoutingInputs.from_json(record.inputs)
-        result = routing.first_match(
-            rules, inputs, allow_auto=record.stage == RoutingRecord.Stage.REVIEW
+        result = routing.route_inputs(
+            rules,
+            RoutingInputs.from_json(record.inputs),
+            allow_auto=record.stage == RoutingRecord.Stage.REVIEW,
+            forensic_queue_id=platform.forensic_queue_id,
         )
-        side.per_queue[result.queue_id or default_id] += 1
+        queues[record.claim_id] = result.queue_id or platform.default_queue_id
+        side.per_queue[queues[record.claim_id]] += 1
         if result.auto_outcome:
             side.auto_decided += 1
             later = human.get(record.claim_id)
             if later and later != result.auto_outcome:
                 side.auto_overturned += 1
-    return side
+    return side, queues
 
 
 def simulate(
@@ -96,23 +127,23 @@ def simulate(
     days: int = 30,
     live: list[RuleSpec] | None = None,
     now: dt.datetime | None = None,
+    tenant_id: int | None = None,
 ) -> SimulationReport:
     """Replay ``proposed`` (in order; inactive rules left out by the caller) and the live
-    rules on the claims routed in the last ``days`` days."""
+    rules on the claims of one platform (``tenant_id``; the default platform when not
+    given) routed in the last ``days`` days. Rules are per platform, as in routing: the
+    live side is that platform's rules, and ``proposed`` should be too (a rule sending
+    claims to another platform's queue would be a rule routing never reads)."""
+    if tenant_id is None:
+        tenant_id = default_platform_pk()
     since = (now or timezone.now()) - dt.timedelta(days=days)
-    live = routing.live_rules() if live is None else live
-    records = latest_records(since=since)
+    live = routing.live_rules(tenant_id=tenant_id) if live is None else live
+    records = latest_records(since=since, tenant_id=tenant_id)
     human = _human_outcomes([r.claim_id for r in records])
-    default_id = routing.default_queue().pk
-    live_side = _replay(live, records, human, default_id)
-    proposed_side = _replay(proposed, records, human, default_id)
-    moved = 0
-    for record in records:
-        inputs = RoutingInputs.from_json(record.inputs)
-        allow = record.stage == RoutingRecord.Stage.REVIEW
-        before = routing.first_match(live, inputs, allow_auto=allow).queue_id or default_id
-        after = routing.first_match(proposed, inputs, allow_auto=allow).queue_id or default_id
-        moved += before != after
+    platform = _platform(tenant_id)
+    live_side, live_queues = _replay(live, records, human, platform)
+    proposed_side, proposed_queues = _replay(proposed, records, human, platform)
+    moved = sum(live_queues[claim_id] != proposed_queues[claim_id] for claim_id in live_queues)
     queue_ids = set(live_side.per_queue) | set(proposed_side.per_queue)
     queues = ReviewQueue.objects.filter(pk__in=queue_ids).order_by("priority", "name")
     rows = [
@@ -127,6 +158,7 @@ def simulate(
         proposed=proposed_side,
         rows=rows,
         moved=moved,
+        tenant_id=tenant_id,
     )
 
 

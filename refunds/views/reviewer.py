@@ -110,7 +110,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     network_credit = credit_network.network_credit_for_buyer(buyer=claim.buyer)
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
     routing_record = routing.latest_record(claim_id=claim.pk)
-    buyer_files = [f for f in files if f.submitted_by != "merchant"]
+    buyer_files = _buyer_files(claim, files)
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
     deciders = {d.reviewer_id for d in decisions if not d.on_appeal and d.reviewer_id}
@@ -179,6 +179,41 @@ def assign(request, claim_id: int):
     return redirect("review_claim", claim_id=claim.pk)
 
 
+def _buyer_files(claim, files=None) -> list:
+    """The buyer's (and the platform's) files of the claim: what the decision form asks
+    a verdict on and an evidence request may name. ``files``: the claim's files when the
+    caller has them."""
+    if files is None:
+        files = evidence_selectors.evidence_for_claim(claim_id=claim.pk)
+    return [f for f in files if f.submitted_by != "merchant"]
+
+
+# The decision form's fields the decision service takes as they are.
+DECISION_FIELDS = (
+    "outcome",
+    "rationale",
+    "refund_amount",
+    "confirmed_forgery",
+    "template",
+    "findings_relied_on",
+)
+
+
+def _submit(request, claim, form, act, done: str, **page):
+    """A reviewer's form: valid, the service (``act``, called after validation) runs and
+    the reviewer goes back to the queues with ``done``; refused or invalid, the review
+    page again with the form and its errors (``page``: which form it is)."""
+    if form.is_valid():
+        try:
+            act()
+        except ClaimError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, done)
+            return redirect("review_queues")
+    return _render_review(request, claim, **page)
+
+
 @reviewer_required
 @require_POST
 def decide(request, claim_id: int):
@@ -186,86 +221,65 @@ def decide(request, claim_id: int):
     form = DecisionForm(
         request.POST,
         findings=evidence_selectors.findings_for_claim(claim_id=claim.pk),
-        buyer_files=[
-            f
-            for f in evidence_selectors.evidence_for_claim(claim_id=claim.pk)
-            if f.submitted_by != "merchant"
-        ],
+        buyer_files=_buyer_files(claim),
     )
-    if form.is_valid():
-        try:
-            services.claim_decide(
-                claim=claim,
-                reviewer=request.user,
-                outcome=form.cleaned_data["outcome"],
-                rationale=form.cleaned_data["rationale"],
-                refund_amount=form.cleaned_data["refund_amount"],
-                confirmed_forgery=form.cleaned_data["confirmed_forgery"],
-                template=form.cleaned_data["template"],
-                findings_relied_on=form.cleaned_data["findings_relied_on"],
-                photo_verdicts=form.photo_verdicts(),
-            )
-        except ClaimError as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, _("Decision recorded."))
-            return redirect("review_queues")
-    return _render_review(request, claim, decision_form=form)
+
+    def act():
+        services.claim_decide(
+            claim=claim,
+            reviewer=request.user,
+            photo_verdicts=form.photo_verdicts(),
+            **{name: form.cleaned_data[name] for name in DECISION_FIELDS},
+        )
+
+    return _submit(request, claim, form, act, _("Decision recorded."), decision_form=form)
 
 
 @reviewer_required
 @require_POST
 def request_evidence(request, claim_id: int):
     claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    buyer_files = [
-        f
-        for f in evidence_selectors.evidence_for_claim(claim_id=claim.pk)
-        if f.submitted_by != "merchant"
-    ]
+    buyer_files = _buyer_files(claim)
     form = RequestEvidenceForm(request.POST, files_to_name=buyer_files)
-    if form.is_valid():
+
+    def act():
         chosen = form.cleaned_data["evidence"]
-        try:
-            services.claim_request_buyer_evidence(
-                claim=claim,
-                reviewer=request.user,
-                message=form.cleaned_data["message"],
-                evidence=next((f for f in buyer_files if f.pk == chosen), None),
-                challenge=form.cleaned_data["challenge"],
-                hours=form.cleaned_data["hours"],
-            )
-        except ClaimError as exc:
-            form.add_error(None, exc.message)
-        else:
-            messages.success(request, _("The buyer was asked for more evidence."))
-            return redirect("review_queues")
-    return _render_review(request, claim, request_form=form)
+        services.claim_request_buyer_evidence(
+            claim=claim,
+            reviewer=request.user,
+            evidence=next((f for f in buyer_files if f.pk == chosen), None),
+            **{name: form.cleaned_data[name] for name in ("message", "challenge", "hours")},
+        )
+
+    done = _("The buyer was asked for more evidence.")
+    return _submit(request, claim, form, act, done, request_form=form)
+
+
+def _let_go(request, claim_id: int, act, done: str):
+    """The holder gives the claim up (back to its queue, or to the legal queue): done,
+    back to the queues with ``done``; refused, the review page with the reason."""
+    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
+    try:
+        act(claim=claim, reviewer=request.user)
+    except ClaimError as exc:
+        messages.error(request, exc.message)
+        return redirect("review_claim", claim_id=claim.pk)
+    messages.info(request, done)
+    return redirect("review_queues")
 
 
 @reviewer_required
 @require_POST
 def release(request, claim_id: int):
-    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    try:
-        services.claim_release(claim=claim, reviewer=request.user)
-    except ClaimError as exc:
-        messages.error(request, exc.message)
-        return redirect("review_claim", claim_id=claim.pk)
-    messages.info(request, _("The claim is back in its queue."))
-    return redirect("review_queues")
+    return _let_go(request, claim_id, services.claim_release, _("The claim is back in its queue."))
 
 
 @reviewer_required
 @require_POST
 def escalate_legal(request, claim_id: int):
-    claim = selectors.claim_for_reviewer(user=request.user, claim_id=claim_id)
-    try:
-        services.claim_escalate_to_legal(claim=claim, reviewer=request.user)
-    except ClaimError as exc:
-        messages.error(request, exc.message)
-        return redirect("review_claim", claim_id=claim.pk)
-    messages.info(request, _("The claim is in the legal queue."))
-    return redirect("review_queues")
+    return _let_go(
+        request, claim_id, services.claim_escalate_to_legal, _("The claim is in the legal queue.")
+    )
 
 
 BULK_PREVIEW = 100

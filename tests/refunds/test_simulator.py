@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from refunds import routing, services, simulator
 from refunds.models import RoutingRule
@@ -151,3 +152,119 @@ def test_admin_simulates_an_edited_rule_without_saving_it(admin_client, history)
     )
     rule.refresh_from_db()
     assert rule.min_amount == Decimal("3000")
+
+
+# --- One platform at a time -------------------------------------------------------------
+
+
+@pytest.fixture
+def other_platform(history, django_user_model):
+    """A second platform with two claims of the same amounts as the history's middle and
+    big claims; it has no rules of its own, so its claims wait in its standard queue."""
+    from tests.platforms import claim_in_review, platform_world
+
+    world = platform_world("market-b", django_user_model=django_user_model)
+    claims = [
+        claim_in_review(world, 1, amount=Decimal("600"), total=Decimal("600")),
+        claim_in_review(world, 2, amount=Decimal("3500"), total=Decimal("3500")),
+    ]
+    return world, claims
+
+
+def test_simulator_replays_one_platform_with_its_own_rules(other_platform):
+    world, _claims = other_platform
+    high_value = RoutingRule.objects.get(name="Amount at or above 3,000 CNY")
+    high_value.min_amount = Decimal("500")
+    default_id = high_value.queue.tenant_id
+    proposed = simulator.with_rule_changed(
+        routing.live_rules(tenant_id=default_id),
+        routing.RuleSpec.from_rule(high_value),
+        active=True,
+    )
+
+    report = simulator.simulate(proposed=proposed, days=30, tenant_id=default_id)
+
+    # The default platform's five claims only: the other platform's 600 and 3,500 CNY
+    # claims are not sent to the default platform's high-value queue.
+    assert report.claims == 5
+    assert _counts(report, "proposed") == {"standard": 2, "high-value": 3}
+    assert {row.queue.tenant_id for row in report.rows} == {default_id}
+
+    theirs = simulator.simulate(
+        proposed=routing.live_rules(tenant_id=world.platform.pk),
+        days=30,
+        tenant_id=world.platform.pk,
+    )
+    assert theirs.claims == 2
+    rows = [(row.queue.tenant_id, row.queue.slug, row.live, row.proposed) for row in theirs.rows]
+    assert rows == [(world.platform.pk, "standard", 2, 2)]
+
+
+def test_simulate_routing_command_takes_the_platform(other_platform):
+    world, _claims = other_platform
+    out = StringIO()
+    call_command("simulate_routing", "--platform", "market-b", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["platform"] == "market-b"
+    assert report["claims"] == 2
+    assert report["queues"] == {"standard": {"live": 2, "proposed": 2}}
+
+    # A rule of another platform cannot be changed in this platform's simulation.
+    rule = RoutingRule.objects.get(name="Amount at or above 3,000 CNY")
+    with pytest.raises(CommandError, match="another platform"):
+        call_command(
+            "simulate_routing",
+            "--platform",
+            "market-b",
+            "--change",
+            f"{rule.pk}:min_amount=500",
+            stdout=StringIO(),
+        )
+    with pytest.raises(CommandError, match="no platform"):
+        call_command("simulate_routing", "--platform", "nowhere", stdout=StringIO())
+
+    # Without --platform: the default platform, as before.
+    default = StringIO()
+    call_command("simulate_routing", "--json", stdout=default)
+    assert json.loads(default.getvalue())["claims"] == 5
+
+
+def test_admin_simulation_replays_the_rules_platform(admin_client, other_platform):
+    world, _claims = other_platform
+    from refunds.models import ReviewQueue
+
+    theirs = ReviewQueue.objects.get(tenant=world.platform, slug="standard")
+    data = {
+        "position": "30",
+        "name": "Market B: 500 CNY and more",
+        "queue": str(theirs.pk),
+        "is_active": "on",
+        "min_amount": "500",
+        "_simulate": "1",
+        "simulate_days": "30",
+    }
+    response = admin_client.post("/admin/refunds/routingrule/add/", data, HTTP_ACCEPT_LANGUAGE="en")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "2 claims routed in the last 30 days" in html
+    assert '<tr data-queue="standard"><td>Standard</td><td data-live>2</td>' in html
+    assert "high-value" not in html  # the default platform's queues are not in it
+    assert not RoutingRule.objects.filter(name__startswith="Market B").exists()
+
+
+def test_simulator_replays_the_shops_ai_flag_as_routing_does(history, alice):
+    """A claim the shop flagged as AI-made goes to the forensic queue whatever the rules
+    say, in the replay as live."""
+    claim = history["big"]
+    services.claim_flag_ai_suspect(claim=claim, user=alice)
+    # Routed again as it enters review: the flag is in the recorded inputs.
+    services.claim_merchant_respond(
+        claim=claim, user=alice, response="contest", statement="An AI-made picture."
+    )
+    assert routing.latest_record(claim_id=claim.pk).inputs["merchant_suspects_ai"] is True
+
+    report = simulator.simulate(proposed=routing.live_rules(), days=30)
+
+    # Not the high-value queue its amount would reach, in both replays.
+    assert _counts(report, "live") == {"standard": 3, "repeat-claimant": 1, "forensic": 1}
+    assert _counts(report, "proposed") == _counts(report, "live")

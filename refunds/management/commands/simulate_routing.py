@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from merchants.models import DEFAULT_PLATFORM_SLUG, Platform
 from refunds import routing, simulator
 from refunds.models import RoutingRule
 
@@ -34,6 +35,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--days", type=int, default=30)
         parser.add_argument(
+            "--platform",
+            default=DEFAULT_PLATFORM_SLUG,
+            metavar="SLUG",
+            help="The platform whose claims and rules are replayed (default: %(default)s).",
+        )
+        parser.add_argument(
             "--change",
             action="append",
             default=[],
@@ -45,8 +52,14 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="Print the report as JSON."
         )
 
-    def handle(self, *args, days, change, as_json: bool, **options):
-        rules = {rule.pk: rule for rule in RoutingRule.objects.prefetch_related("merchants")}
+    def handle(self, *args, days, change, platform, as_json: bool, **options):
+        tenant = Platform.objects.filter(slug=platform).first()
+        if tenant is None:
+            raise CommandError(f"no platform {platform!r}")
+        rules = {
+            rule.pk: rule
+            for rule in RoutingRule.objects.select_related("queue").prefetch_related("merchants")
+        }
         changed: dict[int, RoutingRule] = {}
         for spec in change:
             try:
@@ -55,11 +68,13 @@ class Command(BaseCommand):
                 rule = changed.get(int(rule_id)) or rules[int(rule_id)]
             except (ValueError, KeyError) as exc:
                 raise CommandError(f"bad --change {spec!r}: RULE_ID:FIELD=VALUE") from exc
-            if not hasattr(rule, field_name) or field_name in {"id", "pk"}:
-                raise CommandError(f"routing rules have no field {field_name!r}")
+            if rule.queue.tenant_id != tenant.pk:
+                raise CommandError(f"rule {rule.pk} belongs to another platform than {platform!r}")
+            if not hasattr(rule, field_name) or field_name in {"id", "pk", "queue", "queue_id"}:
+                raise CommandError(f"routing rules have no field {field_name!r} to change here")
             setattr(rule, field_name, _value(field_name, text))
             changed[rule.pk] = rule
-        proposed = routing.live_rules()
+        proposed = routing.live_rules(tenant_id=tenant.pk)
         for rule in changed.values():
             problems = routing.rule_problems(rule) if rule.is_active else {}
             if problems:
@@ -67,12 +82,12 @@ class Command(BaseCommand):
             proposed = simulator.with_rule_changed(
                 proposed, routing.RuleSpec.from_rule(rule), active=rule.is_active
             )
-        report = simulator.simulate(proposed=proposed, days=days)
+        report = simulator.simulate(proposed=proposed, days=days, tenant_id=tenant.pk)
         if as_json:
-            self.stdout.write(_as_json(report))
+            self.stdout.write(_as_json(report, platform=tenant.slug))
             return
         self.stdout.write(
-            f"{report.claims} claims routed in the last {days} days; "
+            f"{tenant.slug}: {report.claims} claims routed in the last {days} days; "
             f"{report.moved} would go to another queue."
         )
         self.stdout.write(f"{'queue':<24}{'live':>8}{'proposed':>10}{'change':>8}")
@@ -87,9 +102,10 @@ class Command(BaseCommand):
             )
 
 
-def _as_json(report) -> str:
+def _as_json(report, *, platform: str) -> str:
     return json.dumps(
         {
+            "platform": platform,
             "days": report.days,
             "claims": report.claims,
             "moved": report.moved,
