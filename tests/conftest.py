@@ -47,6 +47,31 @@ def pytest_collection_modifyitems(config, items):
         items[:] = selected
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_media_root(tmp_path_factory):
+    """Uploaded files and audit checkpoints of the tests go to a folder of this run, never
+    to the checkout's var/media (a demo's files there would be read as the tests' own).
+    Worker processes started by the tests inherit it through the environment."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    media = tmp_path_factory.mktemp("media")
+    storages = {**settings.STORAGES}
+    if storages["default"]["BACKEND"].endswith("FileSystemStorage"):
+        storages["default"] = {
+            **storages["default"],
+            "OPTIONS": {**storages["default"].get("OPTIONS", {}), "location": str(media)},
+        }
+    previous = os.environ.get("MEDIA_ROOT")
+    os.environ["MEDIA_ROOT"] = str(media)
+    with override_settings(MEDIA_ROOT=media, STORAGES=storages):
+        yield media
+    if previous is None:
+        os.environ.pop("MEDIA_ROOT", None)
+    else:
+        os.environ["MEDIA_ROOT"] = previous
+
+
 @pytest.fixture(autouse=True)
 def _no_language_left_over():
     """A request through LocaleMiddleware (or a test's ``activate``) leaves its language
