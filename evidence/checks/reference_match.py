@@ -50,6 +50,7 @@ import dataclasses
 import io
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -1457,6 +1458,32 @@ def _recapture_difference(
 _Match = tuple[Registration, ReferencePhoto, ImageFeatures, int]
 
 
+def _reference_tiles(
+    reference: ImageFeatures, h: np.ndarray, f: float
+) -> Callable[[int, int, int], np.ndarray] | None:
+    """For the screen's grid test: the reference thumbnail warped onto an n x n tile at
+    (x, y) of the claim's decoded source (``h``: reference working copy -> claim
+    working copy; ``f``: source pixels per claim working pixel)."""
+    try:
+        thumbnail = reference.thumbnail
+    except CorruptFeatures:
+        return None
+    sr = thumbnail.shape[1] / reference.width
+    to_source = np.diag([f, f, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
+
+    def tile(x: int, y: int, n: int) -> np.ndarray:
+        shift = np.array([[1.0, 0.0, -x], [0.0, 1.0, -y], [0.0, 0.0, 1.0]])
+        return cv2.warpPerspective(
+            thumbnail,
+            shift @ to_source,
+            (n, n),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+
+    return tile
+
+
 def _shows_whole_picture(registration: Registration) -> bool:
     """The geometry of a screen showing the reference: a sane fit most matches agree on,
     the whole picture inside the frame, covering a fair part of it."""
@@ -1659,7 +1686,9 @@ class ReferenceMatchCheck(Check):
             rw, rh = features.width, features.height
             corners = np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]])
             quad = cv2.perspectiveTransform(corners, registration.homography)[0] * f
-            strength = screen_recapture.grid_strength(source, quad)
+            strength = screen_recapture.grid_strength(
+                source, quad, _reference_tiles(features, registration.homography, f)
+            )
             if strength is None:
                 continue
             measured = max(measured or 0.0, strength)

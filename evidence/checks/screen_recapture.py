@@ -22,6 +22,7 @@ over the tiles, so that one tile on a striped print does not decide.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import cv2
@@ -70,6 +71,12 @@ PEAKS_EXAMINED = 12  # the strongest local maxima of each tile
 # there (a PenTile's red-blue checker does: such a panel is missed rather than a print
 # accused).
 DIAGONAL_PARENT = 0.05
+# A striped pattern in the picture itself (a shirt's stripes, a barcode, lines of text)
+# is as regular as a grid, and beats out of step where its colours alternate: a peak the
+# reference has too (warped onto the same tile, at this share of the photo's strength
+# or more) is the picture's, and passed over. A screen's grid is finer than the stored
+# reference can hold, so the reference never has it.
+CONTENT_PEAK_SHARE = 0.02
 
 
 @cache
@@ -84,11 +91,9 @@ def _spectral_layout(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return window, ring, looked, np.bincount(ring.ravel())
 
 
-def tile_strength(tile: np.ndarray, jacobian: np.ndarray | None = None) -> float:
-    """The largest isolated spectral peak of a square BGR tile that can be a screen's
-    (see the module doc): with ``jacobian`` (2x2, picture frame -> photo, at the tile),
-    peaks that run askew of the picture in step, like halftone dots, do not count;
-    without it, every peak does."""
+def _strength_map(tile: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each frequency's power over its ring's (the largest of luma, B-G and R-G; zero
+    where not looked at) and the three channels' spectra, of a square BGR tile."""
     n = tile.shape[0]
     window, ring, looked, ring_sizes = _spectral_layout(n)
     f = tile.astype(np.float32)
@@ -107,8 +112,25 @@ def tile_strength(tile: np.ndarray, jacobian: np.ndarray | None = None) -> float
         ring_mean = np.bincount(ring.ravel(), log_power.ravel()) / np.maximum(ring_sizes, 1)
         np.maximum(strength, power / (np.exp(ring_mean)[ring] + floor), out=strength)
     strength[~looked] = 0.0
+    return strength, spectra
+
+
+def tile_strength(
+    tile: np.ndarray,
+    jacobian: np.ndarray | None = None,
+    reference_tile: np.ndarray | None = None,
+) -> float:
+    """The largest isolated spectral peak of a square BGR tile that can be a screen's
+    (see the module doc): with ``jacobian`` (2x2, picture frame -> photo, at the tile),
+    peaks that run askew of the picture in step, like halftone dots, do not count;
+    without it, every peak does. With ``reference_tile`` (the reference warped onto the
+    same pixels), a peak the reference has too (a striped pattern in the picture
+    itself, at least :data:`CONTENT_PEAK_SHARE` of the photo's) is content, and passed."""
+    n = tile.shape[0]
+    strength, (b, g, r) = _strength_map(tile)
     if jacobian is None:
         return float(strength.max())
+    content = None if reference_tile is None else _strength_map(reference_tile)[0]
     # The strongest local maxima (a spectrum is symmetric: each peak appears twice).
     strength32 = strength.astype(np.float32)
     peaks = (strength32 == cv2.dilate(strength32, np.ones((3, 3), np.uint8))) & (strength32 > 0)
@@ -119,6 +141,11 @@ def tile_strength(tile: np.ndarray, jacobian: np.ndarray | None = None) -> float
         amplitudes = np.abs([b[y, x], g[y, x], r[y, x]])
         if np.sort(amplitudes)[-2] < MIN_SECOND_CHANNEL * amplitudes.max():
             continue  # one channel alone: one ink (yellow dots), or one emitter; says nothing
+        if content is not None and (
+            content[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].max()
+            >= CONTENT_PEAK_SHARE * strength[y, x]
+        ):
+            continue  # the picture's own pattern, not the screen's
         if _screen_like(
             b[y, x], g[y, x], r[y, x], (x - n // 2) / n, (y - n // 2) / n, n, jacobian
         ) and not _diagonal_parent(strength, y, x, n):
@@ -171,10 +198,15 @@ def _diagonal_parent(strength: np.ndarray, y: int, x: int, n: int) -> bool:
     return False
 
 
-def grid_strength(source: np.ndarray, quad: np.ndarray) -> float | None:
+def grid_strength(
+    source: np.ndarray,
+    quad: np.ndarray,
+    reference: Callable[[int, int, int], np.ndarray] | None = None,
+) -> float | None:
     """The median :func:`tile_strength` of up to five tiles inside ``quad`` (the
     picture's corners in ``source``'s pixels, as a 4x2 array); None when fewer than
-    :data:`MIN_TILES` fit inside it."""
+    :data:`MIN_TILES` fit inside it. ``reference(x, y, n)``, when given, returns the
+    reference picture warped onto the n x n tile at (x, y) of ``source``."""
     quad = np.asarray(quad, np.float32).reshape(4, 2)
     (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
     n = TILE
@@ -199,7 +231,11 @@ def grid_strength(source: np.ndarray, quad: np.ndarray) -> float | None:
         if any(cv2.pointPolygonTest(contour, (float(x), float(y)), False) < 0 for x, y in corners):
             continue
         scores.append(
-            tile_strength(source[cy : cy + n, cx : cx + n], _jacobian(to_photo, to_picture, point))
+            tile_strength(
+                source[cy : cy + n, cx : cx + n],
+                _jacobian(to_photo, to_picture, point),
+                None if reference is None else reference(cx, cy, n),
+            )
         )
     if len(scores) < MIN_TILES:
         return None

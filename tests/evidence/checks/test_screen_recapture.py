@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evidence import synthetic
+from evidence import synthetic, verdicts
 from evidence.checks import screen_recapture
 from testing import frames
 from tests.evidence.checks.conftest_visual import box_iou, contains_centre, decoded
@@ -121,3 +121,53 @@ def test_an_undamaged_photographed_screen_has_no_altered_region():
     assert "reference_screen_recapture" in findings
     assert "reference_altered_region" not in findings
     assert findings["reference_screen_recapture"].details["boxes"] == []
+
+
+def test_stripes_the_reference_has_too_are_the_pictures_not_a_screens():
+    # given the RGB-stripe tile above, and the reference showing the same stripes
+    def stripes(yy, xx):
+        return [20 * np.cos(2 * np.pi * xx / 9.0 - phase) for phase in (4.19, 2.09, 0.0)]
+
+    photo = _tile(stripes, np.random.default_rng(5))
+    reference = _tile(stripes, np.random.default_rng(6))
+
+    assert screen_recapture.tile_strength(photo, UPRIGHT) >= screen_recapture.MIN_GRID_STRENGTH
+    assert screen_recapture.tile_strength(photo, UPRIGHT, reference) < 1_000
+
+
+def test_an_honest_near_listing_photo_of_a_striped_print_is_no_recapture():
+    # given an honest, nearly frontal photo of a print whose artwork has a regular
+    # pattern of its own (it read as a screen's grid, 9,821, before the reference's own
+    # spectrum was consulted)
+    artwork = synthetic.render_flat_artwork(310)
+    shot = synthetic.render_printed_shot(310, 9013, similar=True)
+
+    findings = run(decoded(shot.image, quality=85), context_for(artwork))
+
+    assert "reference_screen_recapture" not in findings
+    assert "reference_copy" not in findings
+
+
+def test_a_screen_photo_with_a_region_boxed_stays_a_photo_of_a_screen():
+    # given a recapture and an altered region found on the screen
+    rows = [
+        verdicts.FindingRow(code="reference_screen_recapture", severity="critical", weight=80),
+        verdicts.FindingRow(code="reference_altered_region", severity="high", weight=70),
+    ]
+
+    verdict = verdicts.decide(rows)
+
+    assert verdict.code == verdicts.SCREEN_COPY
+    assert {r["code"] for r in verdict.reasons} == {
+        "reference_screen_recapture",
+        "reference_altered_region",
+    }
+
+
+def test_an_altered_region_on_a_copy_is_still_an_edited_copy():
+    rows = [
+        verdicts.FindingRow(code="reference_copy", severity="critical", weight=90),
+        verdicts.FindingRow(code="reference_altered_region", severity="high", weight=70),
+    ]
+
+    assert verdicts.decide(rows).code == verdicts.EDITED_COPY
