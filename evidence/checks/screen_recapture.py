@@ -16,7 +16,7 @@ R-G, windowed, its power spectrum divided by the geometric mean of its ring (wha
 noise-like texture has at that frequency), outside the lowest frequencies (content) and
 the JPEG 8x8 block grid's harmonics. A tile's score is its first peak in two channels
 or more, when that peak can be a screen's (it runs along the picture's axes: see
-MAX_PEAK_COHERENCE below; a print's halftone dots run askew); the photo's is the median
+the constants below; a print's halftone dots run askew); the photo's is the median
 over the tiles, so that one tile on a striped print does not decide.
 """
 
@@ -43,24 +43,21 @@ NOISE_FLOOR = 1.0  # grey levels of white noise per pixel (phone sensors: 1.5-3.
 # Not every regular pattern is a screen's. Offset-printed cards, covers and boxes are
 # halftone dots, and a close-up resolves them: a photo of the real printed item carries
 # peaks as strong as a screen's (measured up to 25,000 on testing/frames.py's halftone
-# prints). The two differ in how the pattern sits on the picture and in its colours:
-# * A screen's grid runs along the picture's own axes (the picture is shown upright on the
-#   panel): rows of emitters and the dark gaps between them, columns of red, green and
-#   blue. Mapped back into the picture's frame (the local Jacobian of the quad's
-#   homography), its peaks point along x or y, once the alias the camera's sampling made
-#   of them is undone (a shift of one cycle per pixel along a camera axis).
-#   Halftone screens are set at 15, 75 and 45 degrees (cyan, magenta, black); only yellow
-#   runs at 0, and it darkens the blue channel alone.
-# * The emitters are side by side: at the grid's frequency the channels beat out of step
-#   (|B + G + R| / (|B| + |G| + |R|) well under 1: stripes 120 degrees apart, PenTile's
-#   red and blue in turn); inks lie over each other and beat in step, or one channel only.
+# prints). The two differ in how the pattern sits on the picture: a screen's grid runs
+# along the picture's own axes (the picture is shown upright on the panel): rows of
+# emitters and the dark gaps between them, columns of red, green and blue. Mapped back
+# into the picture's frame (the local Jacobian of the quad's homography), its peaks point
+# along x or y. Halftone screens are set at 15, 75 and 45 degrees (cyan, magenta, black);
+# only yellow runs at 0, and it darkens the blue channel alone.
 # A tile's peaks are read strongest first, those in at least two channels only
 # (MIN_SECOND_CHANNEL of the strongest channel's amplitude: one channel alone is one ink,
-# or one emitter, and says nothing). The first such peak decides: a screen's when it beats
-# out of step (MAX_PEAK_COHERENCE) or runs along the picture's axes (AXIS_TOLERANCE_DEG),
-# a print's when it runs askew in step (a black halftone screen at 45 degrees; its own
-# harmonics, weaker, run along the axes, hence "the first").
-MAX_PEAK_COHERENCE = 0.6
+# or one emitter, and says nothing), the picture's own patterns passed over
+# (CONTENT_PEAK_SHARE). The first such peak decides: a screen's when it runs along the
+# picture's axes (AXIS_TOLERANCE_DEG, plus the bin's angular size), a print's otherwise
+# (a black halftone screen at 45 degrees; its own harmonics, weaker, run along the axes,
+# hence "the first", and DIAGONAL_PARENT). Tried and dropped (each accused an honest
+# halftone close-up): counting peaks whose channels beat out of step whatever their
+# angle (cyan-magenta beats do), and undoing the camera's aliasing before the angle test.
 AXIS_TOLERANCE_DEG = 2.5
 MIN_SECOND_CHANNEL = 0.4
 PEAKS_EXAMINED = 12  # the strongest local maxima of each tile
@@ -160,27 +157,20 @@ def tile_strength(
 def _screen_like(
     b: complex, g: complex, r: complex, fx: float, fy: float, n: int, jacobian: np.ndarray
 ) -> bool:
-    """Can a peak at (fx, fy) cycles per photo pixel, with these channel amplitudes, be
-    a screen's grid: does it run along the picture's axes (see the module doc)? A peak
-    whose channels beat out of step is taken as it is; one in step may also be the alias
-    of a finer grid (a shift of one cycle per pixel along a camera axis: a screen's dark
-    rows finer than two camera pixels). Out of step, aliases are not tried: the beats
-    between a print's cyan and magenta screens are out of step and land anywhere."""
-    amplitudes = np.abs([b, g, r])
-    in_step = abs(b + g + r) > MAX_PEAK_COHERENCE * (amplitudes.sum() + 1e-9)
-    shifts = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)) if in_step else ((0, 0),)
-    for kx, ky in shifts:
-        true = np.array([fx + kx, fy + ky])
-        along = jacobian.T @ true  # the pattern's frequency in the picture's frame
-        length = float(np.hypot(*true))
-        if length == 0:
-            continue
-        angle = np.degrees(np.arctan2(abs(along[1]), abs(along[0])))
-        off_axis = min(angle, 90.0 - angle)
-        tolerance = AXIS_TOLERANCE_DEG + np.degrees(1.0 / (n * length))
-        if off_axis <= tolerance:
-            return True
-    return False
+    """Can a peak at (fx, fy) cycles per photo pixel be a screen's grid: does it run along
+    the picture's axes, mapped into the picture's frame (see the module doc)? The peak is
+    taken as it is: undoing an alias (one cycle per pixel added along a camera axis) was
+    tried, and a halftone's cyan or magenta screen, 15 degrees off, then lands on an axis
+    often enough to accuse an honest close-up (10,957 on one); a grid finer than two
+    camera pixels is found only where its own beats run along the axes."""
+    del b, g, r  # the phases decide nothing (see the module constants)
+    length = float(np.hypot(fx, fy))
+    if length == 0:
+        return False
+    along = jacobian.T @ np.array([fx, fy])  # the pattern's frequency in the picture's frame
+    angle = np.degrees(np.arctan2(abs(along[1]), abs(along[0])))
+    off_axis = min(angle, 90.0 - angle)
+    return off_axis <= AXIS_TOLERANCE_DEG + np.degrees(1.0 / (n * length))
 
 
 def _diagonal_parent(strength: np.ndarray, y: int, x: int, n: int) -> bool:
