@@ -155,9 +155,14 @@ FRAME_GENUINE_KINDS = (
     "genuine_flat_heavy_jpeg",  # an honest photo of the print, JPEG q50-65
     "genuine_flat_reshared",  # an honest near-frontal photo of the print, re-shared
     "genuine_flat_chat_screenshot",  # an honest photo of the print, shown in a chat
+    # An offset-printed card or cover photographed close: its halftone dots resolved (a
+    # regular pattern as strong as a screen's grid, at 15/75/45 degrees).
+    "genuine_flat_halftone",
+    # An honest photo of a monitor showing something else (another product's photo).
+    "genuine_screen_other",
 )
-# The recapture is judged by its own finding; its damage is not boxed (not built).
-NOT_BOXED_KINDS = ("forged_screen_photo", "forged_flat_screen_photo")
+# Every fraud kind's damage is boxed (a screen photo's too, since detectq).
+NOT_BOXED_KINDS: tuple[str, ...] = ()
 PER_NEW_FORGED_KIND = 30
 PER_FLAT_GENUINE_KIND = 50  # one false positive in 50 is the 2 % target
 N_FLAT_PRODUCTS = 12
@@ -466,9 +471,12 @@ def frame_forged_case(
     elif kind == "forged_collage":
         image, box, where = frames.collage(image, box, others, rng)
         params["picture_at"] = list(where)
-    elif kind in NOT_BOXED_KINDS:
-        image, box, where = frames.screen_photo(image, box, rng)
+    elif kind in ("forged_screen_photo", "forged_flat_screen_photo"):
+        drawn: dict = {}
+        image, box, where = frames.screen_photo(image, box, rng, params=drawn)
+        drawn.pop("picture_quad", None)
         params["screen_at"] = list(where)
+        params["screen"] = drawn
     elif kind == "forged_heavy_crop":
         # 20-35 % of each dimension cut away, the damage kept in view.
         h, w = image.shape[:2]
@@ -501,6 +509,9 @@ def frame_genuine_case(
     if flat:
         similar = kind != "genuine_flat_chat_screenshot" or bool(index % 2)
         shot = syn.render_printed_shot(product, 7000 + index, similar=similar).image
+    elif kind == "genuine_screen_other":
+        # Another product's listing-like photo on the monitor, this one's features checked.
+        shot = syn.render_product_photo(product + 50).image
     else:
         shot = syn.render_other_shot(product, 7000 + index, similar=bool(index % 2)).image
     params: dict = {}
@@ -508,6 +519,19 @@ def frame_genuine_case(
         image, _, where = frames.chat_screenshot(shot, None, rng)
         params["picture_at"] = list(where)
         data = png_bytes(image, {}) if rng.random() < 0.5 else syn.encode_jpeg(image, quality=88)
+    elif kind == "genuine_flat_halftone":
+        artwork = syn.render_flat_artwork(product).image
+        image, where = frames.halftone_print_photo(artwork, rng)
+        params["print_at"] = list(where)
+        quality = int(rng.integers(80, 96))
+        params["quality"] = quality
+        data = syn.encode_jpeg(image, quality=quality)
+    elif kind == "genuine_screen_other":
+        drawn: dict = {}
+        image, _, where = frames.screen_photo(shot, None, rng, params=drawn)
+        drawn.pop("picture_quad", None)
+        params.update({"screen_at": list(where), "screen": drawn})
+        data = syn.encode_jpeg(image, quality=90)
     elif kind in ("genuine_reshared", "genuine_flat_reshared"):
         h, w = shot.shape[:2]
         f = 1080 / max(h, w)
@@ -1164,6 +1188,12 @@ def main() -> int:
     if "--seed" in sys.argv:
         SEED = int(sys.argv[sys.argv.index("--seed") + 1])
     frames_only = "--frames-only" in sys.argv  # issue 10's second set of kinds alone
+    # --kinds a,b,c: of the --frames-only run, only these kinds (the screens and their
+    # closest honest photos, say, on a loaded machine). Case numbers and random draws stay
+    # those of the full run, so a kind's cases are the same either way.
+    only = (
+        set(sys.argv[sys.argv.index("--kinds") + 1].split(",")) if "--kinds" in sys.argv else None
+    )
     name = "quality" if SEED == DEFAULT_SEED else f"quality_seed{SEED}"
     if frames_only:
         name = name.replace("quality", "quality_frames")
@@ -1172,7 +1202,9 @@ def main() -> int:
     product_seeds = [101 + i for i in range(N_PRODUCTS)]
     listings = {s: make_listing(s) for s in product_seeds}
     listing_list = [listings[s] for s in product_seeds]
-    credentials = load_test_credentials()
+    # The AI kinds sign with the shared C2PA test credentials (../shared/testdata from the
+    # project root); --frames-only needs none, so a worktree elsewhere can run it.
+    credentials = None if frames_only else load_test_credentials()
     ctx_rng = np.random.default_rng([SEED, 1])
 
     records: list[dict] = []
@@ -1202,6 +1234,8 @@ def main() -> int:
         context_rng: np.random.Generator = ctx_rng,
     ) -> None:
         context = context_for(case, pool, context_rng)
+        if only is not None and case.kind not in only:
+            return  # drawn all the same: the cases after it stay what they were
         listing_phash = pool[case.product].features.phash
         if workers is None:
             record_done(case, evaluate_in(case, context, listing_phash))
@@ -1248,10 +1282,14 @@ def main() -> int:
             listing = flat_listings[flat_seeds[i % N_FLAT_PRODUCTS]]
             run_new(new_forged_case(index, kind, listing, new_rng), flat_listings)
             index += 1
-    for kind in () if frames_only else FLAT_GENUINE_KINDS:
-        for i in range(PER_FLAT_GENUINE_KIND):
+    per_flat_honest = PER_FLAT_GENUINE_KIND
+    if "--per-honest" in sys.argv:  # (then the later flat kinds' case numbers move)
+        per_flat_honest = int(sys.argv[sys.argv.index("--per-honest") + 1])
+    for kind in FLAT_GENUINE_KINDS:  # --frames-only too: the screens' closest honest photos
+        for i in range(per_flat_honest):
             product = flat_seeds[i % N_FLAT_PRODUCTS]
-            run_new(flat_genuine_case(index, kind, product, new_rng), flat_listings)
+            case = flat_genuine_case(index, kind, product, new_rng)
+            run_new(case, flat_listings)
             index += 1
 
     # Issue 10's second set: their own generators, case numbers and distractor draws.

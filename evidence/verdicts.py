@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
 # Bump when the table or the rules change: the pipeline then stores a new verdict.
-RULES_VERSION = 1
+RULES_VERSION = 2  # 2 (detectq): an altered region on a photographed screen stays a screen's
 
 EDITED_COPY = "edited_copy"
 SCREEN_COPY = "screen_copy"
@@ -213,8 +213,14 @@ def decide(rows: Iterable[FindingRow], *, failed_message: str = "") -> Verdict:
     if failed_message:
         rows.append(FindingRow(code="checks_failed", severity="error", message=failed_message))
     reasons = []
+    # On a photographed screen the boxes are drawn through the display's colours, glare
+    # and moire (docs/detection.md measures the spurious ones): they locate the damage for
+    # the reviewer, but do not make the photo "an edited copy"; it stays a screen's.
+    on_screen = any(row.code == "reference_screen_recapture" for row in rows)
     for row in rows:
         verdict = verdict_of_code(row.code, row.severity)
+        if on_screen and row.code == "reference_altered_region":
+            verdict = SCREEN_COPY
         if verdict == NOTE and row.weight <= 0:
             continue  # a fact with no weight (camera make, GPS kept private) is no reason
         reasons.append(

@@ -450,6 +450,40 @@ def camera_model(
     return cv2.GaussianBlur(np.clip(canvas, 0, 255).astype(np.uint8), (3, 3), 0.5)
 
 
+SUBPIXEL_LAYOUTS = ("rgb_stripe", "bgr_stripe", "pentile", "delta")
+
+
+def _subpixel_cell(layout: str) -> np.ndarray:
+    """Two screen pixels side by side and two rows (6x6 sub-cells, BGR weights) of a
+    panel's sub-pixel ``layout``, scaled so that a white screen gives the same light on
+    average in each channel: LCD stripes (R G B or B G R left to right, a dark gap under
+    them), an OLED PenTile (a green dot in every pixel, red and blue in turn, in a
+    checker) and a delta (round-ish dots, every other row shifted by half a pixel)."""
+    cell = np.zeros((6, 6, 3), np.float32)
+    if layout in ("rgb_stripe", "bgr_stripe"):
+        order = (2, 1, 0) if layout == "rgb_stripe" else (0, 1, 2)
+        for px in range(2):
+            for k, channel in enumerate(order):
+                cell[0:2, 3 * px + k, channel] = 1.0
+                cell[3:5, 3 * px + k, channel] = 1.0
+    elif layout == "pentile":
+        for row in range(2):
+            for px in range(2):
+                y, x = 3 * row, 3 * px
+                cell[y + 1, x + 1, 1] = 1.0  # green: a small dot in every pixel
+                big = 2 if (row + px) % 2 == 0 else 0  # red, then blue, in a checker
+                cell[y : y + 2, x : x + 2, big] = np.maximum(cell[y : y + 2, x : x + 2, big], 1.0)
+                cell[y + 1, x + 1, big] = 0.0
+    else:  # delta
+        for row in range(2):
+            shift = 0 if row == 0 else 1
+            for k, channel in enumerate((2, 1, 0, 2, 1, 0)):
+                x = (k + shift) % 6
+                cell[3 * row : 3 * row + 2, x, channel] = 1.0
+    cell /= np.maximum(cell.reshape(-1, 3).mean(axis=0), 1e-6)
+    return cell
+
+
 def screen_photo(
     picture: np.ndarray,
     box: Box | None,
@@ -457,20 +491,33 @@ def screen_photo(
     *,
     size: tuple[int, int] = (1600, 1200),
     tilt: tuple[float, float] = (0.0, 20.0),
+    pitch: tuple[float, float] = (1.2, 4.0),
+    hard: bool = True,
+    params: dict | None = None,
 ) -> tuple[np.ndarray, Box | None, Box]:
-    """A phone photo of a screen showing ``picture``: the screen's RGB stripes (a pixel
-    pitch of 1.6-3.2 camera pixels, so the grid aliases into moire), the display's gamma
-    (0.8-1.25), black level (screens glow) and bluish white point, a dark bezel around it
-    on a desk or wall, a soft reflection (glare), seen at a slant of ``tilt`` degrees and
-    through :func:`camera_model`. Returns the photo, the damage box in it (the bounding box
-    of its slanted outline) and the screen's bounding box."""
+    """A phone photo of a screen showing ``picture``: the panel's sub-pixel grid (one of
+    :data:`SUBPIXEL_LAYOUTS`, a pixel pitch drawn from ``pitch`` in camera pixels, so the
+    grid aliases into moire), the display's gamma (0.8-1.25), black level (screens glow)
+    and bluish white point, a dark bezel around it on a desk or wall, a reflection (glare),
+    seen at a slant of ``tilt`` degrees and through :func:`camera_model`.
+
+    ``hard`` (the default) adds what makes the grid hard to see, each drawn per photo: the
+    screen filling 35-85 % of the frame (distance), defocus (0.3-0.8 camera pixels), the
+    phone's noise reduction (chroma smoothed hard, luma a little: it smooths the moire),
+    stronger glare, and the camera's own JPEG (q70-95) and sharpening before the file is
+    written. ``params``, when given, is filled with what was drawn. Returns the photo,
+    the damage box in it (the bounding box of its slanted outline) and the screen's
+    bounding box."""
     w, h = size
     ph, pw = picture.shape[:2]
-    pitch = rng.uniform(1.6, 3.2)
-    fill = rng.uniform(0.55, 0.8)
+    drawn: dict = {} if params is None else params
+    layout = str(rng.choice(SUBPIXEL_LAYOUTS)) if hard else "rgb_stripe"
+    pitch_px = float(rng.uniform(*pitch))
+    fill = float(rng.uniform(0.35, 0.85) if hard else rng.uniform(0.55, 0.8))
+    drawn.update({"layout": layout, "pitch": round(pitch_px, 2), "fill": round(fill, 2)})
     # The screen's own pixels: the picture at the size it has on the screen.
     # (of the frame's width, or of its height for a picture taller than the frame)
-    screen_w = max(64, round(fill * min(w, h * pw / ph) / pitch))
+    screen_w = max(64, round(fill * min(w, h * pw / ph) / pitch_px))
     screen_h = round(screen_w * ph / pw)
     shown = cv2.resize(picture, (screen_w, screen_h), interpolation=cv2.INTER_AREA).astype(
         np.float32
@@ -481,14 +528,11 @@ def screen_photo(
         [rng.uniform(1.0, 1.08), 1.0, rng.uniform(0.9, 0.98)]
     )
     shown = black + (white - black) * (shown / 255.0) ** gamma
-    # Each screen pixel as three vertical stripes (B, G, R left to right on this panel
-    # type: R G B reversed in BGR order) with a dark gap under them.
+    # Each screen pixel as 3x3 sub-cells of its layout (two pixels and two rows a tile).
     cell = 3
-    stripes = np.zeros((cell, cell, 3), np.float32)
-    for c in range(3):
-        stripes[: cell - 1, c, 2 - c] = 1.0
-    stripes *= 3.0 * cell / (cell - 1)  # the same light on average
-    grid = np.tile(stripes, (screen_h, screen_w, 1))
+    pattern = _subpixel_cell(layout)
+    reps_y, reps_x = -(-screen_h // 2), -(-screen_w // 2)
+    grid = np.tile(pattern, (reps_y, reps_x, 1))[: screen_h * cell, : screen_w * cell]
     panel = np.repeat(np.repeat(shown, cell, axis=0), cell, axis=1) * grid
     # Bezel, body and where it all sits.
     bezel = round(rng.uniform(0.03, 0.08) * panel.shape[1])
@@ -520,23 +564,34 @@ def screen_photo(
         np.ones((bh, bw), np.float32), matrix, (W, H), flags=cv2.INTER_LINEAR
     )
     scene = scene * (1 - mask[..., None]) + warped * mask[..., None]
-    # Glare: a soft reflection somewhere on the glass.
+    # Glare: a soft reflection somewhere on the glass (a window or a lamp when hard).
     gx, gy = rng.uniform(0.2, 0.8) * W, rng.uniform(0.2, 0.8) * H
     gs = rng.uniform(0.1, 0.3) * W
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    glare = rng.uniform(8, 35) * np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * gs * gs))
+    peak = rng.uniform(8, 50) if hard else rng.uniform(8, 35)
+    glare = peak * np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * gs * gs))
     scene += (glare * mask)[..., None]
-    scene = cv2.GaussianBlur(scene, (0, 0), rng.uniform(0.6, 1.1))  # optics, at 2x
+    defocus = float(rng.uniform(0.6, 1.6) if hard else rng.uniform(0.6, 1.1))  # at 2x
+    drawn.update({"defocus": round(defocus / scale2, 2), "glare": round(float(peak), 1)})
+    scene = cv2.GaussianBlur(scene, (0, 0), defocus)  # optics, at 2x
     scene = cv2.resize(scene, (w, h), interpolation=cv2.INTER_AREA)  # the sensor's pixels
     photo = camera_model(scene, rng)
+    if hard:
+        photo = _phone_processing(photo, rng, drawn)
     small_quad = quad / scale2
     screen_box = tuple(
         int(v) for v in (*np.floor(small_quad.min(axis=0)), *np.ceil(small_quad.max(axis=0)))
     )
+    # picture -> screen pixels -> panel (x cell) -> body (+ bezel) -> camera
+    f = np.float64([screen_w / pw * cell, screen_h / ph * cell])
+    whole = np.float32([[0, 0], [pw, 0], [pw, ph], [0, ph]]) * f + bezel
+    drawn["picture_quad"] = (
+        (cv2.perspectiveTransform(whole[None].astype(np.float32), matrix)[0] / scale2)
+        .round(1)
+        .tolist()
+    )
     mapped = None
     if box is not None:
-        # picture -> screen pixels -> panel (x cell) -> body (+ bezel) -> camera
-        f = np.float64([screen_w / pw * cell, screen_h / ph * cell])
         corners = np.float32(
             [[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]]
         )
@@ -545,6 +600,107 @@ def screen_photo(
         (x0, y0), (x1, y1) = np.floor(on_photo.min(axis=0)), np.ceil(on_photo.max(axis=0))
         mapped = (max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1)))
     return photo, mapped, screen_box  # type: ignore[return-value]
+
+
+def _phone_processing(photo: np.ndarray, rng: np.random.Generator, drawn: dict) -> np.ndarray:
+    """What a phone's pipeline does after the sensor: noise reduction (the chroma
+    smoothed hard, which takes most of a moire's colour away, the luma a little), a
+    sharpening, and its JPEG (q70-95, decoded again)."""
+    ycc = cv2.cvtColor(photo, cv2.COLOR_BGR2YCrCb).astype(np.float32)
+    chroma_sigma = float(rng.uniform(0.0, 3.0))
+    luma_strength = float(rng.uniform(0.0, 1.0))
+    if chroma_sigma > 0.3:
+        for c in (1, 2):
+            ycc[..., c] = cv2.GaussianBlur(ycc[..., c], (0, 0), chroma_sigma)
+    if luma_strength > 0.2:
+        smooth = cv2.bilateralFilter(ycc[..., 0], 5, 6 + 10 * luma_strength, 2)
+        ycc[..., 0] = ycc[..., 0] * (1 - luma_strength) + smooth * luma_strength
+    amount = float(rng.uniform(0.0, 0.6))
+    ycc[..., 0] += amount * (ycc[..., 0] - cv2.GaussianBlur(ycc[..., 0], (0, 0), 1.0))
+    out = cv2.cvtColor(np.clip(ycc, 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2BGR)
+    quality = int(rng.integers(70, 96))
+    drawn.update(
+        {
+            "chroma_denoise": round(chroma_sigma, 2),
+            "luma_denoise": round(luma_strength, 2),
+            "sharpen": round(amount, 2),
+            "camera_jpeg": quality,
+        }
+    )
+    ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else out
+
+
+def halftone_print_photo(
+    artwork: np.ndarray, rng: np.random.Generator, *, size: tuple[int, int] = (1600, 1200)
+) -> tuple[np.ndarray, Box]:
+    """An honest close-up of an offset-printed card or cover: the artwork as CMYK halftone
+    dots (screens at 15, 75, 0 and 45 degrees, a dot period of 2-5 camera pixels, so the
+    rosette itself aliases into a regular pattern: the printed matter's own "moire"), on
+    paper with grain, lit unevenly, slightly tilted, on a table, through
+    :func:`camera_model`. The hardest honest photo for a screen-grid test. Returns the
+    photo and the print's bounding box."""
+    w, h = size
+    ah, aw = artwork.shape[:2]
+    fill = float(rng.uniform(0.6, 0.9))
+    scale2 = 2
+    pw = round(fill * min(w, h * aw / ah)) * scale2
+    ph_ = round(pw * ah / aw)
+    art = cv2.resize(artwork, (pw, ph_), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    k = 1 - art.max(axis=2)
+    cmy = (1 - art - k[..., None]) / np.maximum(1 - k[..., None], 1e-3)
+    # In BGR order: cyan absorbs red (index 2), magenta green (1), yellow blue (0).
+    inks = {"c": cmy[..., 2], "m": cmy[..., 1], "y": cmy[..., 0], "k": k}
+    period = float(rng.uniform(2.0, 5.0)) * scale2
+    yy, xx = np.mgrid[0:ph_, 0:pw].astype(np.float32)
+    paper = np.float32(rng.uniform(235, 250) - rng.uniform(0, 6, 3))
+    out = np.ones((ph_, pw, 3), np.float32) * paper
+    absorb = {"c": (0.05, 0.25, 0.85), "m": (0.1, 0.8, 0.15), "y": (0.8, 0.1, 0.05)}
+    absorb["k"] = (0.85, 0.85, 0.85)
+    for ink, angle in (("c", 15), ("m", 75), ("y", 0), ("k", 45)):
+        a = np.radians(angle)
+        u = (xx * np.cos(a) + yy * np.sin(a)) / period
+        v = (-xx * np.sin(a) + yy * np.cos(a)) / period
+        # Round dots growing with the ink's coverage (a dot's area ~ coverage).
+        spot = (np.cos(2 * np.pi * u) + np.cos(2 * np.pi * v)) / 4 + 0.5  # 0..1
+        covered = (spot < inks[ink]).astype(np.float32)
+        covered = cv2.GaussianBlur(covered, (0, 0), 0.6)  # dot gain
+        out *= 1 - covered[..., None] * np.float32(absorb[ink])
+    grain = cv2.GaussianBlur(rng.normal(0, 0.02, (ph_, pw)).astype(np.float32), (0, 0), 0.8)
+    out *= (1 + grain)[..., None]
+    W, H = w * scale2, h * scale2
+    desk = np.float32(rng.uniform(60, 200, 3))
+    scene = np.ones((H, W, 3), np.float32) * desk
+    scene += cv2.GaussianBlur(rng.normal(0, 6, (H, W)).astype(np.float32), (0, 0), 3)[..., None]
+    from evidence.synthetic import tilt_quad
+
+    tilt, direction = rng.uniform(0, 8), rng.uniform(0, 2 * np.pi)
+    quad = tilt_quad(
+        pw, ph_, tilt * np.cos(direction), tilt * np.sin(direction), rng.uniform(-3, 3)
+    )
+    quad -= quad.mean(axis=0)
+    span = quad.max(axis=0) - quad.min(axis=0)
+    quad *= min(W * fill / span[0], H * fill / span[1])
+    quad += (
+        np.float32([W / 2, H / 2]) + rng.uniform(-1, 1, 2) * np.float32([W, H]) * (1 - fill) * 0.3
+    )
+    matrix = cv2.getPerspectiveTransform(np.float32([[0, 0], [pw, 0], [pw, ph_], [0, ph_]]), quad)
+    warped = cv2.warpPerspective(out, matrix, (W, H), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpPerspective(np.ones((ph_, pw), np.float32), matrix, (W, H))
+    scene = scene * (1 - mask[..., None]) + warped * mask[..., None]
+    yy2, xx2 = np.mgrid[0:H, 0:W].astype(np.float32)
+    light = 1 + rng.uniform(0.05, 0.2) * ((xx2 / W - 0.5) * np.cos(direction) + (yy2 / H - 0.5))
+    scene *= light[..., None]
+    scene = cv2.GaussianBlur(scene, (0, 0), rng.uniform(0.6, 1.4))
+    scene = cv2.resize(scene, (w, h), interpolation=cv2.INTER_AREA)
+    photo = camera_model(scene, rng)
+    small = quad / scale2
+    return photo, (
+        int(max(0, small[:, 0].min())),
+        int(max(0, small[:, 1].min())),
+        int(min(w, small[:, 0].max())),
+        int(min(h, small[:, 1].max())),
+    )
 
 
 def ai_rerender(picture: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -14,13 +14,15 @@ spread their energy over the spectrum; a digital copy has neither.
 in the photo, at the photo's sharpest decoded resolution: the high-pass of luma, B-G and
 R-G, windowed, its power spectrum divided by the geometric mean of its ring (what a
 noise-like texture has at that frequency), outside the lowest frequencies (content) and
-the JPEG 8x8 block grid's harmonics. A tile's score is its largest normalised peak; the
-photo's is the median over the tiles, so that one tile on a striped print does not
-decide.
+the JPEG 8x8 block grid's harmonics. A tile's score is its first peak in two channels
+or more, when that peak can be a screen's (it runs along the picture's axes: see
+the constants below; a print's halftone dots run askew); the photo's is the median
+over the tiles, so that one tile on a striped print does not decide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 
 import cv2
@@ -38,6 +40,40 @@ HIGH_PASS_SIGMA = 2.0
 # for the table measured on the benchmark.
 MIN_GRID_STRENGTH = 8_000.0
 NOISE_FLOOR = 1.0  # grey levels of white noise per pixel (phone sensors: 1.5-3.5)
+# Not every regular pattern is a screen's. Offset-printed cards, covers and boxes are
+# halftone dots, and a close-up resolves them: a photo of the real printed item carries
+# peaks as strong as a screen's (measured up to 25,000 on testing/frames.py's halftone
+# prints). The two differ in how the pattern sits on the picture: a screen's grid runs
+# along the picture's own axes (the picture is shown upright on the panel): rows of
+# emitters and the dark gaps between them, columns of red, green and blue. Mapped back
+# into the picture's frame (the local Jacobian of the quad's homography), its peaks point
+# along x or y. Halftone screens are set at 15, 75 and 45 degrees (cyan, magenta, black);
+# only yellow runs at 0, and it darkens the blue channel alone.
+# A tile's peaks are read strongest first, those in at least two channels only
+# (MIN_SECOND_CHANNEL of the strongest channel's amplitude: one channel alone is one ink,
+# or one emitter, and says nothing), the picture's own patterns passed over
+# (CONTENT_PEAK_SHARE). The first such peak decides: a screen's when it runs along the
+# picture's axes (AXIS_TOLERANCE_DEG, plus the bin's angular size), a print's otherwise
+# (a black halftone screen at 45 degrees; its own harmonics, weaker, run along the axes,
+# hence "the first", and DIAGONAL_PARENT). Tried and dropped (each accused an honest
+# halftone close-up): counting peaks whose channels beat out of step whatever their
+# angle (cyan-magenta beats do), and undoing the camera's aliasing before the angle test.
+AXIS_TOLERANCE_DEG = 2.5
+MIN_SECOND_CHANNEL = 0.4
+PEAKS_EXAMINED = 12  # the strongest local maxima of each tile
+# A black halftone screen at 45 degrees has its (1, 1) harmonic along the axes, in step
+# and (after the ring normalisation) sometimes stronger than the fundamental: an axis peak
+# with a peak half-way along a diagonal (the 45-degree lattice it is the harmonic of) of
+# at least this share of its strength is a print's. A screen's rows and columns have none
+# there (a PenTile's red-blue checker does: such a panel is missed rather than a print
+# accused).
+DIAGONAL_PARENT = 0.05
+# A striped pattern in the picture itself (a shirt's stripes, a barcode, lines of text)
+# is as regular as a grid, and beats out of step where its colours alternate: a peak the
+# reference has too (warped onto the same tile, at this share of the photo's strength
+# or more) is the picture's, and passed over. A screen's grid is finer than the stored
+# reference can hold, so the reference never has it.
+CONTENT_PEAK_SHARE = 0.02
 
 
 @cache
@@ -52,30 +88,115 @@ def _spectral_layout(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return window, ring, looked, np.bincount(ring.ravel())
 
 
-def tile_strength(tile: np.ndarray) -> float:
-    """The largest isolated spectral peak of a square BGR tile (see the module doc)."""
+def _strength_map(tile: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each frequency's power over its ring's (the largest of luma, B-G and R-G; zero
+    where not looked at) and the three channels' spectra, of a square BGR tile."""
     n = tile.shape[0]
     window, ring, looked, ring_sizes = _spectral_layout(n)
     f = tile.astype(np.float32)
-    b, g, r = f[..., 0], f[..., 1], f[..., 2]
-    best = 0.0
-    for channel in (0.114 * b + 0.587 * g + 0.299 * r, b - g, r - g):
-        high = channel - cv2.GaussianBlur(channel, (0, 0), HIGH_PASS_SIGMA)
-        power = np.abs(np.fft.fftshift(np.fft.fft2(high * window))) ** 2
+    spectra = []
+    for c in range(3):
+        high = f[..., c] - cv2.GaussianBlur(f[..., c], (0, 0), HIGH_PASS_SIGMA)
+        spectra.append(np.fft.fftshift(np.fft.fft2(high * window)))
+    b, g, r = spectra
+    # Never below what a camera's noise floor gives (NOISE_FLOOR grey levels): a clean
+    # digital picture's empty rings would make any edge a "peak".
+    floor = (NOISE_FLOOR * 3 * n / 8) ** 2
+    strength = np.zeros((n, n), np.float64)
+    for combined in (0.114 * b + 0.587 * g + 0.299 * r, b - g, r - g):
+        power = np.abs(combined) ** 2
         log_power = np.log(power + 1e-6)
         ring_mean = np.bincount(ring.ravel(), log_power.ravel()) / np.maximum(ring_sizes, 1)
-        # Never below what a camera's noise floor gives (NOISE_FLOOR grey levels): a
-        # clean digital picture's empty rings would make any edge a "peak".
-        floor = (NOISE_FLOOR * 3 * n / 8) ** 2
-        normalised = power / (np.exp(ring_mean)[ring] + floor)
-        best = max(best, float(normalised[looked].max()))
-    return best
+        np.maximum(strength, power / (np.exp(ring_mean)[ring] + floor), out=strength)
+    strength[~looked] = 0.0
+    return strength, spectra
 
 
-def grid_strength(source: np.ndarray, quad: np.ndarray) -> float | None:
+def tile_strength(
+    tile: np.ndarray,
+    jacobian: np.ndarray | None = None,
+    reference_tile: np.ndarray | None = None,
+) -> float:
+    """The largest isolated spectral peak of a square BGR tile that can be a screen's
+    (see the module doc): with ``jacobian`` (2x2, picture frame -> photo, at the tile),
+    peaks that run askew of the picture in step, like halftone dots, do not count;
+    without it, every peak does. With ``reference_tile`` (the reference warped onto the
+    same pixels), a peak the reference has too (a striped pattern in the picture
+    itself, at least :data:`CONTENT_PEAK_SHARE` of the photo's) is content, and passed."""
+    n = tile.shape[0]
+    strength, (b, g, r) = _strength_map(tile)
+    if jacobian is None:
+        return float(strength.max())
+    content = None if reference_tile is None else _strength_map(reference_tile)[0]
+    # The strongest local maxima (a spectrum is symmetric: each peak appears twice).
+    strength32 = strength.astype(np.float32)
+    peaks = (strength32 == cv2.dilate(strength32, np.ones((3, 3), np.uint8))) & (strength32 > 0)
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-strength[ys, xs])[: 2 * PEAKS_EXAMINED]
+    for k in order:
+        y, x = ys[k], xs[k]
+        amplitudes = np.abs([b[y, x], g[y, x], r[y, x]])
+        if np.sort(amplitudes)[-2] < MIN_SECOND_CHANNEL * amplitudes.max():
+            continue  # one channel alone: one ink (yellow dots), or one emitter; says nothing
+        if content is not None and (
+            content[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].max()
+            >= CONTENT_PEAK_SHARE * strength[y, x]
+        ):
+            continue  # the picture's own pattern, not the screen's
+        if _screen_like(
+            b[y, x], g[y, x], r[y, x], (x - n // 2) / n, (y - n // 2) / n, n, jacobian
+        ) and not _diagonal_parent(strength, y, x, n):
+            return float(strength[y, x])
+        # The strongest pattern in two channels or more beats in step and runs askew of
+        # the picture: a print's halftone screen, whatever weaker peaks follow it (a
+        # black screen's own harmonics run along the axes).
+        return 0.0
+    return 0.0
+
+
+def _screen_like(
+    b: complex, g: complex, r: complex, fx: float, fy: float, n: int, jacobian: np.ndarray
+) -> bool:
+    """Can a peak at (fx, fy) cycles per photo pixel be a screen's grid: does it run along
+    the picture's axes, mapped into the picture's frame (see the module doc)? The peak is
+    taken as it is: undoing an alias (one cycle per pixel added along a camera axis) was
+    tried, and a halftone's cyan or magenta screen, 15 degrees off, then lands on an axis
+    often enough to accuse an honest close-up (10,957 on one); a grid finer than two
+    camera pixels is found only where its own beats run along the axes."""
+    del b, g, r  # the phases decide nothing (see the module constants)
+    length = float(np.hypot(fx, fy))
+    if length == 0:
+        return False
+    along = jacobian.T @ np.array([fx, fy])  # the pattern's frequency in the picture's frame
+    angle = np.degrees(np.arctan2(abs(along[1]), abs(along[0])))
+    off_axis = min(angle, 90.0 - angle)
+    return off_axis <= AXIS_TOLERANCE_DEG + np.degrees(1.0 / (n * length))
+
+
+def _diagonal_parent(strength: np.ndarray, y: int, x: int, n: int) -> bool:
+    """Is the peak at (y, x) the harmonic of a lattice at 45 degrees (a black halftone
+    screen's (1, 1) order runs along the axes)? True when one of the two bins half-way
+    along the diagonals ((fx - fy) / 2, (fx + fy) / 2) and ((fx + fy) / 2, (fy - fx) / 2)
+    holds a peak of at least DIAGONAL_PARENT of this one's strength."""
+    c = n // 2
+    fx, fy = x - c, y - c
+    for px, py in (((fx - fy) / 2, (fx + fy) / 2), ((fx + fy) / 2, (fy - fx) / 2)):
+        yy, xx = int(round(py)) + c, int(round(px)) + c
+        window = strength[max(0, yy - 1) : yy + 2, max(0, xx - 1) : xx + 2]
+        if window.size and window.max() >= DIAGONAL_PARENT * strength[y, x]:
+            return True
+    return False
+
+
+def grid_strength(
+    source: np.ndarray,
+    quad: np.ndarray,
+    reference: Callable[[int, int, int], np.ndarray] | None = None,
+) -> float | None:
     """The median :func:`tile_strength` of up to five tiles inside ``quad`` (the
     picture's corners in ``source``'s pixels, as a 4x2 array); None when fewer than
-    :data:`MIN_TILES` fit inside it."""
+    :data:`MIN_TILES` fit inside it. ``reference(x, y, n)``, when given, returns the
+    reference picture warped onto the n x n tile at (x, y) of ``source``."""
     quad = np.asarray(quad, np.float32).reshape(4, 2)
     (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
     n = TILE
@@ -84,6 +205,13 @@ def grid_strength(source: np.ndarray, quad: np.ndarray) -> float | None:
     centre = quad.mean(axis=0)
     h, w = source.shape[:2]
     contour = quad.reshape(-1, 1, 2)
+    # The picture's frame -> the photo; its Jacobian at each tile.
+    # (Sides as long as the quad's, so that angles in it are nearly the picture's own.)
+    side_w = float(np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    side_h = float(np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    unit = np.float32([[0, 0], [side_w, 0], [side_w, side_h], [0, side_h]])
+    to_photo = cv2.getPerspectiveTransform(unit, quad).astype(np.float64)
+    to_picture = np.linalg.inv(to_photo)
     scores = []
     for point in (centre, *(centre + 0.5 * (corner - centre) for corner in quad)):
         cx, cy = int(point[0]) - n // 2, int(point[1]) - n // 2
@@ -92,7 +220,26 @@ def grid_strength(source: np.ndarray, quad: np.ndarray) -> float | None:
         corners = ((cx, cy), (cx + n, cy), (cx + n, cy + n), (cx, cy + n))
         if any(cv2.pointPolygonTest(contour, (float(x), float(y)), False) < 0 for x, y in corners):
             continue
-        scores.append(tile_strength(source[cy : cy + n, cx : cx + n]))
+        scores.append(
+            tile_strength(
+                source[cy : cy + n, cx : cx + n],
+                _jacobian(to_photo, to_picture, point),
+                None if reference is None else reference(cx, cy, n),
+            )
+        )
     if len(scores) < MIN_TILES:
         return None
     return float(np.median(scores))
+
+
+def _jacobian(to_photo: np.ndarray, to_picture: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """d(photo) / d(picture) of the homography ``to_photo`` at photo ``point`` (2x2)."""
+    u = to_picture @ np.array([point[0], point[1], 1.0])
+    u = u[:2] / u[2]
+    step = 1e-3
+    base = to_photo @ np.array([u[0], u[1], 1.0])
+    columns = []
+    for du in ((step, 0.0), (0.0, step)):
+        moved = to_photo @ np.array([u[0] + du[0], u[1] + du[1], 1.0])
+        columns.append((moved[:2] / moved[2] - base[:2] / base[2]) / step)
+    return np.stack(columns, axis=1)
