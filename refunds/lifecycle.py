@@ -3,19 +3,22 @@ performs them.
 
 ``transition`` locks the claim row, refuses an illegal move with
 :class:`IllegalTransition` (nothing written), applies the field updates, writes the
-hash-chained audit event and schedules the webhook, all in one short transaction.
+hash-chained audit event, moves the claim between the per-shop status counters
+(:class:`refunds.models.ClaimStatusCount`) and schedules the webhook, all in one short
+transaction. :func:`transition_many` does the same for a batch; :func:`count_created`
+counts a new claim in the transaction that creates it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from refunds import audit, webhooks
 from refunds.exceptions import IllegalTransition
 from refunds.models import ClaimStatus as S
-from refunds.models import RefundClaim
+from refunds.models import ClaimStatusCount, RefundClaim
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.RECEIVED: frozenset({S.CHECKING, S.WITHDRAWN}),
@@ -30,6 +33,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 OPEN_STATUSES = frozenset(set(S.values) - {S.CLOSED, S.WITHDRAWN})
+
+# A shop's count of one status is spread over this many rows (by claim id), so that
+# concurrent transitions of one shop's claims seldom wait for the same counter row.
+COUNTER_SLOTS = 16
 
 
 def is_legal(from_status: str, to_status: str) -> bool:
@@ -64,6 +71,7 @@ def transition(
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=[*fields, "updated_at"])
+        _count_moves([(locked, source, to)])
         audit.record(
             action=action,
             actor=actor,
@@ -112,6 +120,7 @@ def transition_many(
     if not moving:
         return []
     RefundClaim.objects.bulk_update(moving, sorted(fields))
+    _count_moves([(c, sources[c.pk], to) for c in moving])
     audit.record_many(
         action=action,
         actor=actor,
@@ -128,3 +137,85 @@ def transition_many(
                 claim, "claim.status_changed", {"from": sources[claim.pk], "to": to}
             )
     return moving
+
+
+def count_created(claim: RefundClaim) -> None:
+    """Count a new claim in its status; call it in the transaction that inserts it."""
+    _count_moves([(claim, "", claim.status)])
+
+
+def _count_moves(moves) -> None:
+    """Apply ``(claim, from status or "", to status)`` moves to the status counters: one
+    upsert whatever the batch, its rows in key order (so two transactions updating the
+    same counter rows take their locks in one order and never deadlock each other)."""
+    deltas: dict[tuple[int, str, int], list[int]] = {}
+    for claim, source, target in moves:
+        slot = claim.pk % COUNTER_SLOTS
+        for status, step in ((source, -1), (target, +1)):
+            if status:
+                entry = deltas.setdefault((claim.merchant_id, status, slot), [claim.tenant_id, 0])
+                entry[1] += step
+    rows = [(key, entry) for key, entry in sorted(deltas.items()) if entry[1]]
+    if not rows:
+        return
+    table = ClaimStatusCount._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
+    params = []
+    for (merchant_id, status, slot), (tenant_id, delta) in rows:
+        params += [tenant_id, merchant_id, status, slot, delta]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, merchant_id, status, slot, count) "  # noqa: S608
+            f"VALUES {values} ON CONFLICT (merchant_id, status, slot) "
+            f"DO UPDATE SET count = {table}.count + excluded.count",
+            params,
+        )
+
+
+COUNTS_FROM_CLAIMS = (
+    "SELECT tenant_id, merchant_id, status, id % {slots} AS slot, count(*) "
+    "FROM refunds_refundclaim GROUP BY tenant_id, merchant_id, status, id % {slots}"
+)
+
+
+def counts_rebuild() -> int:
+    """Recount every shop's claims per status (and slot) from the claims themselves, in
+    one transaction; on PostgreSQL under an exclusive lock of the counter table, which
+    waits for the transitions that have already counted and holds the others for the
+    length of the recount (they then apply their move on top: nothing is lost). Returns
+    the number of counter rows written."""
+    table = ClaimStatusCount._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, merchant_id, status, slot, count) "  # noqa: S608
+            + COUNTS_FROM_CLAIMS.format(slots=COUNTER_SLOTS),
+        )
+        return cursor.rowcount
+
+
+def counts_differences() -> list[tuple[int, str, int, int]]:
+    """Where the counters disagree with the claims: ``(shop, status, counted, claims)``
+    for every shop and status that differs (empty: exact). A full scan of the claims."""
+    from django.db.models import Count, Sum
+
+    counted = {
+        (row["merchant_id"], row["status"]): row["total"]
+        for row in ClaimStatusCount.objects.values("merchant_id", "status").annotate(
+            total=Sum("count")
+        )
+    }
+    actual = {
+        (row["merchant_id"], row["status"]): row["n"]
+        for row in RefundClaim.objects.order_by()
+        .values("merchant_id", "status")
+        .annotate(n=Count("*"))
+    }
+    return sorted(
+        (merchant_id, status, counted.get(key, 0), actual.get(key, 0))
+        for key in set(counted) | set(actual)
+        for merchant_id, status in [key]
+        if counted.get(key, 0) != actual.get(key, 0)
+    )

@@ -239,6 +239,7 @@ def claim_submit(
                 description=description,
                 status=S.RECEIVED,
             )
+            lifecycle.count_created(claim)
             audit.record(
                 action="claim_submitted",
                 actor=actor,
