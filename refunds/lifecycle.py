@@ -95,23 +95,27 @@ def transition_many(
     action: str,
     reason: str = "",
     updates_for=None,
+    data_for=None,
 ) -> list[RefundClaim]:
     """:func:`transition` for a batch of claims the caller has locked in this transaction
     (``select_for_update``), each with its current ``status``: the same legality check
     (claims that may not move are skipped and left out of the result), one UPDATE for all,
     one audit append for all (:func:`refunds.audit.record_many`), a webhook per claim.
-    ``updates_for(claim)`` gives a claim's extra field updates. What the deadline sweep
+    ``updates_for(claim)`` gives a claim's extra field updates, ``data_for(claim)`` its
+    audit event's data (computed before the updates are applied). What the deadline sweep
     moves, hundreds a batch; everything else moves one claim through :func:`transition`."""
     from django.utils import timezone
 
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transition_many runs inside the caller's transaction")
     moving, sources, fields = [], {}, {"status", "updated_at"}
+    data: dict[int, dict[str, Any]] = {}
     now = timezone.now()
     for claim in claims:
         if not is_legal(claim.status, to):
             continue
         sources[claim.pk] = claim.status
+        data[claim.pk] = data_for(claim) if data_for else {}
         extra = updates_for(claim) if updates_for else {}
         fields |= set(extra)
         for name, value in {"status": to, "updated_at": now, **extra}.items():
@@ -125,7 +129,13 @@ def transition_many(
         action=action,
         actor=actor,
         entries=[
-            {"claim": c, "from_status": sources[c.pk], "to_status": to, "reason": reason}
+            {
+                "claim": c,
+                "from_status": sources[c.pk],
+                "to_status": to,
+                "reason": reason,
+                "data": data[c.pk],
+            }
             for c in moving
         ],
     )

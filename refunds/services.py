@@ -45,7 +45,6 @@ from refunds.exceptions import (
     ClaimError,
     ClaimValidationError,
     ConfirmationRequired,
-    IllegalTransition,
     NotAllowed,
     NothingToReview,
 )
@@ -1331,29 +1330,50 @@ def enforce_deadlines(
 
 
 def _enter_review_batch(batch, *, key, actor, action, reason, now) -> list:
-    """A batch of due claims (locked by the caller) into review one by one, each routed
-    with the live rules at the ``review`` stage (:func:`_enter_review`): routing reads
-    each claim's own inputs, so this path is not one UPDATE. A buyer's missed window
-    closes its open evidence requests as missed."""
-    entered = []
-    for claim in batch:
-        if key == "buyer_missed":
-            _close_evidence_requests(claim.pk, EvidenceRequest.Status.MISSED)
-        try:
-            entered.append(
-                _enter_review(
-                    claim,
-                    actor=actor,
-                    action=action,
-                    reason=reason,
-                    expected_from={claim.status},
-                    merchant_answered=key != "merchant_missed" and bool(claim.merchant_response),
-                    now=now,
-                )
-            )
-        except IllegalTransition:
-            continue  # somebody moved it meanwhile: their move stands
-    return entered
+    """A batch of due claims (locked by the caller) into review, as :func:`_enter_review`
+    moves one: each routed with the live rules at the ``review`` stage on its own inputs
+    and the routing recorded (:func:`refunds.routing.route_many`: a few queries for the
+    whole batch), its queue and review deadline set, then moved by
+    :func:`lifecycle.transition_many` (one UPDATE, one audit append). A claim a deciding
+    rule routed is then decided by the system, one by one (:func:`_auto_decide_locked`).
+    A buyer's missed window closes its open evidence requests as missed."""
+    if not batch:
+        return []
+    if key == "buyer_missed":
+        EvidenceRequest.objects.filter(
+            claim_id__in=[c.pk for c in batch], status=EvidenceRequest.Status.OPEN
+        ).update(status=EvidenceRequest.Status.MISSED, closed_at=timezone.now())
+    routed = routing.route_many(
+        batch,
+        stage=RoutingRecord.Stage.REVIEW,
+        merchant_answered={
+            c.pk: key != "merchant_missed" and bool(c.merchant_response) for c in batch
+        },
+    )
+
+    def updates_for(claim):
+        queue = routed[claim.pk][0]
+        return {"queue": queue, "review_deadline": now + dt.timedelta(hours=queue.sla_hours)}
+
+    def data_for(claim):
+        queue, record = routed[claim.pk]
+        return {"queue": queue.slug, "rule": record.rule_name or None}
+
+    entered = lifecycle.transition_many(
+        batch,
+        to=S.IN_REVIEW,
+        actor=actor,
+        action=action,
+        reason=reason,
+        updates_for=updates_for,
+        data_for=data_for,
+    )
+    return [
+        _auto_decide_locked(claim, routed[claim.pk][1])
+        if routed[claim.pk][1].auto_outcome
+        else claim
+        for claim in entered
+    ]
 
 
 @dataclass(frozen=True)
