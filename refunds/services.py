@@ -228,7 +228,7 @@ def claim_submit(
         with transaction.atomic():
             claim = RefundClaim.objects.create(
                 order=order,
-                merchant_id=order.merchant_id,
+                merchant=order.merchant,
                 buyer_id=order.buyer_id,
                 tenant_id=order.merchant.tenant_id,
                 platform_id=platform_id,
