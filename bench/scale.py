@@ -3,11 +3,18 @@ log's transitions per second under 8 writers.
 
 For every size, a private database ``claimlens_scale_<size>`` is bulk-seeded with
 server-side ``INSERT … SELECT generate_series`` (one statement per table, so 1M claims take
-minutes): 200 shops, one of which holds 20 % of the claims, up to 100k buyers, one order,
-one photo (with a check run and one or two findings) per claim, claims in every status,
-decisions for the decided ones, assignments, and two audit events per claim written in the
-hash-chain format of the code that seeds (recomputed in Python, copied in with ``COPY``).
+minutes) with what the product itself writes: one platform (``scale``) with the seed
+queues and routing rules every platform gets, 200 shops of it (one holds 20 % of the
+claims), its API client and 12 reviewers, created through the services; up to 100k
+buyers of the platform, one order per claim with its item and the buyer's snapshot,
+claims in every status (``tenant`` set, queues and routing records from the live rules'
+own answer for each kind of claim), one photo per claim with the check runs, findings
+and per-photo verdict the checks store, decisions, appeals, assignments; then every
+claim's audit history in its own hash chain and the photos' uploads in the custody chain
+(``seed_audit``: the format ``verify_audit`` checks), and the status counters.
 ``--reuse`` keeps a seeded database (it is only migrated), so 1M is seeded once.
+``--only neardup --sizes 10m`` seeds 10M perceptual hashes alone into
+``claimlens_scale_10m`` and times the near-duplicate lookup.
 
 Then, in this process with Django's test client (no HTTP server: what is measured is the
 view, its queries and the template; DEBUG off), every page ``--repeat`` times serially and
@@ -37,6 +44,7 @@ from bench.common import md_table, percentile, summary_ms, write_json, write_tex
 
 BASE_URL = os.environ.get("BENCH_SCALE_URL", "postgres://postgres@127.0.0.1:5432/claimlens_scale")
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
+HASH_SIZES = {"10k": 10_000, "1m": 1_000_000, "10m": 10_000_000}  # --only neardup: hashes alone
 MERCHANTS = 200
 BIG_SHOP_SHARE = 0.20
 PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", "ingest" on request
@@ -128,10 +136,18 @@ def seed(url: str, claims: int) -> dict:
 
     for label, sql in SEED_STATEMENTS:
         run(label, sql)
+    # Fresh statistics before the audit pass reads claims and photos in keyset batches
+    # (without them each batch's join was planned as a scan of every photo).
+    run("analyze", "ANALYZE")
     began = time.perf_counter()
     events = seed_audit(params)
     timings["audit events"] = round(time.perf_counter() - began, 1)
     print(f"  audit events ({events}): {timings['audit events']} s", flush=True)
+    from refunds import lifecycle
+
+    began = time.perf_counter()
+    lifecycle.counts_rebuild()  # the status counters, as the lifecycle would have kept them
+    timings["status counters"] = round(time.perf_counter() - began, 1)
     connection.close()
     began = time.perf_counter()
     import psycopg
@@ -986,6 +1002,145 @@ def measure_ingest(threads: int = 4, per_thread: int = 50) -> dict:
     }
 
 
+def seed_hashes(url: str, rows: int) -> dict:
+    """A private database of ``rows`` indexed perceptual hashes (``--only neardup``,
+    ``--sizes 10m``): the schema migrated, one platform, shop, buyer, order and claim,
+    and ``rows`` checked claim photos attached to it whose pHash (and its four 16-bit
+    chunks) is pseudo-random (md5 of the row number), inserted with generate_series; the
+    chunk indexes built after the insert; VACUUM ANALYZE. Only what the lookup reads is
+    realistic: the rows' other columns are placeholders."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    from merchants import services as merchant_services
+    from refunds import services
+    from refunds.audit import Actor
+
+    started = time.perf_counter()
+    recreate_database(url)
+    connection.close()
+    call_command("migrate", verbosity=0)
+    platform = merchant_services.platform_create(slug=SCALE_PLATFORM, name="Hash benchmark")
+    shop = merchant_services.merchant_create(
+        platform_id="hash-shop", name="Hash shop", tenant=platform
+    )
+    buyer = services.buyer_upsert(platform_id="hash-buyer", display_name="B", tenant=platform)
+    order = services.order_create(
+        merchant=shop,
+        buyer=buyer,
+        platform_id="hash-order",
+        items=[services.ItemInput(title="Mug", unit_price=Decimal("99.00"))],
+        paid_at=dt_now(),
+    )
+    claim = services.claim_submit(
+        order=order, amount=Decimal("99.00"), reason="damaged", actor=Actor.system("bench")
+    )
+    indexes = ["evidence_mih_0", "evidence_mih_1", "evidence_mih_2", "evidence_mih_3"]
+    with connection.cursor() as cursor:
+        for name in indexes:
+            cursor.execute(f"DROP INDEX {name}")
+        cursor.execute(
+            """INSERT INTO evidence_evidencefile (uuid, attached_to, claim_id, submitted_by,
+                   original, display, original_name, sha256, content_type, size, status,
+                   rejection_code, rejection_message, phash, phash_0, phash_1, phash_2,
+                   phash_3, check_attempts, created_at)
+               SELECT md5('hash-' || n)::uuid, 'claim', %s, 'buyer', 'x', '', '',
+                      md5('hash-' || n) || md5('hash-x' || n), 'image/jpeg', 1, 'checked',
+                      '', '', h, (h >> 48) & 65535, (h >> 32) & 65535, (h >> 16) & 65535,
+                      h & 65535, 1, now()
+               FROM generate_series(1, %s) AS n
+               CROSS JOIN LATERAL (SELECT ('x' || substr(md5(n::text), 1, 16))::bit(64)::bigint
+                                   AS h) AS g""",
+            [claim.pk, rows],
+        )
+        for i, name in enumerate(indexes):
+            cursor.execute(f"CREATE INDEX {name} ON evidence_evidencefile (phash_{i})")
+    connection.close()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as own:
+        own.execute("VACUUM ANALYZE evidence_evidencefile")
+    return {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def dt_now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def measure_near_duplicates(lookups: int = 300) -> dict:
+    """``evidence.selectors.near_duplicates`` as the reuse check calls it: half the
+    lookups for a stored hash with 3 bits flipped (a near-duplicate exists), half for a
+    random hash (usually none); timed one by one, CPU time beside wall time."""
+    import random
+
+    from django.db import connection
+
+    from evidence.hashing import to_signed64
+    from evidence.selectors import near_duplicates
+
+    rng = random.Random(13)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT phash FROM evidence_evidencefile WHERE phash IS NOT NULL "
+            "ORDER BY md5(id::text) LIMIT %s",
+            [lookups],
+        )
+        stored = [row[0] for row in cursor.fetchall()]
+    queries = []
+    for n in range(lookups):
+        if n % 2 and stored:
+            value = stored[n % len(stored)] & (2**64 - 1)
+            for bit in rng.sample(range(64), 3):
+                value ^= 1 << bit
+        else:
+            value = rng.getrandbits(64)
+        queries.append(to_signed64(value))
+    near_duplicates(phash=queries[0])  # warm-up
+    wall, cpu, found = [], [], 0
+    for value in queries:
+        began, began_cpu = time.perf_counter(), time.process_time()
+        matches = near_duplicates(phash=value)
+        wall.append(time.perf_counter() - began)
+        cpu.append(time.process_time() - began_cpu)
+        found += bool(matches)
+    # The database's own time for the same lookups (EXPLAIN ANALYZE's Execution Time):
+    # what the host's load does to the wall clock shows beside it.
+    database = []
+    with connection.cursor() as cursor:
+        for value in queries:
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + LOOKUP_SQL, _explain_params(value))
+            database.append(cursor.fetchone()[0][0]["Execution Time"] / 1000)
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + LOOKUP_SQL, _explain_params(queries[1]))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return {
+        "lookups": lookups,
+        "with_match": found,
+        "wall_ms": summary_ms(wall),
+        "process_cpu_ms": summary_ms(cpu),
+        "database_ms": summary_ms(database),
+        "plan": plan,
+    }
+
+
+LOOKUP_SQL = (
+    "SELECT id, bit_count((phash # %s)::bit(64)) AS d FROM evidence_evidencefile "
+    "WHERE attached_to = 'claim' AND phash IS NOT NULL AND (phash_0 = ANY(%s) "
+    "OR phash_1 = ANY(%s) OR phash_2 = ANY(%s) OR phash_3 = ANY(%s)) "
+    "AND bit_count((phash # %s)::bit(64)) <= 7 ORDER BY 2, 1 LIMIT 50"
+)
+
+
+def _explain_params(value: int) -> list:
+    from evidence.hashing import hash_chunks
+
+    chunks = hash_chunks(value)
+    probes = [[c, *(c ^ (1 << b) for b in range(16))] for c in chunks]
+    return [value, *probes, value]
+
+
 def _take_worker(url: str, username: str, takes: int, barrier, results) -> None:
     django_setup(url)
     from django.contrib.auth import get_user_model
@@ -1132,6 +1287,7 @@ def main() -> int:
     parser.add_argument("--label", default="")
     parser.add_argument("--skip-pages", default="", help="pages whose name has these words")
     parser.add_argument("--seed-only", action="store_true")
+    parser.add_argument("--lookups", type=int, default=300, help="near-duplicate lookups")
     args = parser.parse_args()
     parts = set(args.only.split(","))
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -1144,11 +1300,16 @@ def main() -> int:
             subprocess.run(command, check=True)  # noqa: S603 - this same script
         return 0
     size = sizes[0]
+    result: dict = {"size": size, "load_average_start": os.getloadavg()}
+    if parts == {"neardup"}:
+        # Hashes alone, in a database of their own: claimlens_scale_10m (or _1m_hashes).
+        url = database_url(size if size == "10m" else f"{size}_hashes")
+        django_setup(url)
+        return run_near_duplicates(url, size, args, result)
     url = database_url(size)
     django_setup(url)
     from django.core.management import call_command
 
-    result: dict = {"size": size, "load_average_start": os.getloadavg()}
     if args.reuse and database_exists(url):
         began = time.perf_counter()
         call_command("migrate", verbosity=0)
@@ -1182,6 +1343,24 @@ def main() -> int:
     result["load_average_end"] = os.getloadavg()
     write_json(f"scale-{size}{label}", result)
     write_text(f"scale-{size}{label}.md", report(result))
+    return 0
+
+
+def run_near_duplicates(url: str, size: str, args, result: dict) -> int:
+    if not (args.reuse and database_exists(url)):
+        print(f"seeding {HASH_SIZES[size]} hashes into {url}", flush=True)
+        result["seed"] = seed_hashes(url, HASH_SIZES[size])
+        print(f"  {result['seed']}", flush=True)
+    result["near_duplicates"] = measure_near_duplicates(args.lookups)
+    figures = result["near_duplicates"]
+    print(
+        f"  wall {figures['wall_ms']}, cpu {figures['process_cpu_ms']}, "
+        f"database {figures['database_ms']}",
+        flush=True,
+    )
+    result["load_average_end"] = os.getloadavg()
+    label = f"-{args.label}" if args.label else ""
+    write_json(f"scale-neardup-{size}{label}", result)
     return 0
 
 
