@@ -283,15 +283,17 @@ def claims_evaluate_stuck(*, older_than_minutes: int, limit: int = 200) -> int:
     from evidence.selectors import UNSETTLED
 
     received_before = timezone.now() - dt.timedelta(minutes=older_than_minutes)
+    # Only the claims received or checking, read through ``claim_api_by_status`` in its
+    # order (by id instead, PostgreSQL walked the primary key of every claim to find them).
     claim_ids = list(
         RefundClaim.objects.filter(
-            Q(status=S.RECEIVED, created_at__lt=received_before)
-            | (
-                Q(status__in=(S.RECEIVED, S.CHECKING))
-                & ~Q(pk__in=_claims_with_unsettled_evidence(UNSETTLED))
+            Q(status__in=(S.RECEIVED, S.CHECKING))
+            & (
+                Q(status=S.RECEIVED, created_at__lt=received_before)
+                | ~Q(pk__in=_claims_with_unsettled_evidence(UNSETTLED))
             )
         )
-        .order_by("pk")
+        .order_by("status", "-created_at", "-id")
         .values_list("pk", flat=True)[:limit]
     )
     evaluated = 0
