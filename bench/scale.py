@@ -1082,7 +1082,7 @@ def dt_now():
     return timezone.now()
 
 
-def measure_near_duplicates(lookups: int = 300) -> dict:
+def measure_near_duplicates(lookups: int = 300, covering_too: bool = False) -> dict:
     """``evidence.selectors.near_duplicates`` as the reuse check calls it: half the
     lookups for a stored hash with 3 bits flipped (a near-duplicate exists), half for a
     random hash (usually none); timed one by one, CPU time beside wall time."""
@@ -1128,8 +1128,10 @@ def measure_near_duplicates(lookups: int = 300) -> dict:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + LOOKUP_SQL, _explain_params(queries[1]))
         plan = "\n".join(row[0] for row in cursor.fetchall())
+    covering = measure_covering(queries) if covering_too else None
     return {
         "lookups": lookups,
+        "covering": covering,
         "with_match": found,
         "wall_ms": summary_ms(wall),
         "process_cpu_ms": summary_ms(cpu),
@@ -1144,6 +1146,57 @@ LOOKUP_SQL = (
     "OR phash_1 = ANY(%s) OR phash_2 = ANY(%s) OR phash_3 = ANY(%s)) "
     "AND bit_count((phash # %s)::bit(64)) <= 7 ORDER BY 2, 1 LIMIT 50"
 )
+
+
+COVERING_ARM = (
+    "SELECT id, bit_count((phash # %(h)s)::bit(64)) AS d FROM evidence_evidencefile "
+    "WHERE attached_to = 'claim' AND phash IS NOT NULL AND phash_{i} = ANY(%(a{i})s)"
+)
+_UNION = " UNION ".join(COVERING_ARM.format(i=i) for i in range(4))
+COVERING_SQL = f"SELECT id, d FROM ({_UNION}) AS u WHERE d <= 7 ORDER BY d, id LIMIT 50"  # noqa: S608
+
+
+def measure_covering(queries: list[int]) -> dict:
+    """The next step measured (``--covering``): each chunk index covering the full hash
+    (``INCLUDE (phash, id)``, partial on claim photos) and the lookup as a UNION of four
+    index-only scans, so candidates are verified from the index, never from the heap.
+    Same lookups; the database's own time and the wall time of a bare psycopg call."""
+    from django.db import connection
+
+    from evidence.hashing import hash_chunks
+
+    with connection.cursor() as cursor:
+        for i in range(4):
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS evidence_mih_cover_{i} ON evidence_evidencefile "
+                f"(phash_{i}) INCLUDE (phash, id) WHERE attached_to = 'claim' "
+                "AND phash IS NOT NULL"
+            )
+        cursor.execute("VACUUM ANALYZE evidence_evidencefile")
+
+    def params(value):
+        probes = {
+            f"a{i}": [c, *(c ^ (1 << b) for b in range(16))]
+            for i, c in enumerate(hash_chunks(value))
+        }
+        return {"h": value, **probes}
+
+    wall, database, found = [], [], 0
+    raw = connection.connection
+    for value in queries:
+        began = time.perf_counter()
+        rows = raw.execute(COVERING_SQL, params(value)).fetchall()
+        wall.append(time.perf_counter() - began)
+        found += bool(rows)
+        plan = raw.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + COVERING_SQL, params(value))
+        database.append(plan.fetchone()[0][0]["Execution Time"] / 1000)
+    plan = raw.execute("EXPLAIN (ANALYZE, BUFFERS) " + COVERING_SQL, params(queries[1]))
+    return {
+        "with_match": found,
+        "wall_ms": summary_ms(wall),
+        "database_ms": summary_ms(database),
+        "plan": "\n".join(row[0] for row in plan.fetchall()),
+    }
 
 
 def _explain_params(value: int) -> list:
@@ -1308,6 +1361,9 @@ def main() -> int:
     parser.add_argument("--skip-pages", default="", help="pages whose name has these words")
     parser.add_argument("--seed-only", action="store_true")
     parser.add_argument("--lookups", type=int, default=300, help="near-duplicate lookups")
+    parser.add_argument(
+        "--covering", action="store_true", help="neardup: also time covering chunk indexes"
+    )
     args = parser.parse_args()
     parts = set(args.only.split(","))
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -1371,13 +1427,16 @@ def run_near_duplicates(url: str, size: str, args, result: dict) -> int:
         print(f"seeding {HASH_SIZES[size]} hashes into {url}", flush=True)
         result["seed"] = seed_hashes(url, HASH_SIZES[size])
         print(f"  {result['seed']}", flush=True)
-    result["near_duplicates"] = measure_near_duplicates(args.lookups)
+    result["near_duplicates"] = measure_near_duplicates(args.lookups, args.covering)
     figures = result["near_duplicates"]
     print(
         f"  wall {figures['wall_ms']}, cpu {figures['process_cpu_ms']}, "
         f"database {figures['database_ms']}",
         flush=True,
     )
+    if figures["covering"]:
+        cover = figures["covering"]
+        print(f"  covering: wall {cover['wall_ms']}, database {cover['database_ms']}", flush=True)
     result["load_average_end"] = os.getloadavg()
     label = f"-{args.label}" if args.label else ""
     write_json(f"scale-neardup-{size}{label}", result)
