@@ -3,7 +3,7 @@ performs them.
 
 ``transition`` locks the claim row, refuses an illegal move with
 :class:`IllegalTransition` (nothing written), applies the field updates, writes the
-hash-chained audit event, moves the claim between the per-shop status counters
+hash-chained audit event, appends the claim's move to the per-shop status counters
 (:class:`refunds.models.ClaimStatusCount`) and schedules the webhook, all in one short
 transaction. :func:`transition_many` does the same for a batch; :func:`count_created`
 counts a new claim in the transaction that creates it.
@@ -33,10 +33,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 OPEN_STATUSES = frozenset(set(S.values) - {S.CLOSED, S.WITHDRAWN})
-
-# A shop's count of one status is spread over this many rows (by claim id), so that
-# concurrent transitions of one shop's claims seldom wait for the same counter row.
-COUNTER_SLOTS = 16
 
 
 def is_legal(from_status: str, to_status: str) -> bool:
@@ -183,53 +179,80 @@ def count_created(claim: RefundClaim) -> None:
 
 
 def _count_moves(moves) -> None:
-    """Apply ``(claim, from status or "", to status)`` moves to the status counters: one
-    upsert whatever the batch, its rows in key order (so two transactions updating the
-    same counter rows take their locks in one order and never deadlock each other)."""
-    deltas: dict[tuple[int, str, int], list[int]] = {}
+    """Append the status counters' deltas of ``(claim, from status or "", to status)``
+    moves: one INSERT whatever the batch, no row updated (so nothing to wait for)."""
+    deltas: dict[tuple[int, int, str], int] = {}
     for claim, source, target in moves:
-        slot = claim.pk % COUNTER_SLOTS
         for status, step in ((source, -1), (target, +1)):
             if status:
-                entry = deltas.setdefault((claim.merchant_id, status, slot), [claim.tenant_id, 0])
-                entry[1] += step
-    rows = [(key, entry) for key, entry in sorted(deltas.items()) if entry[1]]
-    if not rows:
-        return
-    table = ClaimStatusCount._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(rows))
-    params = []
-    for (merchant_id, status, slot), (tenant_id, delta) in rows:
-        params += [tenant_id, merchant_id, status, slot, delta]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (tenant_id, merchant_id, status, slot, count) "  # noqa: S608
-            f"VALUES {values} ON CONFLICT (merchant_id, status, slot) "
-            f"DO UPDATE SET count = {table}.count + excluded.count",
-            params,
-        )
+                key = (claim.tenant_id, claim.merchant_id, status)
+                deltas[key] = deltas.get(key, 0) + step
+    rows = [
+        ClaimStatusCount(tenant_id=tenant_id, merchant_id=merchant_id, status=status, count=n)
+        for (tenant_id, merchant_id, status), n in sorted(deltas.items())
+        if n
+    ]
+    if rows:
+        ClaimStatusCount.objects.bulk_create(rows)
 
 
 COUNTS_FROM_CLAIMS = (
-    "SELECT tenant_id, merchant_id, status, id % {slots} AS slot, count(*) "
-    "FROM refunds_refundclaim GROUP BY tenant_id, merchant_id, status, id % {slots}"
+    "SELECT tenant_id, merchant_id, status, count(*) FROM refunds_refundclaim "
+    "GROUP BY tenant_id, merchant_id, status"
 )
 
 
+def counts_compact() -> int:
+    """Fold the counters' delta rows into one row per shop and status (zeros dropped);
+    returns the rows written. On PostgreSQL one statement (the rows it deletes are the
+    ones it sums: a delta committed meanwhile stays for the next run); SQLite's writers
+    are serialised, so there a read, a delete and an insert in one transaction."""
+    table = ClaimStatusCount._meta.db_table
+    columns = "tenant_id, merchant_id, status"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {table} RETURNING {columns}, count) "  # noqa: S608
+                f"INSERT INTO {table} ({columns}, count) SELECT {columns}, sum(count) "
+                f"FROM gone GROUP BY {columns} HAVING sum(count) <> 0"
+            )
+            return cursor.rowcount
+    from django.db.models import Sum
+
+    with transaction.atomic():
+        rows = list(
+            ClaimStatusCount.objects.order_by()
+            .values("tenant_id", "merchant_id", "status")
+            .annotate(total=Sum("count"))
+        )
+        ClaimStatusCount.objects.all().delete()
+        ClaimStatusCount.objects.bulk_create(
+            ClaimStatusCount(
+                tenant_id=row["tenant_id"],
+                merchant_id=row["merchant_id"],
+                status=row["status"],
+                count=row["total"],
+            )
+            for row in rows
+            if row["total"]
+        )
+    return sum(1 for row in rows if row["total"])
+
+
 def counts_rebuild() -> int:
-    """Recount every shop's claims per status (and slot) from the claims themselves, in
-    one transaction; on PostgreSQL under an exclusive lock of the counter table, which
-    waits for the transitions that have already counted and holds the others for the
-    length of the recount (they then apply their move on top: nothing is lost). Returns
-    the number of counter rows written."""
+    """Recount every shop's claims per status from the claims themselves, in one
+    transaction; on PostgreSQL under an exclusive lock of the counter table, which waits
+    for the transitions that have already counted and holds the others for the length
+    of the recount (they then append their move on top: nothing is lost). Returns the
+    number of counter rows written."""
     table = ClaimStatusCount._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
         cursor.execute(f"DELETE FROM {table}")  # noqa: S608
         cursor.execute(
-            f"INSERT INTO {table} (tenant_id, merchant_id, status, slot, count) "  # noqa: S608
-            + COUNTS_FROM_CLAIMS.format(slots=COUNTER_SLOTS),
+            f"INSERT INTO {table} (tenant_id, merchant_id, status, count) "  # noqa: S608
+            + COUNTS_FROM_CLAIMS,
         )
         return cursor.rowcount
 

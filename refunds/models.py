@@ -1000,12 +1000,12 @@ class ClaimStatusCount(models.Model):
     """How many claims of one shop are in one status: what the pages and the API show as
     counts, read from a few rows instead of counted over millions of claims.
 
-    Kept exact by the lifecycle (``refunds.lifecycle``: a claim's creation and every
-    transition, one claim or a batch, in the transaction that moves it). A shop's count
-    is spread over ``slot``s (the claim's id modulo ``lifecycle.COUNTER_SLOTS``) so that
-    concurrent transitions of one large shop's claims rarely wait for one counter row;
-    the shop's figure is the sum of its slots. ``manage.py claim_status_counts`` verifies
-    or rebuilds the table from the claims."""
+    The rows are deltas, summed when read: a claim's creation appends +1 for its status,
+    every transition (one claim or a batch) −1 and +1, in the transaction that moves it
+    (``refunds.lifecycle``). Appending never updates a row, so no transition waits for
+    another's counter row and none can deadlock on one; ``lifecycle.counts_compact``
+    (beat, every minute) folds the rows into one per shop and status.
+    ``manage.py claim_status_counts`` verifies or rebuilds them from the claims."""
 
     tenant = models.ForeignKey(
         "merchants.Platform", on_delete=models.PROTECT, related_name="+", verbose_name=_("platform")
@@ -1014,19 +1014,15 @@ class ClaimStatusCount(models.Model):
         "merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     status = models.CharField(_("status"), max_length=20, choices=ClaimStatus.choices)
-    slot = models.PositiveSmallIntegerField(_("slot"))
     count = models.BigIntegerField(_("claims"), default=0)
 
     class Meta:
         verbose_name = _("claim count by status")
         verbose_name_plural = _("claim counts by status")
-        constraints = [
-            # The lifecycle's upsert target; also what a shop's counts are read through.
-            models.UniqueConstraint(
-                fields=["merchant", "status", "slot"], name="status_count_per_shop"
-            ),
+        indexes = [
+            models.Index(fields=["merchant", "status"], name="status_count_per_shop"),
+            models.Index(fields=["tenant", "status"], name="status_count_per_platform"),
         ]
-        indexes = [models.Index(fields=["tenant", "status"], name="status_count_per_platform")]
 
     def __str__(self) -> str:
-        return f"{self.merchant_id} {self.status}[{self.slot}]: {self.count}"
+        return f"{self.merchant_id} {self.status}: {self.count:+d}"

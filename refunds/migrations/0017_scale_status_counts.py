@@ -4,16 +4,12 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-SLOTS = 16  # refunds.lifecycle.COUNTER_SLOTS when this was written
-
-
 def backfill(apps, schema_editor):
-    # No parameters: the SQL's "%" is the modulo operator, not a placeholder.
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO refunds_claimstatuscount (tenant_id, merchant_id, status, slot, count) "
-            f"SELECT tenant_id, merchant_id, status, id % {SLOTS}, count(*) "
-            f"FROM refunds_refundclaim GROUP BY tenant_id, merchant_id, status, id % {SLOTS}"
+            "INSERT INTO refunds_claimstatuscount (tenant_id, merchant_id, status, count) "
+            "SELECT tenant_id, merchant_id, status, count(*) FROM refunds_refundclaim "
+            "GROUP BY tenant_id, merchant_id, status"
         )
 
 
@@ -30,7 +26,6 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('status', models.CharField(choices=[('received', 'Received'), ('checking', 'Checking evidence'), ('awaiting_merchant', 'Awaiting merchant'), ('awaiting_buyer', 'Awaiting buyer evidence'), ('in_review', 'In review'), ('decided', 'Decided'), ('appealed', 'Appealed'), ('closed', 'Closed'), ('withdrawn', 'Withdrawn')], max_length=20, verbose_name='status')),
-                ('slot', models.PositiveSmallIntegerField(verbose_name='slot')),
                 ('count', models.BigIntegerField(default=0, verbose_name='claims')),
                 ('merchant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.merchant')),
                 ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='merchants.platform', verbose_name='platform')),
@@ -38,8 +33,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'claim count by status',
                 'verbose_name_plural': 'claim counts by status',
-                'indexes': [models.Index(fields=['tenant', 'status'], name='status_count_per_platform')],
-                'constraints': [models.UniqueConstraint(fields=('merchant', 'status', 'slot'), name='status_count_per_shop')],
+                'indexes': [models.Index(fields=['merchant', 'status'], name='status_count_per_shop'), models.Index(fields=['tenant', 'status'], name='status_count_per_platform')],
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),

@@ -1,6 +1,7 @@
 """Per-shop status counters (issue 13): the lifecycle keeps them exact through a claim's
-creation, every transition, bulk transitions and concurrent ones; a command verifies and
-rebuilds them; the inbox reads its "waiting" figure from them."""
+creation, every transition, bulk transitions and concurrent ones; compaction folds their
+rows; a command verifies and rebuilds them; the inbox reads its "waiting" figure from
+them."""
 
 import datetime as dt
 import threading
@@ -135,11 +136,30 @@ def test_transition_many_counts_only_the_claims_it_moved(make_claim, shop_a, ali
     assert _counts(shop_a) == {"decided": 1, "withdrawn": 1} and _exact()
 
 
-def test_the_counts_are_spread_over_slots_and_summed(make_claim, shop_a):
-    claims = [make_claim(shop_a, evaluate=False) for _ in range(lifecycle.COUNTER_SLOTS + 2)]
-    rows = ClaimStatusCount.objects.filter(merchant=shop_a, status="received")
-    assert rows.count() == lifecycle.COUNTER_SLOTS
-    assert _counts(shop_a) == {"received": len(claims)}
+def test_transitions_append_rows_and_compaction_folds_them_into_one_per_status(
+    make_claim, shop_a, shop_b
+):
+    from refunds.tasks import claim_status_counts_compact_task
+
+    # given: three claims of shop A evaluated (received +1, then -1 / +1 each)
+    for _ in range(3):
+        make_claim(shop_a)
+    make_claim(shop_b, evaluate=False)
+    appended = ClaimStatusCount.objects.filter(merchant=shop_a).count()
+    assert appended >= 6  # rows only ever appended
+
+    # when
+    written = claim_status_counts_compact_task.delay().get()
+
+    # then: one row per shop and status left, the zeros gone, the figures unchanged
+    assert written == 2
+    assert list(
+        ClaimStatusCount.objects.order_by("merchant_id").values_list(
+            "merchant_id", "status", "count"
+        )
+    ) == [(shop_a.pk, "awaiting_merchant", 3), (shop_b.pk, "received", 1)]
+    assert _counts(shop_a) == {"awaiting_merchant": 3} and _exact()
+    assert lifecycle.counts_compact() == 2  # compacting again changes nothing
 
 
 def test_the_command_finds_drifted_counts_and_rebuilds_them(make_claim, shop_a, capsys):
@@ -149,7 +169,9 @@ def test_the_command_finds_drifted_counts_and_rebuilds_them(make_claim, shop_a, 
     assert "exact" in capsys.readouterr().out
 
     # given: a counter changed behind the lifecycle's back
-    ClaimStatusCount.objects.filter(merchant=shop_a, status="received").update(count=7)
+    ClaimStatusCount.objects.create(
+        tenant_id=shop_a.tenant_id, merchant=shop_a, status="received", count=6
+    )
     with pytest.raises(CommandError, match="1 shop/status counts differ"):
         call_command("claim_status_counts")
 
@@ -204,7 +226,7 @@ WRITERS = 8
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_transitions_of_one_shop_keep_the_counts_exact(make_claim, shop_a):
-    # given: one shop's claims, all waiting for it, in a few counter slots
+    # given: one shop's claims, all waiting for it
     claims = [make_claim(shop_a) for _ in range(WRITERS * 4)]
     barrier = threading.Barrier(WRITERS)
     errors: list[Exception] = []
@@ -237,5 +259,8 @@ def test_concurrent_transitions_of_one_shop_keep_the_counts_exact(make_claim, sh
     # then
     assert errors == []
     withdrawn = sum(1 for c in claims if c.pk % 2)
+    assert _counts(shop_a) == {"withdrawn": withdrawn, "in_review": len(claims) - withdrawn}
+    assert _exact()
+    lifecycle.counts_compact()
     assert _counts(shop_a) == {"withdrawn": withdrawn, "in_review": len(claims) - withdrawn}
     assert _exact()
