@@ -218,8 +218,25 @@ def idempotent(handler):
     return wrapper
 
 
-def purge_expired(*, now: dt.datetime | None = None) -> int:
-    """Delete records older than the TTL; returns how many."""
+PURGE_BATCH = 5000
+
+
+def purge_expired(
+    *, now: dt.datetime | None = None, batch_size: int = PURGE_BATCH, max_batches: int = 200
+) -> int:
+    """Delete records older than the TTL, oldest first, in batches of ``batch_size`` read
+    through the ``idempotency_by_age`` index, each batch its own short statement (a day
+    of a busy platform's keys is never one long DELETE holding millions of row locks);
+    at most ``max_batches`` per run, the next run continues. Returns how many."""
     cutoff = (now or timezone.now()) - ttl()
-    deleted, _detail = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-    return deleted
+    expired = IdempotencyRecord.objects.filter(created_at__lt=cutoff)
+    total = 0
+    for _batch in range(max_batches):
+        ids = list(expired.order_by("created_at").values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            break
+        deleted, _detail = IdempotencyRecord.objects.filter(pk__in=ids).delete()
+        total += deleted
+        if len(ids) < batch_size:
+            break
+    return total

@@ -44,9 +44,11 @@ def _client_products(*, client):
 
 
 def _client_orders(*, client):
+    """The client's orders, for a claim's ``order``: with the shop joined (the claim takes
+    its platform from it), without the items a claim does not read."""
     from api.selectors import orders_for_client
 
-    return orders_for_client(client=client)
+    return orders_for_client(client=client).prefetch_related(None)
 
 
 # --- Problems ----------------------------------------------------------------------------

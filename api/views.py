@@ -387,7 +387,8 @@ class OrderViewSet(
         data = serializer.validated_data
         buyer = buyer_upsert(**data["buyer"], tenant=self.client.tenant_id)
         order = _order_create_from(data, buyer)
-        order = selectors.orders_for_client(client=self.client).get(pk=order.pk)
+        # The order as created (its shop is the client's, checked by the serializer; its
+        # buyer the one just written): no read back, only its items (issue 13, ingestion).
         return Response(s.OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
 
@@ -467,7 +468,9 @@ class ClaimViewSet(
         serializer = s.ClaimInputSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         claim = claim_submit(actor=Actor.platform(self.client.name), **serializer.validated_data)
-        claim = self.get_queryset().get(pk=claim.pk)
+        # The claim as created, not read back (issue 13, ingestion): a new claim has no
+        # queue and no routing yet; its order and shop are the ones it was created from.
+        claim.routing_history = []
         return Response(s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -316,6 +316,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Waiting claims past their queue's SLA move to its escalation queue (once).
     "escalate-overdue": {"task": "refunds.tasks.claims_escalate_overdue_task", "schedule": 60.0},
+    # The status counters' delta rows folded into one per shop and status.
+    "compact-status-counts": {
+        "task": "refunds.tasks.claim_status_counts_compact_task",
+        "schedule": 60.0,
+    },
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,

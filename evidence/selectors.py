@@ -41,6 +41,23 @@ def claim_photo_verdicts(*, claim_id: int) -> list[str]:
     )
 
 
+def claims_photo_verdicts(*, claim_ids: list[int]) -> dict[int, list[str]]:
+    """:func:`claim_photo_verdicts` of several claims in one query: {claim: verdicts}."""
+    verdicts: dict[int, list[str]] = {claim_id: [] for claim_id in claim_ids}
+    rows = (
+        EvidenceVerdict.objects.filter(
+            evidence__claim_id__in=claim_ids,
+            evidence__submitted_by__in=["buyer", "platform"],
+            is_current=True,
+        )
+        .order_by("evidence_id")
+        .values_list("evidence__claim_id", "verdict")
+    )
+    for claim_id, verdict in rows:
+        verdicts[claim_id].append(verdict)
+    return verdicts
+
+
 def evidence_for_claim(*, claim_id: int) -> QuerySet[EvidenceFile]:
     return EvidenceFile.objects.filter(claim_id=claim_id).prefetch_related(
         "findings__artifacts", CURRENT_VERDICTS

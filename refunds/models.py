@@ -1003,3 +1003,35 @@ class NetworkCreditContribution(models.Model):
         if not self.orders:
             return Decimal("0")
         return (Decimal(self.claims) / Decimal(self.orders)).quantize(Decimal("0.01"))
+
+
+class ClaimStatusCount(models.Model):
+    """How many claims of one shop are in one status: what the pages and the API show as
+    counts, read from a few rows instead of counted over millions of claims.
+
+    The rows are deltas, summed when read: a claim's creation appends +1 for its status,
+    every transition (one claim or a batch) −1 and +1, in the transaction that moves it
+    (``refunds.lifecycle``). Appending never updates a row, so no transition waits for
+    another's counter row and none can deadlock on one; ``lifecycle.counts_compact``
+    (beat, every minute) folds the rows into one per shop and status.
+    ``manage.py claim_status_counts`` verifies or rebuilds them from the claims."""
+
+    tenant = models.ForeignKey(
+        "merchants.Platform", on_delete=models.PROTECT, related_name="+", verbose_name=_("platform")
+    )
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    status = models.CharField(_("status"), max_length=20, choices=ClaimStatus.choices)
+    count = models.BigIntegerField(_("claims"), default=0)
+
+    class Meta:
+        verbose_name = _("claim count by status")
+        verbose_name_plural = _("claim counts by status")
+        indexes = [
+            models.Index(fields=["merchant", "status"], name="status_count_per_shop"),
+            models.Index(fields=["tenant", "status"], name="status_count_per_platform"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant_id} {self.status}: {self.count:+d}"

@@ -510,9 +510,25 @@ def _status_may_match(where: Q, status: str) -> bool:
 
 
 def merchant_inbox_waiting(*, shop_ids: list[int]) -> int:
-    """How many claims of the shops wait for their answer: a count over the partial
-    ``claim_inbox_awaiting`` index, cheap whatever the shop's size."""
-    return RefundClaim.objects.filter(merchant_id__in=shop_ids, status=_WAITING).count()
+    """How many claims of the shops wait for their answer (from the status counters)."""
+    return claim_status_counts(shop_ids=shop_ids).get(_WAITING, 0)
+
+
+def claim_status_counts(*, shop_ids: list[int] | None = None, tenant_id: int | None = None):
+    """{status: claims} of these shops (or of one platform, or everywhere) from the
+    counters the lifecycle keeps (``ClaimStatusCount``): a few rows per shop and status,
+    whatever the number of claims. Statuses without claims are left out."""
+    from django.db.models import Sum
+
+    from refunds.models import ClaimStatusCount
+
+    rows = ClaimStatusCount.objects.all()
+    if shop_ids is not None:
+        rows = rows.filter(merchant_id__in=shop_ids)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    totals = rows.order_by().values("status").annotate(total=Sum("count"))
+    return {row["status"]: row["total"] for row in totals if row["total"]}
 
 
 def claim_timeline(*, claim_id: int):

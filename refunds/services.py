@@ -45,7 +45,6 @@ from refunds.exceptions import (
     ClaimError,
     ClaimValidationError,
     ConfirmationRequired,
-    IllegalTransition,
     NotAllowed,
     NothingToReview,
 )
@@ -229,7 +228,7 @@ def claim_submit(
         with transaction.atomic():
             claim = RefundClaim.objects.create(
                 order=order,
-                merchant_id=order.merchant_id,
+                merchant=order.merchant,
                 buyer_id=order.buyer_id,
                 tenant_id=order.merchant.tenant_id,
                 platform_id=platform_id,
@@ -239,6 +238,7 @@ def claim_submit(
                 description=description,
                 status=S.RECEIVED,
             )
+            lifecycle.count_created(claim)
             audit.record(
                 action="claim_submitted",
                 actor=actor,
@@ -283,15 +283,17 @@ def claims_evaluate_stuck(*, older_than_minutes: int, limit: int = 200) -> int:
     from evidence.selectors import UNSETTLED
 
     received_before = timezone.now() - dt.timedelta(minutes=older_than_minutes)
+    # Only the claims received or checking, read through ``claim_api_by_status`` in its
+    # order (by id instead, PostgreSQL walked the primary key of every claim to find them).
     claim_ids = list(
         RefundClaim.objects.filter(
-            Q(status=S.RECEIVED, created_at__lt=received_before)
-            | (
-                Q(status__in=(S.RECEIVED, S.CHECKING))
-                & ~Q(pk__in=_claims_with_unsettled_evidence(UNSETTLED))
+            Q(status__in=(S.RECEIVED, S.CHECKING))
+            & (
+                Q(status=S.RECEIVED, created_at__lt=received_before)
+                | ~Q(pk__in=_claims_with_unsettled_evidence(UNSETTLED))
             )
         )
-        .order_by("pk")
+        .order_by("status", "-created_at", "-id")
         .values_list("pk", flat=True)[:limit]
     )
     evaluated = 0
@@ -1330,29 +1332,50 @@ def enforce_deadlines(
 
 
 def _enter_review_batch(batch, *, key, actor, action, reason, now) -> list:
-    """A batch of due claims (locked by the caller) into review one by one, each routed
-    with the live rules at the ``review`` stage (:func:`_enter_review`): routing reads
-    each claim's own inputs, so this path is not one UPDATE. A buyer's missed window
-    closes its open evidence requests as missed."""
-    entered = []
-    for claim in batch:
-        if key == "buyer_missed":
-            _close_evidence_requests(claim.pk, EvidenceRequest.Status.MISSED)
-        try:
-            entered.append(
-                _enter_review(
-                    claim,
-                    actor=actor,
-                    action=action,
-                    reason=reason,
-                    expected_from={claim.status},
-                    merchant_answered=key != "merchant_missed" and bool(claim.merchant_response),
-                    now=now,
-                )
-            )
-        except IllegalTransition:
-            continue  # somebody moved it meanwhile: their move stands
-    return entered
+    """A batch of due claims (locked by the caller) into review, as :func:`_enter_review`
+    moves one: each routed with the live rules at the ``review`` stage on its own inputs
+    and the routing recorded (:func:`refunds.routing.route_many`: a few queries for the
+    whole batch), its queue and review deadline set, then moved by
+    :func:`lifecycle.transition_many` (one UPDATE, one audit append). A claim a deciding
+    rule routed is then decided by the system, one by one (:func:`_auto_decide_locked`).
+    A buyer's missed window closes its open evidence requests as missed."""
+    if not batch:
+        return []
+    if key == "buyer_missed":
+        EvidenceRequest.objects.filter(
+            claim_id__in=[c.pk for c in batch], status=EvidenceRequest.Status.OPEN
+        ).update(status=EvidenceRequest.Status.MISSED, closed_at=timezone.now())
+    routed = routing.route_many(
+        batch,
+        stage=RoutingRecord.Stage.REVIEW,
+        merchant_answered={
+            c.pk: key != "merchant_missed" and bool(c.merchant_response) for c in batch
+        },
+    )
+
+    def updates_for(claim):
+        queue = routed[claim.pk][0]
+        return {"queue": queue, "review_deadline": now + dt.timedelta(hours=queue.sla_hours)}
+
+    def data_for(claim):
+        queue, record = routed[claim.pk]
+        return {"queue": queue.slug, "rule": record.rule_name or None}
+
+    entered = lifecycle.transition_many(
+        batch,
+        to=S.IN_REVIEW,
+        actor=actor,
+        action=action,
+        reason=reason,
+        updates_for=updates_for,
+        data_for=data_for,
+    )
+    return [
+        _auto_decide_locked(claim, routed[claim.pk][1])
+        if routed[claim.pk][1].auto_outcome
+        else claim
+        for claim in entered
+    ]
 
 
 @dataclass(frozen=True)

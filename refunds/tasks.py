@@ -67,3 +67,10 @@ def credit_network_refresh_task() -> int:
 def claims_escalate_overdue_task() -> int:
     """Claims waiting past their queue's SLA move to its escalation queue, once."""
     return services.claims_escalate_overdue()
+
+
+@shared_task
+def claim_status_counts_compact_task() -> int:
+    from refunds import lifecycle
+
+    return lifecycle.counts_compact()
