@@ -215,7 +215,7 @@ def test_the_migration_backfill_counts_the_claims_there_are(make_claim, shop_a):
     make_claim(shop_a)
     make_claim(shop_a, evaluate=False)
     ClaimStatusCount.objects.all().delete()
-    migration = importlib.import_module("refunds.migrations.0017_scale_status_counts")
+    migration = importlib.import_module("refunds.migrations.0018_scale_status_counts")
     migration.backfill(None, BaseDatabaseSchemaEditor(connection))
     assert _counts(shop_a) == {"received": 1, "awaiting_merchant": 1} and _exact()
 

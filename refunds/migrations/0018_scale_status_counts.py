@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('merchants', '0003_tenancy_platform'),
-        ('refunds', '0016_scale_indexes'),
+        ('refunds', '0017_stats_decision_by_time'),
     ]
 
     operations = [
