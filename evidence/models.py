@@ -169,10 +169,18 @@ class EvidenceFile(models.Model):
         ]
         indexes = [
             models.Index(fields=["sha256"], name="evidence_by_sha256"),
-            models.Index(fields=["phash_0"], name="evidence_mih_0"),
-            models.Index(fields=["phash_1"], name="evidence_mih_1"),
-            models.Index(fields=["phash_2"], name="evidence_mih_2"),
-            models.Index(fields=["phash_3"], name="evidence_mih_3"),
+            # The near-duplicate lookup's four chunk indexes (evidence.selectors
+            # .near_duplicates): claim photos only, each carrying the full hash so that
+            # PostgreSQL verifies a candidate from the index, never from the table.
+            *(
+                models.Index(
+                    fields=[f"phash_{i}"],
+                    include=["phash", "id"],
+                    condition=Q(attached_to="claim", phash__isnull=False),
+                    name=f"evidence_mih_{i}",
+                )
+                for i in range(4)
+            ),
             # The reconciler looks only at files not yet settled.
             models.Index(
                 fields=["created_at"],
