@@ -278,7 +278,7 @@ def photo(seed: int) -> bytes:
     """A small plausible photo, different for each seed."""
     import numpy as np
 
-    from evidence import synthetic
+    from testing import synthetic
 
     rng = np.random.default_rng(seed)
     image = synthetic.render_other_shot(seed % 7, seed, size=(800, 600)).image

@@ -173,7 +173,7 @@ def photos() -> tuple[list[bytes], list[bytes]]:
     """Listing photos and a pool of 3 MP buyer photos (forged copies and genuine shots)."""
     import numpy as np
 
-    from evidence import synthetic
+    from testing import synthetic
 
     size = (2000, 1500)
     listings, buyers = [], []

@@ -41,9 +41,10 @@ import django  # noqa: E402
 django.setup()
 
 from bench.quality import box_hit  # noqa: E402
-from evidence import imaging, synthetic  # noqa: E402
+from evidence import imaging  # noqa: E402
 from evidence.checks.base import CheckContext  # noqa: E402
 from evidence.checks.localisation import LocalisationCheck  # noqa: E402
+from testing import synthetic  # noqa: E402
 
 CAMERA = ROOT.parent / "shared" / "testdata" / "camera"
 OUT = ROOT / "bench" / "out"

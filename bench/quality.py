@@ -37,7 +37,6 @@ from PIL import Image  # noqa: E402
 from PIL.PngImagePlugin import PngInfo  # noqa: E402
 
 from evidence import imaging  # noqa: E402
-from evidence import synthetic as syn  # noqa: E402
 from evidence.checks.base import CheckContext, ReferencePhoto, SimilarImage  # noqa: E402
 from evidence.checks.reference_match import (  # noqa: E402
     ImageFeatures,
@@ -51,8 +50,9 @@ from evidence.hashing import hamming_distance, mirrored_phash, phash  # noqa: E4
 from evidence.pipeline import run_checks  # noqa: E402
 from evidence.scoring import DEFAULT_THRESHOLDS, combine  # noqa: E402
 from evidence.selectors import NEAR_DUPLICATE_RADIUS  # noqa: E402
-from evidence.synthetic_c2pa import load_test_credentials, sign_image  # noqa: E402
 from testing import frames  # noqa: E402
+from testing import synthetic as syn  # noqa: E402
+from testing.synthetic_c2pa import load_test_credentials, sign_image  # noqa: E402
 
 DEFAULT_SEED = 20250901
 SEED = DEFAULT_SEED  # --seed N replaces it

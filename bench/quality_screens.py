@@ -24,10 +24,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from evidence import imaging  # noqa: E402
-from evidence import synthetic as syn  # noqa: E402
 from evidence.checks.base import CheckContext, ReferencePhoto  # noqa: E402
 from evidence.checks.reference_match import ReferenceMatchCheck, compute_features  # noqa: E402
 from testing import frames  # noqa: E402
+from testing import synthetic as syn  # noqa: E402
 
 WEIGHTS = {
     "reference_screen_recapture": 80,

@@ -57,7 +57,6 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageOps  # noqa: E402
 
 from evidence import imaging  # noqa: E402
-from evidence import synthetic as syn  # noqa: E402
 from evidence.checks.base import CheckContext, ReferencePhoto  # noqa: E402
 from evidence.checks.reference_match import (  # noqa: E402
     compute_features,
@@ -66,6 +65,7 @@ from evidence.checks.reference_match import (  # noqa: E402
 from evidence.checks.registry import all_checks  # noqa: E402
 from evidence.hashing import hash_chunks, phash, to_signed64  # noqa: E402
 from evidence.pipeline import run_checks  # noqa: E402
+from testing import synthetic as syn  # noqa: E402
 
 cv2.setNumThreads(1)
 

@@ -41,11 +41,11 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 
 from evidence import imaging, video  # noqa: E402
-from evidence import synthetic as syn  # noqa: E402
 from evidence.checks.base import CheckContext  # noqa: E402
 from evidence.checks.reference_match import compute_features, features_to_bytes  # noqa: E402
 from evidence.hashing import hash_chunks, phash  # noqa: E402
 from evidence.pipeline import run_checks  # noqa: E402
+from testing import synthetic as syn  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SECONDS = int(os.environ.get("BENCH_VIDEO_SECONDS", "60"))

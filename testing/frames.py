@@ -543,7 +543,7 @@ def screen_photo(
     bh, bw = body.shape[:2]
     yaw_pitch = rng.uniform(*tilt) * np.array([np.cos(d := rng.uniform(0, 2 * np.pi)), np.sin(d)])
     # A common import keeps this module free of the product's generators.
-    from evidence.synthetic import tilt_quad
+    from testing.synthetic import tilt_quad
 
     quad = tilt_quad(bw, bh, float(yaw_pitch[0]), float(yaw_pitch[1]), float(rng.uniform(-4, 4)))
     quad -= quad.mean(axis=0)
@@ -672,7 +672,7 @@ def halftone_print_photo(
     desk = np.float32(rng.uniform(60, 200, 3))
     scene = np.ones((H, W, 3), np.float32) * desk
     scene += cv2.GaussianBlur(rng.normal(0, 6, (H, W)).astype(np.float32), (0, 0), 3)[..., None]
-    from evidence.synthetic import tilt_quad
+    from testing.synthetic import tilt_quad
 
     tilt, direction = rng.uniform(0, 8), rng.uniform(0, 2 * np.pi)
     quad = tilt_quad(

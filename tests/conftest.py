@@ -317,9 +317,9 @@ def media_in_tmp(settings, tmp_path) -> Path:
 @pytest.fixture
 def listing_product(media_in_tmp, shop_a, django_capture_on_commit_callbacks):
     """Shop A's product with its listing photo (checked, so it is a reference)."""
-    from evidence import synthetic
     from evidence.services import evidence_add
     from merchants.services import product_create
+    from testing import synthetic
 
     product = product_create(
         merchant=shop_a, platform_id="mug-1", title="北欧陶瓷马克杯 Nordic mug"

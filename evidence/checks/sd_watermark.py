@@ -5,7 +5,7 @@ pipelines (48 bits, ``0xB3EC907BB19E``) hide a message in the U channel: one Haa
 level, 4x4 blocks of the approximation band, the largest non-DC coefficient of each block
 quantised with step 36 to 1/4 (bit 0) or 3/4 (bit 1) of a step; the message repeats over
 all blocks and each bit is decided by the average over its blocks (see
-:mod:`evidence.synthetic_watermark` for the embedding side).
+:mod:`testing.synthetic_watermark` for the embedding side).
 
 The mark does not survive a JPEG re-save below about quality 98 or a resize, so this is a
 positive-only signal and the check only looks where it can still be: PNG, lossless WebP
@@ -22,7 +22,7 @@ import numpy as np
 from django.utils.translation import gettext_noop
 
 from evidence.checks.base import Check, CheckContext, FindingData, Severity
-from evidence.synthetic_watermark import (
+from evidence.watermark_scheme import (
     MIN_PIXELS,
     SCALE,
     SD_V1_MESSAGE,

@@ -10,9 +10,10 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 
-from evidence import imaging, synthetic
+from evidence import imaging
 from evidence.checks.reference_match import compute_features, features_from_bytes
 from evidence.models import EvidenceFile
+from testing import synthetic
 
 
 @pytest.fixture

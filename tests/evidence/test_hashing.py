@@ -4,7 +4,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from evidence import hashing, synthetic
+from evidence import hashing
+from testing import synthetic
 from tests.evidence.checks.conftest_visual import decoded
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evidence import imaging, synthetic
+from evidence import imaging
 from evidence.checks.reference_match import compute_features, features_from_bytes
+from testing import synthetic
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from evidence import hashing, imaging, synthetic
+from evidence import hashing, imaging
 from evidence.checks.reference_match import compute_features, features_to_bytes
 from evidence.checks.reuse import HASH_ONLY_DISTANCE, MAX_DISTANCE, ReuseCheck
 from evidence.pipeline import build_context
 from evidence.services import evidence_add, evidence_mark_checked
+from testing import synthetic
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import synthetic
 from evidence.checks import localisation
 from evidence.checks.pixel_forensics import _DCT
+from testing import synthetic
 
 
 def _textbook_grid_map(luma: np.ndarray) -> tuple[np.ndarray, float]:

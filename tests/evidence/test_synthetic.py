@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image
 
-from evidence import synthetic
 from evidence.checks.pixel_forensics import exif_thumbnail
+from testing import synthetic
 
 
 def test_rendering_is_deterministic_per_seed():

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import synthetic
+from testing import synthetic
 
 
 def changed_pixels(a: np.ndarray, b: np.ndarray) -> np.ndarray:

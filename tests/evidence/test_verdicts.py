@@ -10,9 +10,10 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 
-from evidence import synthetic, verdicts
+from evidence import verdicts
 from evidence.checks.registry import check_by_name, default_weights
 from evidence.verdicts import FindingRow, decide
+from testing import synthetic
 
 backfill_migration = importlib.import_module(
     "evidence.migrations.0007_detverdict_backfill_verdicts"

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from evidence import synthetic, video
+from evidence import video
 from evidence.models import EvidenceFile
+from testing import synthetic
 from tests.evidence.videos import make_video
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from evidence import synthetic
 from evidence.models import EvidenceFile
+from testing import synthetic
 from tests.evidence.videos import make_video
 
 pytestmark = pytest.mark.django_db

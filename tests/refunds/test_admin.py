@@ -89,7 +89,7 @@ def everything(
 
 
 def _jpeg(seed):
-    from evidence import synthetic
+    from testing import synthetic
 
     return synthetic.encode_jpeg(synthetic.render_other_shot(seed, 1).image, quality=90)
 

@@ -48,9 +48,9 @@ def _with_gps(jpeg: bytes) -> bytes:
 def forged_claim(shop_a, listing_product, make_order, django_capture_on_commit_callbacks):
     """Shop A's claim whose buyer photo is its listing photo with a crack painted on,
     sent from a phone that wrote camera data and a GPS position into the file."""
-    from evidence import synthetic
     from evidence.services import evidence_add
     from refunds.services import claim_submit
+    from testing import synthetic
 
     forged = synthetic.paint_damage(synthetic.render_product_photo(101), 707)
     upload = _with_gps(

@@ -135,10 +135,10 @@ def _xxe() -> bytes:
 
 def _remote_c2pa() -> bytes:
     """Signed Content Credentials kept "on a server": the file carries only the link
-    (XMP ``dcterms:provenance``), made as evidence/synthetic_c2pa.py makes manifests."""
+    (XMP ``dcterms:provenance``), made as testing/synthetic_c2pa.py makes manifests."""
     import c2pa
 
-    from evidence import synthetic_c2pa
+    from testing import synthetic_c2pa
 
     cert, key = synthetic_c2pa.load_test_credentials()
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(b"es256", cert, key, None))

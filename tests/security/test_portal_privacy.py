@@ -100,8 +100,8 @@ def private_claim(alice, shop_a, buyer, listing_product, django_capture_on_commi
     e-mail address: she is told of it)."""
     alice.email = "alice@example.com"
     alice.save()
-    from evidence import synthetic
     from refunds.services import ItemInput, order_create
+    from testing import synthetic
 
     paid = timezone.now() - dt.timedelta(days=5)
     order = order_create(

@@ -49,7 +49,6 @@ def _capture():
 def build_world(roles: dict[str, str]) -> World:
     """Create the world. ``roles`` maps role name to the username it logs in as."""
     from config.celery import app as celery_app
-    from evidence import synthetic
     from evidence.models import FindingArtifact
     from evidence.services import evidence_add
     from merchants.models import Merchant
@@ -63,6 +62,7 @@ def build_world(roles: dict[str, str]) -> World:
     from refunds import services
     from refunds.audit import Actor
     from refunds.services import ItemInput, buyer_upsert, order_create
+    from testing import synthetic
 
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True

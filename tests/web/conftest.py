@@ -21,10 +21,10 @@ def _media_in_tmp(media_in_tmp):
 
 
 def _forged_claim(merchant, product, make_order, capture, *, seed=101, damage=707):
-    from evidence import synthetic
     from evidence.services import evidence_add
     from refunds.audit import Actor
     from refunds.services import claim_submit
+    from testing import synthetic
 
     order = make_order(merchant, product=product, total=Decimal("199.00"))
     forged = synthetic.paint_damage(synthetic.render_product_photo(seed), damage)

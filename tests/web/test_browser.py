@@ -8,7 +8,7 @@ import zipfile
 
 import pytest
 
-from evidence import synthetic
+from testing import synthetic
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the
 # test body are still synchronous and safe.

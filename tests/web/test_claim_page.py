@@ -44,7 +44,7 @@ def _claim_with_photos(order, uploads, capture, amount=Decimal("199.00")):
 def many_photo_claim(shop_a, listing_product, make_order, django_capture_on_commit_callbacks):
     """A claim of shop A with four buyer photos: two edited copies of the listing photo
     (one flipped), and the two GPS-tagged camera photos of the shared test data."""
-    from evidence import synthetic
+    from testing import synthetic
 
     listing = synthetic.render_product_photo(101)
     cracked = synthetic.paint_damage(listing, 707).image

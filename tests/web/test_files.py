@@ -48,10 +48,10 @@ def test_merchant_gets_the_display_copy_of_its_claims_evidence(client, alice, bu
 def test_display_copy_carries_no_location_or_camera_data(
     client, alice, shop_a, make_order, django_capture_on_commit_callbacks
 ):
-    from evidence import synthetic
     from evidence.services import evidence_add
     from refunds.audit import Actor
     from refunds.services import claim_submit
+    from testing import synthetic
 
     photo = synthetic.render_other_shot(7, 1)
     jpeg = synthetic.encode_jpeg(photo.image, exif=True, make="Xiaomi", model="Redmi K70")

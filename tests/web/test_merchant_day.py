@@ -293,7 +293,7 @@ def shop_c_for_alice(alice):
 
 @pytest.fixture
 def packing_video() -> bytes:
-    from evidence import synthetic
+    from testing import synthetic
     from tests.evidence.videos import make_video
 
     scene = synthetic.render_product_photo(202, size=(480, 360)).image

@@ -22,12 +22,12 @@ from django.utils import timezone, translation
 
 from accounts.demo import AOKI_HOME, DEMO_LOGINS, DIGIPORT, TEA_GARDEN, demo_password, describe
 from config.celery import app as celery_app
-from evidence import synthetic
 from evidence.services import evidence_add
 from merchants.models import Merchant
 from merchants.services import membership_add, merchant_create, product_create, shipment_create
 from refunds import services
 from refunds.audit import Actor
+from testing import synthetic
 
 DEMO_MARKER = "demo-aoki-home"
 PLATFORM = Actor.platform("demo")

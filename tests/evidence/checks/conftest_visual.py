@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from evidence import synthetic
 from evidence.imaging import DecodedImage, decode
+from testing import synthetic
 
 TESTDATA = Path(__file__).resolve().parents[3].parent / "shared" / "testdata"
 

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import synthetic
 from evidence.checks.reference_match import ReferenceMatchCheck
+from testing import synthetic
 from tests.evidence.checks.conftest_visual import decoded, is_png
 from tests.evidence.checks.test_reference_match import context_for
 

@@ -6,7 +6,7 @@ import pytest
 from evidence.checks.base import CheckContext, Severity
 from evidence.checks.c2pa_manifest import C2paManifestCheck, read_manifest_store
 from evidence.imaging import decode
-from evidence.synthetic_c2pa import (
+from testing.synthetic_c2pa import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
     DIGITAL_CAPTURE,
     sign_image,
@@ -153,7 +153,7 @@ def test_ai_created_action_in_an_ingredient_manifest_is_found():
 
     import c2pa
 
-    from evidence.synthetic_c2pa import load_test_credentials
+    from testing.synthetic_c2pa import load_test_credentials
 
     generated = sign_image(jpeg_bytes(photo(640, 480, seed=5)), title="gen.jpg")
     cert, key = load_test_credentials()

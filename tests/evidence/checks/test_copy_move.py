@@ -2,12 +2,12 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import synthetic
 from evidence.checks.base import CheckContext, Severity
 from evidence.checks.copy_move import CopyMoveCheck, find_copy_move
 from evidence.checks.reference_match import compute_features
 from evidence.checks.registry import all_checks, default_weights
 from evidence.imaging import ImageRejected, decode
+from testing import synthetic
 from tests.evidence.checks.conftest_visual import TESTDATA, is_png
 
 CHECK = CopyMoveCheck()

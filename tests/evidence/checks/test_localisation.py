@@ -7,9 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import imaging, synthetic, verdicts
+from evidence import imaging, verdicts
 from evidence.checks import localisation
 from evidence.checks.base import CheckContext
+from testing import synthetic
 
 CHECK = localisation.LocalisationCheck()
 PATCH = (700, 300, 940, 480)  # x0, y0, x1, y1 in the 1200x900 photo

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evidence import synthetic
 from evidence.checks import pixel_forensics
 from evidence.checks.base import CheckContext, Severity, palette_png
 from evidence.checks.pixel_forensics import (
@@ -17,6 +16,7 @@ from evidence.checks.pixel_forensics import (
     exif_thumbnail,
 )
 from evidence.imaging import ImageRejected, decode
+from testing import synthetic
 from tests.evidence.checks.conftest_visual import TESTDATA, decoded, is_png
 
 CHECKS = (ElaCheck(), JpegCompressionCheck(), ExifThumbnailCheck())

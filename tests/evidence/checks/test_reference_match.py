@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import synthetic
 from evidence.checks import reference_match
 from evidence.checks.base import CheckContext, ReferencePhoto, Severity
 from evidence.checks.reference_match import (
@@ -14,6 +13,7 @@ from evidence.checks.reference_match import (
     features_to_bytes,
 )
 from evidence.imaging import decode
+from testing import synthetic
 from tests.evidence.checks.conftest_visual import (
     TESTDATA,
     box_iou,

@@ -8,12 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence import synthetic
 from evidence.checks import screen_recapture
 from evidence.checks.base import CheckContext, ReferencePhoto, Severity
 from evidence.checks.reference_match import ReferenceMatchCheck, compute_features
 from evidence.checks.registry import default_weights
-from testing import frames
+from testing import frames, synthetic
 from tests.evidence.checks.conftest_visual import box_iou, contains_centre, decoded
 
 

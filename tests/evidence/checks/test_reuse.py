@@ -4,10 +4,11 @@ from functools import cache
 
 import numpy as np
 
-from evidence import hashing, synthetic
+from evidence import hashing
 from evidence.checks.base import CheckContext, Severity, SimilarImage
 from evidence.checks.reference_match import compute_features, features_from_bytes, features_to_bytes
 from evidence.checks.reuse import HASH_ONLY_DISTANCE, MAX_DISTANCE, MAX_REGISTRATIONS, ReuseCheck
+from testing import synthetic
 from tests.evidence.checks.conftest_visual import decoded
 
 BUYER, OTHER_BUYER = 1, 2

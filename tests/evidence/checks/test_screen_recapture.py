@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evidence import synthetic, verdicts
+from evidence import verdicts
 from evidence.checks import screen_recapture
-from testing import frames
+from testing import frames, synthetic
 from tests.evidence.checks.conftest_visual import box_iou, contains_centre, decoded
 from tests.evidence.checks.test_reference_match_frames import context_for, downloaded, run
 

@@ -7,7 +7,7 @@ from PIL import Image
 from evidence.checks.base import CheckContext, Severity
 from evidence.checks.sd_watermark import SdWatermarkCheck, decode_bits, detect, lossless_enough
 from evidence.imaging import decode
-from evidence.synthetic_watermark import (
+from testing.synthetic_watermark import (
     SD_V1_MESSAGE,
     SDXL_MESSAGE,
     embed,

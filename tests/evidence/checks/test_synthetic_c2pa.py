@@ -4,7 +4,7 @@ import pytest
 
 from evidence.checks.c2pa_manifest import manifest_actions, read_manifest_store
 from evidence.imaging import decode
-from evidence.synthetic_c2pa import (
+from testing.synthetic_c2pa import (
     TRAINED_ALGORITHMIC_MEDIA,
     load_test_credentials,
     manifest_definition,

@@ -21,33 +21,16 @@ from __future__ import annotations
 
 import numpy as np
 
-SCALE = 36.0
-BLOCK = 4
-SD_V1_MESSAGE = b"StableDiffusionV1"  # 136 bits, CompVis scripts and SD 1.x/2.x
-SDXL_MESSAGE = bytes.fromhex("B3EC907BB19E")  # 48 bits, diffusers' SDXL watermarker
-MIN_PIXELS = 256 * 256
-
-
-def message_bits(message: bytes) -> np.ndarray:
-    """The bits of ``message``, most significant first, as a uint8 array of 0/1."""
-    return np.unpackbits(np.frombuffer(message, dtype=np.uint8))
-
-
-def _blocks(band: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """View the approximation band as (N, 16) blocks, row-major; returns (blocks, nbh, nbw)."""
-    rows, cols = band.shape
-    nbh, nbw = rows // BLOCK, cols // BLOCK
-    cropped = band[: nbh * BLOCK, : nbw * BLOCK]
-    blocks = cropped.reshape(nbh, BLOCK, nbw, BLOCK).transpose(0, 2, 1, 3).reshape(-1, BLOCK**2)
-    return blocks, nbh, nbw
-
-
-def strongest_coefficients(band: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per 4x4 block: (blocks, index of the largest non-DC magnitude, that value)."""
-    blocks, _, _ = _blocks(band)
-    position = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
-    values = blocks[np.arange(len(blocks)), position]
-    return blocks, position, values
+from evidence.watermark_scheme import (  # noqa: F401 - the scheme, re-exported for tests
+    BLOCK,
+    MIN_PIXELS,
+    SCALE,
+    SD_V1_MESSAGE,
+    SDXL_MESSAGE,
+    block_view,
+    message_bits,
+    strongest_coefficients,
+)
 
 
 def embed(bgr: np.ndarray, bits: np.ndarray, scale: float = SCALE, passes: int = 3) -> np.ndarray:
@@ -71,7 +54,7 @@ def embed(bgr: np.ndarray, bits: np.ndarray, scale: float = SCALE, passes: int =
     for _ in range(passes):
         yuv = cv2.cvtColor(out, cv2.COLOR_BGR2YUV).astype(np.float64)
         approx, details = pywt.dwt2(yuv[:h4, :w4, 1], "haar")
-        blocks, nbh, nbw = _blocks(approx)
+        blocks, nbh, nbw = block_view(approx)
         position = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
         index = np.arange(len(blocks))
         values = blocks[index, position]
