@@ -302,13 +302,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=90)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Deployments (or test runs) sharing one broker keep apart by their queue's name.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "enforce-deadlines": {"task": "refunds.tasks.enforce_deadlines_task", "schedule": 60.0},
     "reconcile-evidence": {"task": "evidence.tasks.reconcile_checks_task", "schedule": 120.0},
     # Claims whose reviewer went quiet for their queue's lease go back to the queue.
-    "expire-leases": {"task": "refunds.tasks.leases_expire_task", "schedule": 60.0},
+    "expire-leases": {
+        "task": "refunds.tasks.leases_expire_task",
+        "schedule": env.float("LEASE_SWEEP_SECONDS", default=60.0),
+    },
     # Opted-in platforms' contributions to the buyer-credit network, a bounded batch a run.
     "credit-network-refresh": {
         "task": "refunds.tasks.credit_network_refresh_task",

@@ -1,9 +1,10 @@
 # ruff: noqa: F811 - the worker fixture comes from test_worker
 """The review workflow end to end with a real worker process: routed by a buyer-credit
-rule, leased, the lease expires (the beat task, run by the worker) and returns it, another
-reviewer takes it and asks for a challenge photo, the buyer's photo with the code arrives
-and the worker reads the code, the reviewer decides with a template and relied-on
-findings, the merchant appeals, a senior reviewer decides the appeal."""
+rule, leased, the lease expires (a real ``celery beat`` sends the sweep, the worker runs
+it) and returns it, another reviewer takes it and asks for a challenge photo, the buyer's
+photo with the code arrives and the worker reads the code, the reviewer decides with a
+template and relied-on findings, the merchant appeals, a senior reviewer decides the
+appeal."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from refunds import services
 from refunds.audit import Actor
 from tests.conftest import jpeg_bytes, reseed_reference_data
 from tests.evidence.checks.test_challenge_code import challenge_photo
-from tests.integration.test_worker import wait_for, worker  # noqa: F401
+from tests.integration.test_worker import Beat, wait_for, worker  # noqa: F401
 
 pytestmark = [pytest.mark.worker, pytest.mark.ocr, pytest.mark.django_db(transaction=True)]
 
@@ -28,13 +29,12 @@ def _status(claim):
 
 
 def test_review_workflow_end_to_end(
-    worker, shop_a, make_order, alice, charlie, erin, dora, photo_bytes
+    worker, shop_a, make_order, alice, charlie, erin, dora, photo_bytes, tmp_path
 ):
     from evidence.models import Finding
     from evidence.services import evidence_add
     from refunds.models import Assignment, Decision, EvidenceRequest, RationaleTemplate
     from refunds.routing import latest_record
-    from refunds.tasks import leases_expire_task
 
     reseed_reference_data()
     # given a buyer with three earlier claims in the last 90 days
@@ -69,8 +69,13 @@ def test_review_workflow_end_to_end(
     Assignment.objects.filter(claim=claim, released_at__isnull=True).update(
         expires_at=timezone.now() - dt.timedelta(minutes=1)
     )
-    leases_expire_task.delay()
-    wait_for(lambda: claim.audit_events.filter(action="lease_expired").exists(), worker)
+    beat = Beat(worker.queue, tmp_path, {"LEASE_SWEEP_SECONDS": "1"})
+    beat.start()
+    try:
+        wait_for(lambda: claim.audit_events.filter(action="lease_expired").exists(), worker)
+    finally:
+        beat.stop()
+    assert "refunds.tasks.leases_expire_task" in beat.output()
 
     # erin takes it and asks for a challenge photo
     assert services.claim_take_next(reviewer=erin) == claim

@@ -87,6 +87,40 @@ class Worker:
         return self.log.read_text(errors="replace")[-4000:]
 
 
+class Beat:
+    """A real ``celery beat`` sending the periodic tasks to one test worker's queue, with
+    the schedule's intervals it is given (e.g. ``LEASE_SWEEP_SECONDS``)."""
+
+    def __init__(self, queue: str, tmp_path: Path, env: dict[str, str]):
+        self.queue, self.env = queue, env
+        self.schedule = tmp_path / "celerybeat-schedule"
+        self.log = ROOT / "var" / f"beat-{queue}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "CELERY_TASK_DEFAULT_QUEUE": self.queue, **self.env}
+        self.log.parent.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "beat",
+                f"--schedule={self.schedule}",
+                "--loglevel=INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    stop = Worker.stop
+    output = Worker.output
+
+
 @pytest.fixture
 def worker():
     queue = f"test-{uuid.uuid4().hex[:10]}"
