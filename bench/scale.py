@@ -18,7 +18,7 @@ claim's audit history in its own hash chain and the photos' uploads in the custo
 
 Then, in this process with Django's test client (no HTTP server: what is measured is the
 view, its queries and the template; DEBUG off), every page ``--repeat`` times serially and
-again from ``--clients`` (4) threads at once: the large shop's claim page, the review page,
+again from ``--clients`` (4) forked processes at once: the large shop's claim page, the review page,
 the queues overview, statistics 7 and 90 days, the API lists ``?status=awaiting_merchant``
 and ``?status=closed`` and the API detail; take-next with ``--reviewers`` (8) processes at
 once; the deadline sweep with ``--due`` (5,000) claims past their deadline; the audit
@@ -879,10 +879,26 @@ def _get(client, pattern: str, ids: dict, n: int) -> float:
     return elapsed
 
 
+def _page_worker(who: str, pattern: str, ids: dict, index: int, repeat: int, barrier, out):
+    """One concurrent client: its own process (as a gunicorn worker is), connection and
+    session; warmed up, then timed from the moment every client is ready."""
+    from django.db import connections
+
+    connections.close_all()  # never share the parent's connection after the fork
+    client = _client(who)
+    _get(client, pattern, ids, index)
+    barrier.wait()
+    out.put([_get(client, pattern, ids, index + n) for n in range(repeat)])
+    connections.close_all()
+
+
 def measure_pages(repeat: int, clients: int, skip: str = "") -> dict:
+    """Each page ``repeat`` times serially, then from ``clients`` forked processes at once
+    (threads of one process would queue for its GIL and time that instead)."""
     from django.db import connections
 
     ids = _sample_ids()
+    context = multiprocessing.get_context("fork")
     results = {}
     for name, who, pattern in _pages(ids):
         if skip and any(word in name for word in skip.split(",")):
@@ -890,21 +906,19 @@ def measure_pages(repeat: int, clients: int, skip: str = "") -> dict:
         client = _client(who)
         _get(client, pattern, ids, 0)  # warm-up
         serial = [_get(client, pattern, ids, n) for n in range(repeat)]
-        concurrent: list[float] = []
-        lock = threading.Lock()
-
-        def worker(index: int, who=who, pattern=pattern, concurrent=concurrent, lock=lock):
-            own = _client(who)
-            times = [_get(own, pattern, ids, index + n) for n in range(repeat)]
-            with lock:
-                concurrent.extend(times)
-            connections.close_all()
-
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        connections.close_all()
+        barrier, out = context.Barrier(clients), context.Queue()
+        processes = [
+            context.Process(
+                target=_page_worker, args=(who, pattern, ids, index, repeat, barrier, out)
+            )
+            for index in range(clients)
+        ]
+        for process in processes:
+            process.start()
+        concurrent = [t for _ in processes for t in out.get()]
+        for process in processes:
+            process.join()
         results[name] = {
             "serial": summary_ms(serial),
             f"{clients}_clients": summary_ms(concurrent),
