@@ -144,8 +144,9 @@ _ARM = (
 def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, int]]:
     """PostgreSQL 14+: the candidates verified, ordered and cut in the database (at 10M
     hashes ~10,000 candidates per lookup never leave it; docs/scaling.md)."""
+    connection = connections[EvidenceFile.objects.db]
     exclude = " AND id <> %(exclude)s" if exclude_id is not None else ""
-    table = connections[EvidenceFile.objects.db].ops.quote_name(EvidenceFile._meta.db_table)
+    table = connection.ops.quote_name(EvidenceFile._meta.db_table)
     arms = " UNION ".join(
         _ARM.format(table=table, i=i, exclude=exclude) for i in range(len(chunks))
     )
@@ -160,7 +161,7 @@ def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, in
         "limit": limit,
         **{f"probes{i}": _one_bit_neighbours(chunk) for i, chunk in enumerate(chunks)},
     }
-    with connections[EvidenceFile.objects.db].cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(pk, distance) for pk, distance in cursor.fetchall()]
 
