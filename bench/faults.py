@@ -33,7 +33,6 @@ quotes them. Every wait is bounded; the script stops everything it started.
 from __future__ import annotations
 
 import argparse
-import http.server
 import json
 import os
 import shutil
@@ -54,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api_integration import multipart  # noqa: E402
 from bench.common import ROOT, machine, md_table, write_json, write_text  # noqa: E402
-from bench.private_services import PostgresCluster, RedisServer, free_port  # noqa: E402
+from bench.private_services import PostgresCluster, Receiver, RedisServer, free_port  # noqa: E402
 
 VAR_DIR = ROOT / "var" / "bench-faults"
 DATABASE = "claimlens_faults"
@@ -603,36 +602,6 @@ def scenario_database_down(stack: Stack, batch: Batch) -> dict:
     if settled is not None and state["up_at"] is not None:
         recover = round(time.monotonic() - state["up_at"], 1)
     return batch.report(kills=1, restarts=1, outage_seconds=8, recover_seconds=recover)
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 counting each delivery id it is sent."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.received: Counter[str] = Counter()
-        self.server: http.server.ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        received = self.received
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                received[self.headers.get("Claimlens-Delivery", "?")] += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 def scenario_webhook_receiver(stack: Stack, batch: Batch, client) -> dict:

@@ -1,4 +1,5 @@
-"""Private Redis and PostgreSQL servers for fault tests and the fault benchmark.
+"""Private Redis and PostgreSQL servers (and a webhook receiver) for fault tests and the
+fault benchmark.
 
 Each runs on its own loopback port and in its own temporary directory, as a child of
 the caller, so stopping, killing or restarting it never touches the machine's shared
@@ -8,12 +9,15 @@ services (Redis on 6379, PostgreSQL on 5432).
 from __future__ import annotations
 
 import glob
+import http.server
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 
@@ -170,3 +174,33 @@ class PostgresCluster:
         if self.running():
             self.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 counting each delivery id it is sent."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.received: Counter[str] = Counter()
+        self.server: http.server.ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        received = self.received
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received[self.headers.get("Claimlens-Delivery", "?")] += 1
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

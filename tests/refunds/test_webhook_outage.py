@@ -3,43 +3,13 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections import Counter
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from bench.private_services import free_port
-
-
-class Receiver:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.received: Counter[str] = Counter()
-        self.server: http.server.ThreadingHTTPServer | None = None
-
-    def start(self) -> None:
-        received = self.received
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                received[self.headers["Claimlens-Delivery"]] += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+from bench.private_services import Receiver, free_port
 
 
 @pytest.fixture
