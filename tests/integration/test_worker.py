@@ -210,8 +210,22 @@ def _redis_port() -> int:
     return urlparse(os.environ["CELERY_BROKER_URL"]).port or 6379
 
 
+def _redis_config(port: str, name: str) -> str:
+    answer = subprocess.run(
+        ["redis-cli", "-p", port, "config", "get", name],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout.splitlines()
+    return answer[1] if len(answer) > 1 else ""
+
+
 def _restart_redis() -> None:
+    """Shut the broker's Redis down, losing everything, and start it again with the
+    settings it ran with (a private Redis with more databases keeps them)."""
     port = str(_redis_port())
+    kept = {name: _redis_config(port, name) for name in ("databases", "dir", "logfile", "bind")}
     subprocess.run(
         ["redis-cli", "-p", port, "shutdown", "nosave"],
         check=False,
@@ -219,28 +233,13 @@ def _restart_redis() -> None:
         timeout=20,
     )
     time.sleep(1)
-    subprocess.run(
-        [
-            "redis-server",
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            port,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            "/var/lib/redis",
-            "--logfile",
-            "/var/log/redis/ci.log",
-        ],
-        check=True,
-        timeout=20,
-    )
+    command = ["redis-server", "--daemonize", "yes", "--port", port, "--save", ""]
+    command += ["--appendonly", "no", "--databases", kept["databases"] or "16"]
+    command += ["--bind", *(kept["bind"] or "127.0.0.1").split()]
+    command += ["--dir", kept["dir"] or "/var/lib/redis"]
+    if kept["logfile"]:
+        command += ["--logfile", kept["logfile"]]
+    subprocess.run(command, check=True, timeout=20)
     for _ in range(50):
         if (
             subprocess.run(
