@@ -13,6 +13,7 @@ Run: ``make bench-quality`` (writes bench/out/quality.json and bench/out/quality
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import functools
@@ -1183,17 +1184,38 @@ def markdown(summary: dict, meta: dict) -> str:
     return text
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="draws other cases")
+    parser.add_argument(
+        "--frames-only", action="store_true", help="issue 10's second set of kinds alone"
+    )
+    parser.add_argument(
+        "--kinds",
+        type=lambda text: set(text.split(",")),
+        default=None,
+        help="a,b,c: only these kinds (the others are still drawn, so a kind's cases stay "
+        "those of the full run)",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes checking cases")
+    parser.add_argument(
+        "--per-fraud", type=int, default=None, help="cases per fraud kind of the second set"
+    )
+    parser.add_argument(
+        "--per-honest", type=int, default=None, help="cases per honest flat and frame kind"
+    )
+    return parser.parse_args(argv)
+
+
 def main() -> int:
     global SEED
-    if "--seed" in sys.argv:
-        SEED = int(sys.argv[sys.argv.index("--seed") + 1])
-    frames_only = "--frames-only" in sys.argv  # issue 10's second set of kinds alone
+    args = parse_args()
+    SEED = args.seed
+    frames_only = args.frames_only  # issue 10's second set of kinds alone
     # --kinds a,b,c: of the --frames-only run, only these kinds (the screens and their
     # closest honest photos, say, on a loaded machine). Case numbers and random draws stay
     # those of the full run, so a kind's cases are the same either way.
-    only = (
-        set(sys.argv[sys.argv.index("--kinds") + 1].split(",")) if "--kinds" in sys.argv else None
-    )
+    only = args.kinds
     name = "quality" if SEED == DEFAULT_SEED else f"quality_seed{SEED}"
     if frames_only:
         name = name.replace("quality", "quality_frames")
@@ -1214,7 +1236,7 @@ def main() -> int:
             old.unlink()
 
     # --jobs N: cases are drawn here, in order, and checked by N worker processes.
-    jobs = int(sys.argv[sys.argv.index("--jobs") + 1]) if "--jobs" in sys.argv else 1
+    jobs = args.jobs
     workers = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
     pending: list = []
 
@@ -1282,9 +1304,8 @@ def main() -> int:
             listing = flat_listings[flat_seeds[i % N_FLAT_PRODUCTS]]
             run_new(new_forged_case(index, kind, listing, new_rng), flat_listings)
             index += 1
-    per_flat_honest = PER_FLAT_GENUINE_KIND
-    if "--per-honest" in sys.argv:  # (then the later flat kinds' case numbers move)
-        per_flat_honest = int(sys.argv[sys.argv.index("--per-honest") + 1])
+    # (--per-honest: then the later flat kinds' case numbers move)
+    per_flat_honest = args.per_honest or PER_FLAT_GENUINE_KIND
     for kind in FLAT_GENUINE_KINDS:  # --frames-only too: the screens' closest honest photos
         for i in range(per_flat_honest):
             product = flat_seeds[i % N_FLAT_PRODUCTS]
@@ -1294,12 +1315,8 @@ def main() -> int:
 
     # Issue 10's second set: their own generators, case numbers and distractor draws.
     # (--per-fraud N / --per-honest N: fewer cases, for a loaded machine.)
-    per_fraud = PER_NEW_FORGED_KIND
-    per_honest = PER_FLAT_GENUINE_KIND
-    if "--per-fraud" in sys.argv:
-        per_fraud = int(sys.argv[sys.argv.index("--per-fraud") + 1])
-    if "--per-honest" in sys.argv:
-        per_honest = int(sys.argv[sys.argv.index("--per-honest") + 1])
+    per_fraud = args.per_fraud or PER_NEW_FORGED_KIND
+    per_honest = args.per_honest or PER_FLAT_GENUINE_KIND
     frame_rng = np.random.default_rng([SEED, 5])
     frame_ctx_rng = np.random.default_rng([SEED, 6])
     others = [syn.render_other_shot(s, 9000).image for s in product_seeds[:6]]
