@@ -47,7 +47,7 @@ from evidence.checks.reference_match import (  # noqa: E402
 )
 from evidence.checks.registry import default_weights  # noqa: E402
 from evidence.checks.reuse import needs_registration  # noqa: E402
-from evidence.hashing import hamming_distance, mirrored_phash, phash  # noqa: E402
+from evidence.hashing import crop_hashes, hamming_distance, mirrored_phash, phash  # noqa: E402
 from evidence.pipeline import run_checks  # noqa: E402
 from evidence.scoring import DEFAULT_THRESHOLDS, combine  # noqa: E402
 from evidence.selectors import NEAR_DUPLICATE_RADIUS  # noqa: E402
@@ -61,8 +61,8 @@ N_PRODUCTS = 24
 N_DISTRACTORS = 3
 PER_FORGED_KIND = 30
 PER_AI_KIND = 20
-PER_REUSED = 36
-PER_MIRRORED = 12
+PER_REUSED = 72
+PER_MIRRORED = 24
 PER_GENUINE_KIND = 30
 # Other buyers' genuine near-listing shots of each product already in the index: a
 # genuine similar shot is checked against the nearest of them (the reuse false-positive
@@ -580,19 +580,35 @@ def ai_case(
     return Case(f"{kind}-{index:03d}", kind, product, data, params=params)
 
 
-REUSE_VARIANTS = ("identical", "recompressed_q75", "resized_0.7", "cropped_3pct")
+REUSE_VARIANTS = (
+    "identical",
+    "recompressed_q75",
+    "resized_0.7",
+    "cropped_3pct",
+    "cropped_10pct",  # found through the index's crop hashes (evidence.hashing.crop_hashes)
+    "cropped_one_side",  # 12 % off the top, 4 % off the left: the ladder is centred
+)
+
+
+def index_distance(query: int, whole: int, crops: list[tuple[int, int]]) -> tuple[int, int]:
+    """What the index finds for ``query`` of a stored file: the distance to its nearest
+    hash and which (``crop_percent``, 0 for the whole picture's; the whole wins a tie)."""
+    return min(
+        (hamming_distance(query, whole), 0),
+        *((hamming_distance(query, value), percent) for percent, value in crops),
+    )
 
 
 def reused_case(index: int, listings: list[Listing], rng: np.random.Generator) -> Case:
     """The same forged picture again, in a claim on another product's order."""
     kind = REUSED_KINDS[index % 3]  # the buyer kinds; mirrored cases come from mirrored_case
-    variant = REUSE_VARIANTS[(index // 3) % 4]
+    variant = REUSE_VARIANTS[(index // 3) % len(REUSE_VARIANTS)]
     return _reuse(index, kind, variant, listings, rng, mirror=False)
 
 
 def mirrored_case(index: int, listings: list[Listing], rng: np.random.Generator) -> Case:
     """Another buyer's forged picture flipped horizontally (and resized, cropped...)."""
-    variant = REUSE_VARIANTS[index % 4]
+    variant = REUSE_VARIANTS[index % len(REUSE_VARIANTS)]
     return _reuse(index, "reused_mirrored", variant, listings, rng, mirror=True)
 
 
@@ -622,6 +638,8 @@ def _reuse(
             "recompressed_q75": {},
             "resized_0.7": {"scale": 0.7},
             "cropped_3pct": {"crop": (0.03, 0.03, 0.03, 0.03)},
+            "cropped_10pct": {"crop": (0.10, 0.10, 0.10, 0.10)},
+            "cropped_one_side": {"crop": (0.12, 0.0, 0.0, 0.04)},
         }[variant]
         pixels, _ = syn.degrade(pixels, **ops)
         data = syn.encode_jpeg(pixels, quality=75 if variant == "recompressed_q75" else 85)
@@ -629,13 +647,18 @@ def _reuse(
     # its pHash is within the index radius of this picture's pHash or of its mirror
     # image's, with the earlier file's stored features where the check must register.
     first_image, image = imaging.decode(first), imaging.decode(data)
-    distance = hamming_distance(phash(first_image), phash(image))
-    mirrored_distance = hamming_distance(phash(first_image), mirrored_phash(image))
+    first_hash, first_crops = phash(first_image), crop_hashes(first_image)
+    distance, crop = index_distance(phash(image), first_hash, first_crops)
+    flipped = index_distance(mirrored_phash(image), first_hash, first_crops)
+    mirrored_distance, mirrored_crop = flipped
     stored = features_from_bytes(features_to_bytes(compute_features(first_image)))
     buyer_id = 1
     other_buyer = 2
     similar = []
-    for found_distance, mirrored in ((distance, False), (mirrored_distance, True)):
+    for found_distance, percent, mirrored in (
+        (distance, crop, False),
+        (mirrored_distance, mirrored_crop, True),
+    ):
         if found_distance > NEAR_DUPLICATE_RADIUS:
             continue
         candidate = SimilarImage(
@@ -647,6 +670,7 @@ def _reuse(
             confirmed_forgery=kind == "reused_confirmed_forgery",
             same_sha256=data == first and not mirrored,
             mirrored=mirrored,
+            crop_percent=percent,
         )
         if needs_registration(candidate):
             candidate = dataclasses.replace(candidate, features=stored)
@@ -654,7 +678,9 @@ def _reuse(
     params = {
         "variant": variant,
         "mirrored": mirror,
-        "phash_distance_to_first_use": distance,
+        "phash_distance_to_first_use": hamming_distance(phash(image), first_hash),
+        "index_distance_to_first_use": distance,
+        "found_through_crop_percent": crop,
         "mirrored_phash_distance_to_first_use": mirrored_distance,
         "in_index_radius": min(distance, mirrored_distance) <= NEAR_DUPLICATE_RADIUS,
         "first_use_product": source.seed,
@@ -688,14 +714,15 @@ def genuine_case(index: int, kind: str, product: int, rng: np.random.Generator) 
 
 
 @functools.cache
-def earlier_genuine_shots(product: int) -> list[tuple[int, ImageFeatures]]:
-    """Other buyers' genuine near-listing shots of ``product``: (pHash, stored features)."""
+def earlier_genuine_shots(product: int) -> list[tuple[int, list, ImageFeatures]]:
+    """Other buyers' genuine near-listing shots of ``product``: (pHash, crop hashes,
+    stored features)."""
     shots = []
     for k in range(EARLIER_GENUINE_SHOTS):
         pixels = syn.render_other_shot(product, 5000 + k, similar=True).image
         image = imaging.decode(syn.encode_jpeg(pixels, quality=90))
         stored = features_from_bytes(features_to_bytes(compute_features(image)))
-        shots.append((phash(image), stored))
+        shots.append((phash(image), crop_hashes(image), stored))
     return shots
 
 
@@ -705,10 +732,10 @@ def index_candidates(product: int, data: bytes, index: int) -> list[SimilarImage
     image = imaging.decode(data)
     ours, mirror = phash(image), mirrored_phash(image)
     found = []
-    for k, (theirs, stored) in enumerate(earlier_genuine_shots(product)):
-        for distance, mirrored in (
-            (hamming_distance(ours, theirs), False),
-            (hamming_distance(mirror, theirs), True),
+    for k, (theirs, crops, stored) in enumerate(earlier_genuine_shots(product)):
+        for (distance, percent), mirrored in (
+            (index_distance(ours, theirs, crops), False),
+            (index_distance(mirror, theirs, crops), True),
         ):
             if distance > NEAR_DUPLICATE_RADIUS:
                 continue
@@ -719,6 +746,7 @@ def index_candidates(product: int, data: bytes, index: int) -> list[SimilarImage
                 order_id=75_000 + 100 * index + k,
                 distance=distance,
                 mirrored=mirrored,
+                crop_percent=percent,
             )
             if needs_registration(candidate):
                 candidate = dataclasses.replace(candidate, features=stored)

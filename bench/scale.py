@@ -1080,13 +1080,40 @@ def seed_hashes(url: str, rows: int) -> dict:
                                    AS h) AS g""",
             [claim.pk, rows],
         )
+        # Each photo's three crop hashes (evidence.hashing.crop_hashes), pseudo-random too.
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'evidence_crophash' "
+            "AND indexname NOT LIKE '%%_pkey'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = "
+            "'evidence_crophash'::regclass AND contype IN ('u', 'f')"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE evidence_crophash DROP CONSTRAINT "{name}"')
+        cursor.execute(
+            """INSERT INTO evidence_crophash (evidence_id, percent, phash, phash_0, phash_1,
+                   phash_2, phash_3)
+               SELECT e.id, p, h, (h >> 48) & 65535, (h >> 32) & 65535, (h >> 16) & 65535,
+                      h & 65535
+               FROM evidence_evidencefile AS e CROSS JOIN (VALUES (5), (10), (15)) AS r(p)
+               CROSS JOIN LATERAL (SELECT ('x' || substr(md5(e.id || '-' || p), 1, 16))
+                                          ::bit(64)::bigint AS h) AS g"""
+        )
         for i, name in enumerate(indexes):
             cursor.execute(f"CREATE INDEX {name} ON evidence_evidencefile (phash_{i})")
+            cursor.execute(
+                f"CREATE INDEX crophash_mih_{i} ON evidence_crophash (phash_{i}) "
+                "INCLUDE (phash, evidence_id)"
+            )
     connection.close()
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as own:
         own.execute("VACUUM ANALYZE evidence_evidencefile")
+        own.execute("VACUUM ANALYZE evidence_crophash")
     return {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
 
 

@@ -208,6 +208,36 @@ class EvidenceFile(models.Model):
         return self.verdicts.filter(is_current=True).first()
 
 
+class CropHash(models.Model):
+    """A claim photo's pHash after cutting ``percent`` off each side
+    (``evidence.hashing.crop_hashes``): the near-duplicate index's second entry for it,
+    so that a later photo cut from it is still found (``evidence.selectors
+    .near_duplicates``). Written with the file's own hash, when it is checked."""
+
+    evidence = models.ForeignKey(EvidenceFile, on_delete=models.CASCADE, related_name="crop_hashes")
+    percent = models.PositiveSmallIntegerField()
+    phash = models.BigIntegerField()
+    phash_0 = models.PositiveIntegerField()
+    phash_1 = models.PositiveIntegerField()
+    phash_2 = models.PositiveIntegerField()
+    phash_3 = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["evidence", "percent"], name="crophash_one_per_rung")
+        ]
+        indexes = [
+            # As evidence_mih_<i>: the chunk, then what verifies a candidate in the index.
+            models.Index(
+                fields=[f"phash_{i}"], include=["phash", "evidence"], name=f"crophash_mih_{i}"
+            )
+            for i in range(4)
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.evidence_id} −{self.percent} %"
+
+
 class CheckRun(models.Model):
     """One check (name, version) run on one file. Unique: re-running is idempotent."""
 

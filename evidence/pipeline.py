@@ -191,6 +191,7 @@ def _similar_images(
             confirmed_forgery=bool(other.claim_id and other.claim.confirmed_forgery),
             same_sha256=other.sha256 == evidence.sha256 and not mirrored,
             mirrored=mirrored,
+            crop_percent=other.crop_percent,
         )
         for value, value_chunks, mirrored in lookups
         for other, distance in selectors.near_duplicates(
@@ -424,7 +425,7 @@ class _IngestCheck(Check):
 def check_evidence(evidence_id: int) -> str:
     """Check one file end to end. Returns what happened (for logs and tests)."""
     from evidence.checks.reference_match import compute_features, features_to_bytes
-    from evidence.hashing import hash_chunks, phash
+    from evidence.hashing import crop_hashes, hash_chunks, phash
     from evidence.services import evidence_mark_checked
 
     evidence = claim_for_checking(evidence_id)
@@ -470,6 +471,7 @@ def check_evidence(evidence_id: int) -> str:
         chunks=chunks,
         features=features,
         display=display,
+        crops=crop_hashes(image) if evidence.claim_id else [],
     )
     _after(evidence)
     return "checked"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Value
 
 from evidence.hashing import INDEX_RADIUS, hamming_distance, hash_chunks
-from evidence.models import EvidenceFile, EvidenceVerdict, Finding
+from evidence.models import CropHash, EvidenceFile, EvidenceVerdict, Finding
 
 UNSETTLED = (EvidenceFile.Status.PENDING, EvidenceFile.Status.CHECKING)
 # The index answers exactly for every stored hash within this Hamming distance (see
@@ -100,17 +100,20 @@ def near_duplicates(
     exclude_id: int | None = None,
     limit: int = 50,
 ) -> list[tuple[EvidenceFile, int]]:
-    """Claim files whose pHash is within ``NEAR_DUPLICATE_RADIUS`` bits, nearest first
-    (ties by id), at most ``limit``, with their claims; ``features`` is deferred.
+    """Claim files whose pHash, or the pHash of one of their centred crops
+    (:class:`~evidence.models.CropHash`), is within ``NEAR_DUPLICATE_RADIUS`` bits,
+    nearest first (ties by id), at most ``limit``, with their claims; ``features`` is
+    deferred. A file found both ways counts at its nearer distance; each file's
+    ``crop_percent`` says which hash matched (0: the whole picture's).
 
     Multi-index hashing with one-bit probing: two 64-bit hashes within 7 bits differ by
     at most 1 bit in at least one of their four 16-bit chunks (pigeonhole: 4 chunks × 2
     bits = 8 > 7). So querying each chunk column for the chunk and its 16 one-bit
-    neighbours finds every such hash through four indexed IN lookups; every candidate is
-    then verified by its full Hamming distance. On PostgreSQL 14+ the database verifies,
-    orders and cuts (at 1M rows ~1000 candidates per query never leave it); elsewhere
-    (SQLite) the candidates' bare (id, hash) tuples are verified here. One query when
-    nothing matches, two when something does.
+    neighbours finds every such hash through four indexed IN lookups per table; every
+    candidate is then verified by its full Hamming distance. On PostgreSQL 14+ the
+    database verifies, orders and cuts (at 1M rows ~1000 candidates per query never
+    leave it); elsewhere (SQLite) the candidates' bare (id, hash) tuples are verified
+    here. One query when nothing matches, two when something does.
     """
     chunks = hash_chunks(phash) if chunks is None else chunks
     if _distance_in_database(EvidenceFile.objects.db):
@@ -119,41 +122,67 @@ def near_duplicates(
     condition = Q()
     for i, chunk in enumerate(chunks):
         condition |= Q(**{f"phash_{i}__in": _one_bit_neighbours(chunk)})
-    candidates = EvidenceFile.objects.filter(condition, attached_to="claim", phash__isnull=False)
+    files = EvidenceFile.objects.filter(condition, attached_to="claim", phash__isnull=False)
+    crops = CropHash.objects.filter(condition)
     if exclude_id is not None:
-        candidates = candidates.exclude(pk=exclude_id)
+        files = files.exclude(pk=exclude_id)
+        crops = crops.exclude(evidence_id=exclude_id)
     # No arbitrary cut-off before the distance is known: no true match is dropped.
-    within = (
-        (pk, distance)
-        for pk, other in candidates.order_by().values_list("pk", "phash")
-        if (distance := hamming_distance(phash, other)) <= NEAR_DUPLICATE_RADIUS
+    nearest: dict[int, tuple[int, int]] = {}
+    both = (
+        files.order_by()
+        .annotate(percent=Value(0))
+        .values_list("pk", "phash", "percent")
+        .union(crops.order_by().values_list("evidence_id", "phash", "percent"), all=True)
     )
-    return _with_files(sorted(within, key=lambda pair: (pair[1], pair[0]))[:limit])
+    for pk, other, percent in both:
+        found = (hamming_distance(phash, other), percent)
+        if found[0] <= NEAR_DUPLICATE_RADIUS and found < nearest.get(pk, (65, 0)):
+            nearest[pk] = found
+    ranked = sorted(nearest.items(), key=lambda item: (item[1][0], item[0]))[:limit]
+    return _with_files([(pk, distance, percent) for pk, (distance, percent) in ranked])
 
 
-# One arm per chunk, each answered by an index-only scan of its covering partial index
-# (``evidence_mih_<i>``: the chunk, then the full hash and the id); as a UNION, not an
-# OR, which would force a bitmap of the four and a read of every candidate's table row.
+# One arm per chunk and table, each answered by an index-only scan of its covering index
+# (``evidence_mih_<i>``, partial: claim photos; ``crophash_mih_<i>``: the chunk, then the
+# full hash and the file's id); as a UNION, not an OR, which would force a bitmap of the
+# four and a read of every candidate's table row.
 _ARM = (
-    "SELECT id, bit_count((phash # %(hash)s)::bit(64)) AS distance FROM {table} "
+    "SELECT id, bit_count((phash # %(hash)s)::bit(64)) AS distance, 0 AS percent FROM {table} "
     "WHERE attached_to = 'claim' AND phash IS NOT NULL AND phash_{i} = ANY(%(probes{i})s)"
     "{exclude}"
 )
+_CROP_ARM = (
+    "SELECT evidence_id AS id, bit_count((phash # %(hash)s)::bit(64)) AS distance, percent "
+    "FROM {table} WHERE phash_{i} = ANY(%(probes{i})s){exclude}"
+)
+
+# Each file once, at its nearest hash (the whole picture's first on a tie).
+_NEAREST = (
+    "SELECT id, distance, percent FROM (SELECT DISTINCT ON (id) id, distance, percent "
+    "FROM ({arms}) AS candidates WHERE distance <= %(radius)s "
+    "ORDER BY id, distance, percent) AS nearest ORDER BY distance, id LIMIT %(limit)s"
+)
 
 
-def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, int]]:
+def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, int, int]]:
     """PostgreSQL 14+: the candidates verified, ordered and cut in the database (at 10M
     hashes ~10,000 candidates per lookup never leave it; docs/scaling.md)."""
     connection = connections[EvidenceFile.objects.db]
     exclude = " AND id <> %(exclude)s" if exclude_id is not None else ""
+    crop_exclude = " AND evidence_id <> %(exclude)s" if exclude_id is not None else ""
     table = connection.ops.quote_name(EvidenceFile._meta.db_table)
-    arms = " UNION ".join(
-        _ARM.format(table=table, i=i, exclude=exclude) for i in range(len(chunks))
+    crop_table = connection.ops.quote_name(CropHash._meta.db_table)
+    arms = " UNION ALL ".join(
+        [
+            *(_ARM.format(table=table, i=i, exclude=exclude) for i in range(len(chunks))),
+            *(
+                _CROP_ARM.format(table=crop_table, i=i, exclude=crop_exclude)
+                for i in range(len(chunks))
+            ),
+        ]
     )
-    sql = (
-        f"SELECT id, distance FROM ({arms}) AS candidates "  # noqa: S608 - no user text
-        "WHERE distance <= %(radius)s ORDER BY distance, id LIMIT %(limit)s"
-    )
+    sql = _NEAREST.format(arms=arms)
     params = {
         "hash": phash,
         "exclude": exclude_id,
@@ -163,14 +192,19 @@ def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, in
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(pk, distance) for pk, distance in cursor.fetchall()]
+        return [tuple(row) for row in cursor.fetchall()]
 
 
-def _with_files(nearest: list[tuple[int, int]]) -> list[tuple[EvidenceFile, int]]:
+def _with_files(nearest: list[tuple[int, int, int]]) -> list[tuple[EvidenceFile, int]]:
     # Whole rows only for the matches (usually none): the lookup itself stays on tuples.
     files = (
         EvidenceFile.objects.select_related("claim")
         .defer("features")
-        .in_bulk([pk for pk, _distance in nearest])
+        .in_bulk([pk for pk, _distance, _percent in nearest])
     )
-    return [(files[pk], distance) for pk, distance in nearest if pk in files]
+    found = []
+    for pk, distance, percent in nearest:
+        if pk in files:
+            files[pk].crop_percent = percent
+            found.append((files[pk], distance))
+    return found

@@ -14,11 +14,12 @@ from typing import IO, Any
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evidence import custody, imaging, video
-from evidence.models import AttachedTo, EvidenceFile, SubmittedBy
+from evidence.models import AttachedTo, CropHash, EvidenceFile, SubmittedBy
 
 
 class EvidenceRejected(ValueError):
@@ -441,8 +442,10 @@ def evidence_mark_checked(
     chunks: list[int] | None,
     features: bytes | None,
     display: bytes | None,
+    crops: list[tuple[int, int]] = (),
 ) -> None:
-    """Record the derived data of a checked file (hash, cached features, display copy)."""
+    """Record the derived data of a checked file (hash, cached features, display copy;
+    for a claim photo, the hashes of its centred crops: ``hashing.crop_hashes``)."""
     evidence = EvidenceFile.objects.get(pk=evidence_id)
     if display is not None and not evidence.display:
         evidence.display.save("display.jpg", ContentFile(display), save=False)
@@ -456,26 +459,50 @@ def evidence_mark_checked(
     }
     if chunks is not None:
         fields.update({f"phash_{i}": value for i, value in enumerate(chunks)})
-    EvidenceFile.objects.filter(pk=evidence_id).update(**fields)
+    with transaction.atomic():
+        EvidenceFile.objects.filter(pk=evidence_id).update(**fields)
+        _store_crop_hashes(evidence, crops)
+
+
+def _store_crop_hashes(evidence: EvidenceFile, crops: list[tuple[int, int]]) -> None:
+    from evidence.hashing import hash_chunks
+
+    if evidence.attached_to != AttachedTo.CLAIM or not crops:
+        return
+    CropHash.objects.filter(evidence=evidence).delete()  # checked again: the new hashes
+    CropHash.objects.bulk_create(
+        CropHash(
+            evidence=evidence,
+            percent=percent,
+            phash=value,
+            **{f"phash_{i}": chunk for i, chunk in enumerate(hash_chunks(value))},
+        )
+        for percent, value in crops
+    )
 
 
 def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
-    """Compute and store ORB features for checked files that have none (files checked
-    before every file kept them: the reuse check can then confirm them by registration).
+    """Compute and store what checked files kept since they were checked: ORB features
+    for files that have none (files checked before every file kept them: the reuse check
+    can then confirm them by registration) and the crop hashes of claim photos that have
+    none (checked before the index kept them: a picture cut from them is then found).
 
-    Idempotent: only rows still without features are written; a file that no longer
-    decodes is counted and left as it is."""
+    Idempotent: only what is still missing is written; a file that no longer decodes is
+    counted and left as it is."""
     from evidence.checks.reference_match import compute_features, features_to_bytes
+    from evidence.hashing import crop_hashes
 
-    counts = {"stored": 0, "undecodable": 0}
+    counts = {"stored": 0, "crops": 0, "undecodable": 0}
+    missing = Q(features__isnull=True) | Q(
+        attached_to=AttachedTo.CLAIM, phash__isnull=False, crop_hashes__isnull=True
+    )
     last_id = 0
     while True:
         batch = list(
-            EvidenceFile.objects.filter(
-                pk__gt=last_id, status=EvidenceFile.Status.CHECKED, features__isnull=True
-            )
+            EvidenceFile.objects.filter(missing, pk__gt=last_id, status=EvidenceFile.Status.CHECKED)
+            .distinct()
             .order_by("pk")
-            .only("pk", "original")[:batch_size]
+            .only("pk", "original", "attached_to", "features", "phash")[:batch_size]
         )
         if not batch:
             return counts
@@ -487,7 +514,13 @@ def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
             except (imaging.ImageRejected, OSError):
                 counts["undecodable"] += 1
                 continue
-            features = features_to_bytes(compute_features(image))
-            counts["stored"] += EvidenceFile.objects.filter(
-                pk=evidence.pk, features__isnull=True
-            ).update(features=features)
+            if evidence.features is None:
+                features = features_to_bytes(compute_features(image))
+                counts["stored"] += EvidenceFile.objects.filter(
+                    pk=evidence.pk, features__isnull=True
+                ).update(features=features)
+            if evidence.attached_to == AttachedTo.CLAIM and evidence.phash is not None:
+                with transaction.atomic():
+                    if not CropHash.objects.filter(evidence=evidence).exists():
+                        _store_crop_hashes(evidence, crop_hashes(image))
+                        counts["crops"] += 1

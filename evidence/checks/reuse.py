@@ -11,7 +11,9 @@ Which candidates are "the same picture": the same bytes (SHA-256), or a pHash wi
 so a candidate at :data:`HASH_ONLY_DISTANCE` + 1 .. :data:`MAX_DISTANCE` bits counts only
 when ORB registration against its stored features says it is the same picture (the
 ``reference_match`` check's test: a similarity transform, most of the frame, the same
-pixels). A mirrored candidate is registered against the mirrored picture.
+pixels). A mirrored candidate is registered against the mirrored picture. Candidates found
+through the hash of an earlier file's centred crop (:func:`evidence.hashing.crop_hashes`:
+a picture cut from it) are always registered, never taken on the hash alone.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def _match(candidate: SimilarImage, verified_by: str) -> dict:
         "same_sha256": candidate.same_sha256,
         "confirmed_forgery": candidate.confirmed_forgery,
         "mirrored": candidate.mirrored,
+        "crop_percent": candidate.crop_percent,
         "verified_by": verified_by,  # sha256 | phash | registration
     }
 
@@ -78,7 +81,7 @@ class ReuseCheck(Check):
     """
 
     name = "reuse"
-    version = 2
+    version = 3
     codes = {
         "reuse_confirmed_forgery": (
             90,
@@ -182,7 +185,7 @@ class ReuseCheck(Check):
                 if not self._registers(image, candidate):
                     continue
                 verified_by = "registration"
-            elif candidate.distance <= HASH_ONLY_DISTANCE:
+            elif candidate.distance <= HASH_ONLY_DISTANCE and not candidate.crop_percent:
                 verified_by = "phash"
             else:
                 continue

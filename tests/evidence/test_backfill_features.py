@@ -69,8 +69,27 @@ def test_a_file_that_no_longer_decodes_is_counted_and_left_alone(legacy_files):
 
     output = run()
 
-    assert "features stored for 1 file(s); 1 file(s) could not be decoded" in output
+    assert "features stored for 1 file(s);" in output
+    assert "; 1 file(s) could not be decoded" in output
     broken.refresh_from_db()
     intact.refresh_from_db()
     assert broken.features is None
     assert intact.features is not None
+
+
+def test_claim_photos_checked_before_the_crop_hashes_get_them(legacy_files):
+    from evidence.hashing import crop_hashes
+    from evidence.models import CropHash
+
+    CropHash.objects.all().delete()
+
+    first = run()
+    again = run()
+
+    assert "crop hashes stored for 2 claim photo(s)" in first
+    assert "crop hashes stored for 0 claim photo(s)" in again
+    for evidence in legacy_files:
+        image = imaging.decode(evidence.original.open("rb").read())
+        assert sorted(evidence.crop_hashes.values_list("percent", "phash")) == sorted(
+            crop_hashes(image)
+        )

@@ -77,3 +77,28 @@ def test_a_listing_photo_still_gets_its_features_stored(shop_a, django_capture_o
     assert features_from_bytes(bytes(evidence.features)).phash == (
         compute_features(imaging.decode(data)).phash
     )
+
+
+def test_a_claim_photo_is_indexed_by_its_centred_crops_too(claim_photo):
+    from evidence.hashing import CROP_LADDER, crop_hashes
+
+    evidence, data = claim_photo
+
+    stored = sorted(evidence.crop_hashes.values_list("percent", "phash"))
+    assert stored == sorted(crop_hashes(imaging.decode(data)))
+    assert [percent for percent, _hash in stored] == list(CROP_LADDER)
+    assert all(value != evidence.phash for _percent, value in stored)
+
+
+def test_a_listing_photo_gets_no_crop_hashes(shop_a, django_capture_on_commit_callbacks):
+    from evidence.services import evidence_add
+    from merchants.services import product_create
+
+    product = product_create(merchant=shop_a, platform_id="cup-10", title="Cup")
+    data = synthetic.encode_jpeg(synthetic.render_product_photo(33).image, quality=90)
+    with django_capture_on_commit_callbacks(execute=True):
+        evidence = evidence_add(upload=data, submitted_by="merchant", product=product)
+    evidence.refresh_from_db()
+
+    assert evidence.status == "checked"
+    assert not evidence.crop_hashes.exists()

@@ -40,9 +40,9 @@ def crop(pixels: np.ndarray, fraction: float = 0.03) -> np.ndarray:
     return synthetic.degrade(pixels, crop=(fraction,) * 4)[0]
 
 
-def checked(claim, data: bytes, *, store_features: bool = True):
-    """A claim file as the pipeline leaves it: hashed, with features stored (or, for
-    files checked before features were stored, without)."""
+def checked(claim, data: bytes, *, store_features: bool = True, store_crops: bool = True):
+    """A claim file as the pipeline leaves it: hashed (its centred crops too), with
+    features stored (or, for files checked before features were stored, without)."""
     evidence = evidence_add(upload=data, submitted_by="buyer", claim=claim)
     image = imaging.decode(data)
     value = hashing.phash(image)
@@ -52,6 +52,7 @@ def checked(claim, data: bytes, *, store_features: bool = True):
         chunks=list(hashing.hash_chunks(value)),
         features=features_to_bytes(compute_features(image)) if store_features else None,
         display=None,
+        crops=hashing.crop_hashes(image) if store_crops else [],
     )
     return evidence
 
@@ -88,7 +89,8 @@ def test_crop_of_another_buyers_file_is_found_and_registered(
     # then
     [candidate] = context.similar_images
     assert candidate.evidence_id == earlier.pk
-    assert HASH_ONLY_DISTANCE < candidate.distance <= MAX_DISTANCE
+    # the whole pictures' hashes are 6 bits apart; the earlier one's 5 % crop is nearer
+    assert candidate.distance <= MAX_DISTANCE and candidate.crop_percent == 5
     assert candidate.features is not None and not candidate.mirrored
     match = verdict(image, context)["reuse_other_buyer"].details["matches"][0]
     assert match["evidence_id"] == earlier.pk and match["verified_by"] == "registration"
@@ -170,3 +172,59 @@ def test_files_of_the_same_claim_are_not_candidates(make_claim, shop_a):
     _image, context = context_for(evidence, data)
 
     assert context.similar_images == []
+
+
+@pytest.mark.parametrize("fraction", [0.10, 0.15])
+def test_a_picture_cut_from_another_buyers_file_is_found_through_its_crop_hash(
+    make_claim, shop_a, other_buyer, fraction
+):
+    # given: another buyer's earlier claim photo; this claim's picture is it with 10 or
+    # 15 % cut off each side, which moves the whole picture's hash past the index's radius
+    pixels = synthetic.render_product_photo(6).image
+    earlier_data = jpeg(pixels)
+    earlier = checked(make_claim(shop_a, the_buyer=other_buyer), earlier_data)
+    data = jpeg(crop(pixels, fraction), quality=85)
+    whole = hashing.hamming_distance(
+        hashing.phash(imaging.decode(earlier_data)), hashing.phash(imaging.decode(data))
+    )
+    evidence = evidence_add(upload=data, submitted_by="buyer", claim=make_claim(shop_a))
+
+    # when
+    image, context = context_for(evidence, data)
+
+    # then: found through a rung of its crop ladder, confirmed by registration
+    [candidate] = [c for c in context.similar_images if not c.mirrored]
+    assert whole > MAX_DISTANCE
+    assert candidate.evidence_id == earlier.pk and candidate.crop_percent > 0
+    assert candidate.features is not None
+    match = verdict(image, context)["reuse_other_buyer"].details["matches"][0]
+    assert match["verified_by"] == "registration"
+    assert match["crop_percent"] == candidate.crop_percent
+
+
+def test_without_its_crop_hashes_the_cut_picture_is_not_found(make_claim, shop_a, other_buyer):
+    # what the crop ladder adds (files checked before it have no crop hashes)
+    pixels = synthetic.render_product_photo(6).image
+    checked(make_claim(shop_a, the_buyer=other_buyer), jpeg(pixels), store_crops=False)
+    data = jpeg(crop(pixels, 0.10), quality=85)
+    evidence = evidence_add(upload=data, submitted_by="buyer", claim=make_claim(shop_a))
+
+    image, context = context_for(evidence, data)
+
+    assert [c for c in context.similar_images if not c.mirrored] == []
+    assert verdict(image, context) == {}
+
+
+def test_a_crop_hash_alone_never_decides(make_claim, shop_a, other_buyer):
+    # given: an older file without stored features, found within 3 bits only through
+    # the hash of its crop: registration cannot run, and the hash alone is not enough
+    pixels = synthetic.render_product_photo(6).image
+    checked(make_claim(shop_a, the_buyer=other_buyer), jpeg(pixels), store_features=False)
+    data = jpeg(crop(pixels, 0.10), quality=90)
+    evidence = evidence_add(upload=data, submitted_by="buyer", claim=make_claim(shop_a))
+
+    image, context = context_for(evidence, data)
+
+    [candidate] = [c for c in context.similar_images if not c.mirrored]
+    assert candidate.crop_percent and candidate.distance <= HASH_ONLY_DISTANCE
+    assert verdict(image, context) == {}

@@ -7,7 +7,7 @@ from django.db import connection
 
 from evidence import selectors
 from evidence.hashing import hamming_distance, hash_chunks, to_signed64
-from evidence.models import EvidenceFile
+from evidence.models import CropHash, EvidenceFile
 
 # The top bit set: the stored value is a negative bigint on every backend.
 QUERY = to_signed64(0xF0E1_D2C3_B4A5_9687)
@@ -124,3 +124,67 @@ def test_a_lookup_without_matches_is_one_query(planted, django_assert_num_querie
         matches = selectors.near_duplicates(phash=~QUERY)
 
     assert matches == []
+
+
+def crop_of(evidence: EvidenceFile, value: int, percent: int = 10) -> CropHash:
+    return CropHash.objects.create(
+        evidence=evidence,
+        percent=percent,
+        phash=value,
+        **{f"phash_{i}": chunk for i, chunk in enumerate(hash_chunks(value))},
+    )
+
+
+@pytest.fixture
+def cropped(make_claim, shop_a):
+    """Files whose whole-picture hash is far from the query, one of them with a crop hash
+    near it, one with crop hashes near and far, one found both ways."""
+    claim = make_claim(shop_a)
+    far = to_signed64(~QUERY)
+    only_crop = index(claim, far)
+    crop_of(only_crop, flip(QUERY, [5, 6, 20, 21, 36]), percent=15)
+    two_rungs = index(claim, far)
+    crop_of(two_rungs, flip(QUERY, TOO_FAR[9]), percent=5)
+    crop_of(two_rungs, flip(QUERY, [1, 17]), percent=10)
+    both = index(claim, flip(QUERY, [3, 4, 19]))
+    crop_of(both, flip(QUERY, [63]), percent=5)
+    crop_of(index(claim, far), flip(QUERY, TOO_FAR[8]))  # too far either way
+    return {"only_crop": only_crop, "two_rungs": two_rungs, "both": both}
+
+
+def test_a_file_is_found_through_the_hash_of_its_centred_crop(
+    cropped, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(2):
+        matches = selectors.near_duplicates(phash=QUERY)
+
+    found = [(f.pk, d, f.crop_percent) for f, d in matches]
+    assert found == [
+        (cropped["both"].pk, 1, 5),  # its nearer hash: the crop's, 1 bit (its own: 3)
+        (cropped["two_rungs"].pk, 2, 10),
+        (cropped["only_crop"].pk, 5, 15),
+    ]
+
+
+def test_the_whole_picture_wins_a_tie_with_its_crop(make_claim, shop_a):
+    file = index(make_claim(shop_a), flip(QUERY, [2]))
+    crop_of(file, flip(QUERY, [40]))
+
+    [(match, distance)] = selectors.near_duplicates(phash=QUERY)
+
+    assert (match.pk, distance, match.crop_percent) == (file.pk, 1, 0)
+
+
+def test_crops_agree_between_the_database_and_python(cropped, planted, monkeypatch):
+    expected = [(f.pk, d, f.crop_percent) for f, d in selectors.near_duplicates(phash=QUERY)]
+    monkeypatch.setattr(selectors, "_distance_in_database", lambda using: False)
+
+    found = [(f.pk, d, f.crop_percent) for f, d in selectors.near_duplicates(phash=QUERY)]
+    assert found == expected
+    assert len(found) == len(PLANTED) + 3
+
+
+def test_the_files_own_crops_are_excluded_with_it(cropped):
+    matches = selectors.near_duplicates(phash=QUERY, exclude_id=cropped["only_crop"].pk)
+
+    assert cropped["only_crop"].pk not in [f.pk for f, _d in matches]
