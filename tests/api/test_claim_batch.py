@@ -68,7 +68,19 @@ def test_a_batch_writes_every_order_with_its_claim(
         )
     counted = ClaimStatusCount.objects.filter(merchant=shop_a, status="received")
     assert sum(c.count for c in counted) == 3
-    assert len(callbacks) == 3  # one evaluation enqueued per claim, after the commit
+    assert len(callbacks) == 1  # one evaluation message for the batch, after the commit
+
+
+def test_the_claims_of_a_batch_are_evaluated_after_the_commit(
+    api_a, shop_a, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        body = post(api_a, [item(shop_a.pk, n) for n in range(25)]).json()
+
+    # no evidence: checked at once, waiting for the merchant (two messages of 20 and 5)
+    ids = [r["claim"] for r in body["results"]]
+    statuses = set(RefundClaim.objects.filter(pk__in=ids).values_list("status", flat=True))
+    assert statuses == {"awaiting_merchant"}
 
 
 def test_the_batch_audit_events_verify(api_a, shop_a):
