@@ -15,8 +15,11 @@ threads (8) send:
    with its claim, until ``--batch-claims`` claims are written.
 
 Each phase reports claims per second (wall clock), the request latencies, and the CPU
-seconds the gunicorn workers spent (``/proc/<pid>/stat``) per claim: what the web tier
-costs whatever else runs on the machine. ``os.getloadavg()`` before and after each phase.
+seconds the gunicorn workers and the PostgreSQL backends serving them spent
+(``/proc/<pid>/stat``) per claim: what ingestion costs whatever else runs on the machine,
+and the claims/s two idle cores could carry at that cost (``2 / (web + db CPU)``: an
+upper bound, without the WAL writer, the kernel and the client). ``os.getloadavg()``
+before and after each phase.
 Results: ``bench/out/ingest.json`` and ``bench/out/ingest.md``.
 """
 
@@ -60,6 +63,8 @@ def stack_env() -> dict[str, str]:
         # Capacity, not the throttles (which stay on: their cache round trips are measured).
         "API_RATE": "1000000/min",
         "API_BATCH_RATE": "1000000/min",
+        # Every worker keeps its connection through a phase, so its backend's CPU is counted.
+        "CONN_MAX_AGE": "600",
     }
 
 
@@ -96,6 +101,19 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += sum(int(v) for v in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids() -> list[int]:
+    """The PostgreSQL backends serving this database (the web workers' connections)."""
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def worker_pids(master: int) -> list[int]:
@@ -152,8 +170,9 @@ def run_phase(base_url: str, token: str, master: int, clients: int, work) -> dic
     api = Api(base_url, token)
     written = [0] * clients
     pids = worker_pids(master)
+    backends = backend_pids()
     load_before = os.getloadavg()
-    cpu_before = cpu_seconds(pids)
+    cpu_before, db_before = cpu_seconds(pids), cpu_seconds(backends)
 
     def client(index: int) -> None:
         written[index] = work(api, index)
@@ -167,12 +186,19 @@ def run_phase(base_url: str, token: str, master: int, clients: int, work) -> dic
     wall = time.perf_counter() - started
     claims = sum(written)
     web_cpu = cpu_seconds(pids) - cpu_before
+    db_cpu = cpu_seconds(backends) - db_before
+    both = (web_cpu + db_cpu) / max(claims, 1)
     return {
         "claims": claims,
         "seconds": round(wall, 2),
         "claims_per_second": round(claims / wall, 1),
         "web_cpu_ms_per_claim": round(1000 * web_cpu / max(claims, 1), 2),
         "web_cpu_seconds": round(web_cpu, 2),
+        # The database backends that served the workers (not WAL writer, checkpointer).
+        "db_cpu_ms_per_claim": round(1000 * db_cpu / max(claims, 1), 2),
+        "backends": len(backends),
+        # What two idle cores could carry at this CPU cost per claim (no other work).
+        "two_core_ceiling_claims_per_second": round(2 / both) if both else None,
         "requests": {name: stats(values) for name, values in api.times.items()},
         "errors": api.errors,
         "load_before": [round(v, 2) for v in load_before],
@@ -317,6 +343,8 @@ def report(result: dict) -> str:
                 phase["claims"],
                 phase["claims_per_second"],
                 phase["web_cpu_ms_per_claim"],
+                phase["db_cpu_ms_per_claim"],
+                phase["two_core_ceiling_claims_per_second"],
                 f"{request.get('p50')} / {request.get('p95')}",
                 f"{phase['load_before'][0]} → {phase['load_after'][0]}",
                 sum(phase["errors"].values()),
@@ -327,6 +355,8 @@ def report(result: dict) -> str:
         "claims",
         "claims/s",
         "web CPU ms/claim",
+        "db CPU ms/claim",
+        "2-core ceiling/s",
         "first request p50 / p95 ms",
         "load (1 min)",
         "errors",
