@@ -90,3 +90,24 @@ def test_more_entries_than_allowed_are_refused_whole(shop_a):
             actor=ACTOR,
         )
     assert not Order.objects.exists()
+
+
+def test_a_client_of_several_shops_in_one_batch_gets_one_delivery_per_claim(shop_a, shop_b):
+    from merchants.services import platform_client_create
+    from refunds.models import WebhookDelivery
+
+    client, _token = platform_client_create(name="both", merchants=[shop_a, shop_b])
+    services.webhook_endpoint_create(client=client, url="https://both.example/hook")
+
+    results = services.claims_ingest(
+        entries=[entry(shop_a, 1), entry(shop_b, 2), entry(shop_a, 3)],
+        tenant=shop_a.tenant_id,
+        actor=ACTOR,
+    )
+
+    claims = sorted(r.claim.pk for r in results)
+    delivered = sorted(
+        d.payload["claim"]["id"]
+        for d in WebhookDelivery.objects.filter(event_type="claim.received")
+    )
+    assert delivered == claims
