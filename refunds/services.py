@@ -154,11 +154,20 @@ def buyers_upsert(*, buyers: list[BuyerInput], tenant=None) -> dict[str, Buyer]:
             new_ids = {b.platform_id for b in new}
             found.update({b.platform_id: b for b in new})
         except IntegrityError:
-            # Another request created one of them meanwhile: read them all again.
-            found = {
-                b.platform_id: b
-                for b in Buyer.objects.filter(tenant_id=tenant_id, platform_id__in=list(wanted))
-            }
+            # Another request created one of them meanwhile: one by one then, each as
+            # get_or_create (which reads the one that won).
+            for buyer in new:
+                found[buyer.platform_id], created = Buyer.objects.get_or_create(
+                    tenant_id=tenant_id,
+                    platform_id=buyer.platform_id,
+                    defaults={
+                        "display_name": buyer.display_name,
+                        "account_created_at": buyer.account_created_at,
+                        "phone": buyer.phone,
+                    },
+                )
+                if created:
+                    new_ids.add(buyer.platform_id)
     for platform_id, given in wanted.items():
         buyer = found[platform_id]
         if platform_id in new_ids:

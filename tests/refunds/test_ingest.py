@@ -111,3 +111,35 @@ def test_a_client_of_several_shops_in_one_batch_gets_one_delivery_per_claim(shop
         for d in WebhookDelivery.objects.filter(event_type="claim.received")
     )
     assert delivered == claims
+
+
+def test_buyers_created_meanwhile_by_another_request_are_taken_and_the_others_created(
+    db, monkeypatch
+):
+    from refunds.models import Buyer
+
+    # given: buyer-1 exists, but the upsert's first read does not see it (it was
+    # committed by another request between that read and the insert)
+    existing = services.buyer_upsert(platform_id="buyer-1", display_name="Old")
+    real_filter = Buyer.objects.filter
+    calls = []
+
+    def first_read_misses(*args, **kwargs):
+        calls.append(kwargs)
+        return Buyer.objects.none() if len(calls) == 1 else real_filter(*args, **kwargs)
+
+    monkeypatch.setattr(Buyer.objects, "filter", first_read_misses)
+
+    # when
+    buyers = services.buyers_upsert(
+        buyers=[
+            services.BuyerInput("buyer-1", "New name"),
+            services.BuyerInput("buyer-2", "Second"),
+        ]
+    )
+
+    # then
+    assert buyers["buyer-1"].pk == existing.pk and buyers["buyer-1"].display_name == "New name"
+    assert buyers["buyer-2"].pk is not None
+    assert Buyer.objects.get(platform_id="buyer-1").display_name == "New name"
+    assert Buyer.objects.filter(platform_id="buyer-2").count() == 1
