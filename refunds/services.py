@@ -136,13 +136,7 @@ def buyers_upsert(*, buyers: list[BuyerInput], tenant=None) -> dict[str, Buyer]:
         for b in Buyer.objects.filter(tenant_id=tenant_id, platform_id__in=list(wanted))
     }
     new = [
-        Buyer(
-            tenant_id=tenant_id,
-            platform_id=b.platform_id,
-            display_name=b.display_name,
-            account_created_at=b.account_created_at,
-            phone=b.phone,
-        )
+        Buyer(tenant_id=tenant_id, platform_id=b.platform_id, **_contact(b))
         for b in wanted.values()
         if b.platform_id not in found
     ]
@@ -160,11 +154,7 @@ def buyers_upsert(*, buyers: list[BuyerInput], tenant=None) -> dict[str, Buyer]:
                 found[buyer.platform_id], created = Buyer.objects.get_or_create(
                     tenant_id=tenant_id,
                     platform_id=buyer.platform_id,
-                    defaults={
-                        "display_name": buyer.display_name,
-                        "account_created_at": buyer.account_created_at,
-                        "phone": buyer.phone,
-                    },
+                    defaults=_contact(wanted[buyer.platform_id]),
                 )
                 if created:
                     new_ids.add(buyer.platform_id)
@@ -174,11 +164,7 @@ def buyers_upsert(*, buyers: list[BuyerInput], tenant=None) -> dict[str, Buyer]:
             continue
         changed = {
             name: value
-            for name, value in {
-                "display_name": given.display_name,
-                "account_created_at": given.account_created_at,
-                "phone": given.phone,
-            }.items()
+            for name, value in _contact(given).items()
             if value and getattr(buyer, name) != value
         }
         if changed:
@@ -186,6 +172,14 @@ def buyers_upsert(*, buyers: list[BuyerInput], tenant=None) -> dict[str, Buyer]:
             for name, value in changed.items():
                 setattr(buyer, name, value)
     return found
+
+
+def _contact(given: BuyerInput) -> dict[str, Any]:
+    return {
+        "display_name": given.display_name,
+        "account_created_at": given.account_created_at,
+        "phone": given.phone,
+    }
 
 
 @dataclass(frozen=True)
