@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video bench-pages bench-scale bench-stats check-deploy clean
+.PHONY: demo test venv lint format messages bench bench-quality bench-localisation bench-speed bench-load bench-api bench-faults bench-video bench-pages bench-scale bench-ingest bench-stats check-deploy clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Claimlens needs Python 3.11 or newer")'
@@ -69,6 +69,12 @@ bench-video: $(STAMP)
 # private PostgreSQL databases claimlens_scale_<size> (BENCH_ARGS="--sizes 1m --reuse").
 bench-scale: $(STAMP)
 	nice -n 10 $(PY) bench/scale.py $(BENCH_ARGS)
+
+# Claim ingestion (order + claim, no photo) through gunicorn (4 sync workers, DEBUG off) on a
+# throw-away PostgreSQL database claimlens_ingest_bench: two requests a claim, then batches
+# of 50 and 100 (POST /api/v1/claims/batch/); claims/s and the web workers' CPU per claim.
+bench-ingest: $(STAMP)
+	nice -n 10 $(PY) bench/ingest.py $(BENCH_ARGS)
 
 # The statistics page from the daily rollups at 1M claims, on a copy of claimlens_scale_1m
 # (claimlens_stats_1m; BENCH_ARGS="--drop" removes it after, "--no-rebuild" reuses it).

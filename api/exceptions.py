@@ -145,7 +145,7 @@ def problem(
     return body
 
 
-def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
+def flatten_errors(detail: Any, prefix: str = "") -> list[dict[str, str]]:
     """DRF's nested error dict as a flat list of {field, message, code}; ``field`` is a
     JSON-pointer-like path (``items.0.unit_price``), empty for non-field errors."""
     out: list[dict[str, str]] = []
@@ -153,13 +153,13 @@ def _flatten(detail: Any, prefix: str = "") -> list[dict[str, str]]:
         for key, value in detail.items():
             name = "" if key in ("non_field_errors", "detail") else str(key)
             path = f"{prefix}.{name}" if prefix and name else (name or prefix)
-            out.extend(_flatten(value, path))
+            out.extend(flatten_errors(value, path))
     elif isinstance(detail, list):
         for index, value in enumerate(detail):
             if isinstance(value, dict | list):
-                out.extend(_flatten(value, f"{prefix}.{index}" if prefix else str(index)))
+                out.extend(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
             else:
-                out.extend(_flatten(value, prefix))
+                out.extend(flatten_errors(value, prefix))
     else:
         out.append(
             {
@@ -200,7 +200,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if getattr(exc, "retry_after", None):
         response["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, exceptions.ValidationError):
-        errors = _flatten(exc.detail)
+        errors = flatten_errors(exc.detail)
         body = problem(
             response.status_code,
             code="validation_error",

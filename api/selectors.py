@@ -22,6 +22,27 @@ def merchants_for_client(*, client: PlatformClient) -> QuerySet[Merchant]:
     )
 
 
+def merchants_by_id(*, client: PlatformClient, ids) -> dict[int, Merchant]:
+    """The client's merchants among ``ids`` (one query; others are simply absent)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {m.pk: m for m in merchants_for_client(client=client).filter(pk__in=ids)}
+
+
+def products_by_id(*, client: PlatformClient, ids) -> dict[int, Product]:
+    """The client's products among ``ids``, without the photo count (one query)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {
+        p.pk: p
+        for p in Product.objects.filter(
+            pk__in=ids, merchant__platform_clients=client, merchant__tenant_id=client.tenant_id
+        )
+    }
+
+
 def products_for_client(*, client: PlatformClient) -> QuerySet[Product]:
     return (
         Product.objects.filter(

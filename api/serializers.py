@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
@@ -13,10 +15,25 @@ from evidence import verdicts
 from evidence.models import EvidenceFile, Finding, SubmittedBy
 from merchants.models import Merchant, Product
 from refunds.models import ClaimReason, Decision, Order, Outcome, RefundClaim, WebhookEndpoint
+from refunds.services import MAX_INGEST_ENTRIES
 from refunds.webhooks import EVENT_TYPES
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 MAX_FILES_PER_REQUEST = 10
+MAX_BATCH_ITEMS = MAX_INGEST_ENTRIES
+
+
+class FieldsBuiltOnce:
+    """A ModelSerializer builds its fields from the model's metadata on every instance
+    (≈2 ms of CPU for a claim, per created claim answered); they depend on the class
+    alone, so they are built once per class and each instance gets a copy."""
+
+    def get_fields(self):
+        built = type(self).__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            type(self)._built_fields = built
+        return copy.deepcopy(built)
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -247,7 +264,7 @@ class OrderBuyerSerializer(serializers.Serializer):
     display_name = serializers.CharField(source="buyer_name")
 
 
-class OrderSerializer(serializers.ModelSerializer):
+class OrderSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     buyer = OrderBuyerSerializer(source="*")
     items = OrderItemSerializer(many=True)
 
@@ -286,6 +303,71 @@ class ClaimInputSerializer(serializers.Serializer):
         default="",
         help_text="The platform's own id of the claim (unique per merchant).",
     )
+
+
+# --- Batches of orders with their claims ----------------------------------------------
+
+
+class BatchOrderItemInputSerializer(OrderItemInputSerializer):
+    product = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, help_text="Product id of the shop."
+    )
+
+
+class BatchOrderInputSerializer(OrderInputSerializer):
+    """As for ``POST /orders/``; the shop and products are ids, looked up for the whole
+    batch at once among the client's."""
+
+    merchant = serializers.IntegerField(
+        min_value=1, help_text="Merchant id (one this client acts for)."
+    )
+    items = BatchOrderItemInputSerializer(many=True, min_length=1, max_length=500)
+
+
+class BatchClaimInputSerializer(ClaimInputSerializer):
+    """As for ``POST /claims/``, on the order given with it."""
+
+    order = None
+
+
+class ClaimBatchItemSerializer(serializers.Serializer):
+    order = BatchOrderInputSerializer()
+    claim = BatchClaimInputSerializer()
+
+
+class ClaimBatchSerializer(serializers.Serializer):
+    items = ClaimBatchItemSerializer(
+        many=True,
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        help_text=(
+            f"1 to {MAX_BATCH_ITEMS} orders, each with its claim; each is checked and "
+            "answered on its own."
+        ),
+    )
+
+
+class ClaimBatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Place of the item in `items`.")
+    status = serializers.IntegerField(
+        help_text="201 written; 400 invalid; 409 the order or claim id is already recorded."
+    )
+    order = serializers.IntegerField(
+        allow_null=True, help_text="The order written, or the one already recorded (409)."
+    )
+    claim = serializers.IntegerField(
+        allow_null=True, help_text="The claim written, or the one already recorded (409)."
+    )
+    claim_status = serializers.CharField(required=False, help_text="201 only: `received`.")
+    code = serializers.CharField(required=False, help_text="Refused only, as in problems.")
+    detail = serializers.CharField(required=False)
+    errors = FieldErrorSerializer(many=True, required=False)
+
+
+class ClaimBatchResponseSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    results = ClaimBatchResultSerializer(many=True, help_text="One per item, in order.")
 
 
 class DeadlinesSerializer(serializers.Serializer):
@@ -346,7 +428,7 @@ class RoutingSerializer(serializers.Serializer):
         return data
 
 
-class ClaimSerializer(serializers.ModelSerializer):
+class ClaimSerializer(FieldsBuiltOnce, serializers.ModelSerializer):
     outcome = BlankAsNullChoiceField(
         choices=Outcome.choices,
         allow_null=True,

@@ -14,3 +14,10 @@ class PlatformClientRateThrottle(SimpleRateThrottle):
         else:
             ident = f"anon-{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ClaimBatchRateThrottle(PlatformClientRateThrottle):
+    """Batches of claims per platform client (``API_BATCH_RATE``), on top of ``API_RATE``
+    (where a batch counts as one request): a batch carries up to 100 claims."""
+
+    scope = "platform_client_batch"

@@ -24,17 +24,19 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
+from rest_framework.relations import PrimaryKeyRelatedField
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api import selectors, signing
 from api import serializers as s
-from api.exceptions import ProblemError
+from api.exceptions import ProblemError, flatten_errors, translate_domain_exception
 from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import idempotent
 from api.pagination import ApiCursorPagination, ApiPagination
 from api.permissions import CanCreateMerchants
+from api.throttling import ClaimBatchRateThrottle, PlatformClientRateThrottle
 from evidence.services import BatchRejected, EvidenceRejected, evidence_add
 from merchants.models import Merchant, Product
 from merchants.services import merchant_create, product_create, product_photos_add
@@ -399,21 +401,27 @@ def _order_create_from(data, buyer):
         merchant=data["merchant"],
         buyer=buyer,
         platform_id=data["platform_id"],
-        items=[
-            ItemInput(
-                title=i["title"],
-                unit_price=i["unit_price"],
-                quantity=i["quantity"],
-                product=i.get("product"),
-            )
-            for i in data["items"]
-        ],
+        items=_item_inputs(data["items"]),
         paid_at=data["paid_at"],
         shipped_at=data["shipped_at"],
         delivered_at=data["delivered_at"],
         total_amount=data["total_amount"],
         shipping_address=data["shipping_address"],
     )
+
+
+def _item_inputs(items, products: dict | None = None) -> list[ItemInput]:
+    """Parsed order lines as the services take them; ``products``: ids to products (the
+    batch's lines name products by id), else the lines hold the products."""
+    return [
+        ItemInput(
+            title=i["title"],
+            unit_price=i["unit_price"],
+            quantity=i["quantity"],
+            product=i.get("product") if products is None else products.get(i.get("product")),
+        )
+        for i in items
+    ]
 
 
 # --- Claims --------------------------------------------------------------------------------
@@ -472,6 +480,59 @@ class ClaimViewSet(
         # queue and no routing yet; its order and shop are the ones it was created from.
         claim.routing_history = []
         return Response(s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Submit many orders, each with its claim, in one request",
+        description=(
+            "Up to 100 items, each an order (as for `POST /orders/`, the shop and products "
+            "by id) with its claim (as for `POST /claims/`). Each item is checked on its "
+            "own and answered in `results` (same order): 201 with the ids written, 400 "
+            "with its field errors, 409 when its order id or claim id is already recorded "
+            "(with the ids recorded). The accepted items are written together; a refused "
+            "item writes nothing and never stops the others. The batch answers 200 "
+            "whatever its items' results; an `Idempotency-Key` replays the whole answer. "
+            "More than 100 items: 413. Counts once against `API_RATE` and once against "
+            "`API_BATCH_RATE`."
+        ),
+        request=s.ClaimBatchSerializer,
+        responses={200: s.ClaimBatchResponseSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[
+            OpenApiExample(
+                "batch",
+                request_only=True,
+                value={
+                    "items": [
+                        {
+                            "order": {
+                                "merchant": 1,
+                                "platform_id": "order-1001",
+                                "buyer": {"platform_id": "buyer-9", "display_name": "张三"},
+                                "items": [{"title": "陶瓷杯 Ceramic mug", "unit_price": "199.00"}],
+                                "paid_at": "2025-11-01T10:00:00+08:00",
+                            },
+                            "claim": {
+                                "amount": "199.00",
+                                "reason": "damaged",
+                                "platform_id": "claim-77",
+                            },
+                        }
+                    ]
+                },
+            )
+        ],
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="batch",
+        filter_backends=[],
+        pagination_class=None,
+        throttle_classes=[PlatformClientRateThrottle, ClaimBatchRateThrottle],
+    )
+    @idempotent
+    def batch(self, request):
+        return Response(_claim_batch(request, self.client), status=status.HTTP_200_OK)
 
     @extend_schema(
         methods=["GET"],
@@ -542,6 +603,114 @@ class ClaimViewSet(
         )
         claim = self.get_queryset().get(pk=claim.pk)
         return Response(s.ClaimSerializer(claim).data)
+
+
+def _claim_batch(request, client) -> dict:
+    """Parse each item on its own, look the shops and products of all up at once among
+    the client's, hand the valid ones to ``claims_ingest`` (the services of the single
+    endpoints), and answer one result per item."""
+    items = request.data.get("items") if isinstance(request.data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValidationError(
+            {"items": [_("A list of 1 to %(count)s items.") % {"count": s.MAX_BATCH_ITEMS}]}
+        )
+    if len(items) > s.MAX_BATCH_ITEMS:
+        raise ProblemError(
+            _("At most %(count)s items per batch; this one has %(given)s.")
+            % {"count": s.MAX_BATCH_ITEMS, "given": len(items)},
+            code="batch_too_large",
+            status_code=413,
+        )
+    results: list[dict | None] = [None] * len(items)
+    parser = s.ClaimBatchItemSerializer(context={"request": request})
+    parsed = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append((index, parser.run_validation(item)))
+        except ValidationError as exc:
+            results[index] = _refused(index, 400, "validation_error", exc.detail)
+    shops = selectors.merchants_by_id(
+        client=client, ids=(d["order"]["merchant"] for _i, d in parsed)
+    )
+    products = selectors.products_by_id(
+        client=client,
+        ids=(i["product"] for _i, d in parsed for i in d["order"]["items"] if i.get("product")),
+    )
+    entries, places = [], []
+    for index, data in parsed:
+        order, claim = data["order"], data["claim"]
+        missing = {}
+        if order["merchant"] not in shops:
+            missing["merchant"] = [_unknown(order["merchant"])]
+        for n, item in enumerate(order["items"]):
+            if item.get("product") and item["product"] not in products:
+                missing.setdefault("items", {})[n] = {"product": [_unknown(item["product"])]}
+        if missing:
+            results[index] = _refused(index, 400, "validation_error", {"order": missing})
+            continue
+        entries.append(
+            (
+                services.OrderInput(
+                    merchant=shops[order["merchant"]],
+                    platform_id=order["platform_id"],
+                    buyer=services.BuyerInput(**order["buyer"]),
+                    items=_item_inputs(order["items"], products),
+                    paid_at=order["paid_at"],
+                    shipped_at=order["shipped_at"],
+                    delivered_at=order["delivered_at"],
+                    total_amount=order["total_amount"],
+                    shipping_address=order["shipping_address"],
+                ),
+                services.ClaimInput(**claim),
+            )
+        )
+        places.append(index)
+    outcomes = services.claims_ingest(
+        entries=entries, tenant=client.tenant_id, actor=Actor.platform(client.name)
+    )
+    for index, outcome in zip(places, outcomes, strict=True):
+        if outcome.error is None:
+            results[index] = {
+                "index": index,
+                "status": 201,
+                "order": outcome.order.pk,
+                "claim": outcome.claim.pk,
+                "claim_status": outcome.claim.status,
+            }
+            continue
+        problem = translate_domain_exception(outcome.error)
+        results[index] = {
+            **_refused(index, problem.status_code, str(problem.detail.code), problem.detail),
+            "order": outcome.existing_order_id,
+            "claim": outcome.existing_claim_id,
+        }
+    created = sum(1 for r in results if r["status"] == 201)
+    return {"created": created, "refused": len(results) - created, "results": results}
+
+
+def _unknown(pk) -> str:
+    return PrimaryKeyRelatedField.default_error_messages["does_not_exist"].format(pk_value=pk)
+
+
+def _refused(index: int, status_code: int, code: str, detail) -> dict:
+    if isinstance(detail, dict | list):
+        return {
+            "index": index,
+            "status": status_code,
+            "order": None,
+            "claim": None,
+            "code": code,
+            "detail": _("The item has invalid fields; see “errors”."),
+            "errors": flatten_errors(detail),
+        }
+    return {
+        "index": index,
+        "status": status_code,
+        "order": None,
+        "claim": None,
+        "code": code,
+        "detail": str(detail),
+    }
 
 
 # --- Webhook endpoints --------------------------------------------------------------------

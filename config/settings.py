@@ -115,6 +115,8 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://claimlens")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"  # one client per server
 
 # --- Auth -----------------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
@@ -394,7 +396,11 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.PlatformTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.IsPlatformClient"],
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PlatformClientRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"platform_client": env.str("API_RATE", default="1200/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "platform_client": env.str("API_RATE", default="1200/min"),
+        # POST /api/v1/claims/batch/, up to 100 claims each: 120/min is 200 claims/s.
+        "platform_client_batch": env.str("API_BATCH_RATE", default="120/min"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiPagination",

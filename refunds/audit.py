@@ -222,13 +222,20 @@ def record(
     return event
 
 
-def record_many(*, action: str, actor: Actor, entries: list[dict[str, Any]]) -> list[AuditEvent]:
+def record_many(
+    *, action: str, actor: Actor, entries: list[dict[str, Any]], new_chains: bool = False
+) -> list[AuditEvent]:
     """Append one event to each of several claims' chains in one go (a batch of the
     deadline sweep): the chains' locks in one statement (in key order, so two batches
     cannot deadlock each other), their heads in one read, one INSERT. ``entries``: one
     dict per event with ``claim`` and optionally ``from_status``, ``to_status``,
     ``reason``, ``data``; at most one entry per claim. Same chain rules as
-    :func:`record`."""
+    :func:`record`.
+
+    ``new_chains``: the claims were inserted in this transaction (their arrival), so
+    their chains are empty and nobody else can append to them yet: no chain lock and no
+    head to read; each event is its chain's first, linked to the legacy head. Were a
+    chain not empty after all, the ``audit_chain_position`` constraint refuses the fork."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("the audit log is written inside transaction.atomic only")
     if not entries:
@@ -236,6 +243,9 @@ def record_many(*, action: str, actor: Actor, entries: list[dict[str, Any]]) -> 
     keys = [entry["claim"].pk for entry in entries]
     if len(set(keys)) != len(keys):
         raise ValueError("record_many takes at most one event per claim")
+    if new_chains:
+        seqs, anchor = _first_places(len(keys))
+        return _append_many(action, actor, entries, {}, seqs, anchor)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [_PG_BARRIER_KEY])
@@ -269,6 +279,28 @@ def record_many(*, action: str, actor: Actor, entries: list[dict[str, Any]]) -> 
             first = _next_seq()
             seqs = list(range(first, first + len(keys)))
     anchor = legacy_head() if len(heads) < len(keys) else GENESIS
+    return _append_many(action, actor, entries, heads, seqs, anchor)
+
+
+def _first_places(count: int) -> tuple[list[int], str]:
+    """``count`` global places for the first events of new chains, and the legacy head
+    they link to. PostgreSQL: one statement, the checkpoint barrier (shared) evaluated
+    before ``nextval`` (as in :func:`_lock_for_append`)."""
+    if connection.vendor != "postgresql":
+        first = _next_seq()
+        return list(range(first, first + count)), legacy_head()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(%s), (SELECT hash FROM refunds_auditevent WHERE chain_seq IS NULL "
+            "ORDER BY seq DESC LIMIT 1) FROM (SELECT pg_advisory_xact_lock_shared(%s) "
+            "OFFSET 0) AS locked, generate_series(1, %s) ORDER BY 1",
+            [SEQUENCE, _PG_BARRIER_KEY, count],
+        )
+        rows = cursor.fetchall()
+    return [row[0] for row in rows], rows[0][1] or GENESIS
+
+
+def _append_many(action, actor, entries, heads, seqs, anchor) -> list[AuditEvent]:
     now = timezone.now()
     events = []
     for seq, entry in zip(seqs, entries, strict=True):

@@ -173,9 +173,10 @@ def _update_rows(claims: list[RefundClaim], names: list[str]) -> None:
         )
 
 
-def count_created(claim: RefundClaim) -> None:
-    """Count a new claim in its status; call it in the transaction that inserts it."""
-    _count_moves([(claim, "", claim.status)])
+def count_created(*claims: RefundClaim) -> None:
+    """Count new claims in their status (one INSERT); call it in the transaction that
+    inserts them."""
+    _count_moves([(claim, "", claim.status) for claim in claims])
 
 
 def _count_moves(moves) -> None:

@@ -89,6 +89,14 @@ def _hours(name: str) -> dt.timedelta:
 # --- Buyers and orders ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class BuyerInput:
+    platform_id: str
+    display_name: str
+    phone: str = ""
+    account_created_at: dt.datetime | None = None
+
+
 def buyer_upsert(
     *,
     platform_id: str,
@@ -101,30 +109,77 @@ def buyer_upsert(
     its platform (``tenant``; the default platform when not given), so another
     platform's buyer with the same id is another buyer. Orders keep their own copy of
     the contact data (:func:`order_create`)."""
+    given = BuyerInput(platform_id, display_name, phone, account_created_at)
+    return buyers_upsert(buyers=[given], tenant=tenant)[platform_id]
+
+
+def buyers_upsert(*, buyers: list[BuyerInput], tenant=None) -> dict[str, Buyer]:
+    """:func:`buyer_upsert` for several buyers of one platform: one read, one INSERT of
+    the new ones, one UPDATE per buyer whose display data changed. Returns the buyers by
+    platform id."""
     tenant_id = default_platform_pk() if tenant is None else getattr(tenant, "pk", tenant)
-    buyer, created = Buyer.objects.get_or_create(
-        tenant_id=tenant_id,
-        platform_id=platform_id,
-        defaults={
-            "display_name": display_name,
-            "account_created_at": account_created_at,
-            "phone": phone,
-        },
-    )
-    if not created:
+    wanted: dict[str, BuyerInput] = {}
+    for given in buyers:  # one buyer named twice: what the later one gives wins
+        before = wanted.get(given.platform_id)
+        wanted[given.platform_id] = (
+            given
+            if before is None
+            else BuyerInput(
+                given.platform_id,
+                given.display_name or before.display_name,
+                given.phone or before.phone,
+                given.account_created_at or before.account_created_at,
+            )
+        )
+    found = {
+        b.platform_id: b
+        for b in Buyer.objects.filter(tenant_id=tenant_id, platform_id__in=list(wanted))
+    }
+    new = [
+        Buyer(tenant_id=tenant_id, platform_id=b.platform_id, **_contact(b))
+        for b in wanted.values()
+        if b.platform_id not in found
+    ]
+    new_ids: set[str] = set()
+    if new:
+        try:
+            with transaction.atomic():
+                Buyer.objects.bulk_create(new)
+            new_ids = {b.platform_id for b in new}
+            found.update({b.platform_id: b for b in new})
+        except IntegrityError:
+            # Another request created one of them meanwhile: one by one then, each as
+            # get_or_create (which reads the one that won).
+            for buyer in new:
+                found[buyer.platform_id], created = Buyer.objects.get_or_create(
+                    tenant_id=tenant_id,
+                    platform_id=buyer.platform_id,
+                    defaults=_contact(wanted[buyer.platform_id]),
+                )
+                if created:
+                    new_ids.add(buyer.platform_id)
+    for platform_id, given in wanted.items():
+        buyer = found[platform_id]
+        if platform_id in new_ids:
+            continue
         changed = {
-            k: v
-            for k, v in {
-                "display_name": display_name,
-                "account_created_at": account_created_at,
-                "phone": phone,
-            }.items()
-            if v and getattr(buyer, k) != v
+            name: value
+            for name, value in _contact(given).items()
+            if value and getattr(buyer, name) != value
         }
         if changed:
             Buyer.objects.filter(pk=buyer.pk).update(**changed)
-            buyer.refresh_from_db()
-    return buyer
+            for name, value in changed.items():
+                setattr(buyer, name, value)
+    return found
+
+
+def _contact(given: BuyerInput) -> dict[str, Any]:
+    return {
+        "display_name": given.display_name,
+        "account_created_at": given.account_created_at,
+        "phone": given.phone,
+    }
 
 
 @dataclass(frozen=True)
@@ -133,6 +188,86 @@ class ItemInput:
     unit_price: Decimal
     quantity: int = 1
     product: Any = None
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    """An order as a platform reports it; ``buyer`` inline for :func:`claims_ingest`
+    (:func:`order_create` takes the buyer recorded before)."""
+
+    merchant: Any
+    platform_id: str
+    items: list[ItemInput]
+    paid_at: dt.datetime
+    shipped_at: dt.datetime | None = None
+    delivered_at: dt.datetime | None = None
+    total_amount: Decimal | None = None
+    shipping_address: str = ""
+    buyer: BuyerInput | None = None
+
+
+def _order_total(given: OrderInput, *, tenant_id: int) -> Decimal:
+    """The rules of a new order of a buyer of platform ``tenant_id`` (raises
+    :class:`ClaimValidationError`); its total."""
+    merchant, items = given.merchant, given.items
+    if tenant_id != merchant.tenant_id:
+        raise ClaimValidationError(_("The buyer and the shop belong to different platforms."))
+    if not items:
+        raise ClaimValidationError(_("An order needs at least one item."))
+    for item in items:
+        if item.quantity < 1 or item.unit_price < 0:
+            raise ClaimValidationError(_("Item quantities must be ≥ 1 and prices ≥ 0."))
+        if item.product is not None and item.product.merchant_id != merchant.pk:
+            raise ClaimValidationError(_("An item's product belongs to another shop."))
+    items_total = sum((i.unit_price * i.quantity for i in items), Decimal("0"))
+    total = items_total if given.total_amount is None else given.total_amount
+    if total < 0:
+        raise ClaimValidationError(_("The order total cannot be negative."))
+    shipped_at, delivered_at = given.shipped_at, given.delivered_at
+    if shipped_at and shipped_at < given.paid_at:
+        raise ClaimValidationError(_("An order cannot ship before it is paid."))
+    if delivered_at and (not shipped_at or delivered_at < shipped_at):
+        raise ClaimValidationError(_("An order cannot be delivered before it ships."))
+    return total
+
+
+def _new_order(given: OrderInput, *, buyer: Buyer, total: Decimal, name: str, phone: str) -> Order:
+    return Order(
+        merchant=given.merchant,
+        buyer=buyer,
+        platform_id=given.platform_id,
+        total_amount=total,
+        paid_at=given.paid_at,
+        shipped_at=given.shipped_at,
+        delivered_at=given.delivered_at,
+        shipping_address=given.shipping_address,
+        buyer_name=name,
+        buyer_phone=phone,
+    )
+
+
+def _orders_insert(orders: list[tuple[Order, list[ItemInput]]]) -> None:
+    """Insert checked orders and their items (two statements whatever their number); each
+    order comes back with its items loaded (``order.items.all()`` reads no row)."""
+    Order.objects.bulk_create([order for order, _items in orders])
+    rows = {
+        order.pk: [
+            OrderItem(
+                order=order,
+                product=i.product,
+                title=i.title,
+                quantity=i.quantity,
+                unit_price=i.unit_price,
+            )
+            for i in items
+        ]
+        for order, items in orders
+    }
+    OrderItem.objects.bulk_create([row for order_rows in rows.values() for row in order_rows])
+    for order, _items in orders:
+        loaded = order.items.all()
+        loaded._result_cache, loaded._prefetch_done = rows[order.pk], True
+        order._prefetched_objects_cache = {"items": loaded}
 
 
 def order_create(
@@ -153,47 +288,26 @@ def order_create(
     The order keeps the buyer's name and phone as given with it (by default the buyer's
     at this moment): later orders and later changes of the buyer never rewrite it. The
     buyer and the shop must be of one platform."""
-    if buyer.tenant_id != merchant.tenant_id:
-        raise ClaimValidationError(_("The buyer and the shop belong to different platforms."))
-    if not items:
-        raise ClaimValidationError(_("An order needs at least one item."))
-    for item in items:
-        if item.quantity < 1 or item.unit_price < 0:
-            raise ClaimValidationError(_("Item quantities must be ≥ 1 and prices ≥ 0."))
-        if item.product is not None and item.product.merchant_id != merchant.pk:
-            raise ClaimValidationError(_("An item's product belongs to another shop."))
-    items_total = sum((i.unit_price * i.quantity for i in items), Decimal("0"))
-    total = items_total if total_amount is None else total_amount
-    if total < 0:
-        raise ClaimValidationError(_("The order total cannot be negative."))
-    if shipped_at and shipped_at < paid_at:
-        raise ClaimValidationError(_("An order cannot ship before it is paid."))
-    if delivered_at and (not shipped_at or delivered_at < shipped_at):
-        raise ClaimValidationError(_("An order cannot be delivered before it ships."))
+    given = OrderInput(
+        merchant=merchant,
+        platform_id=platform_id,
+        items=items,
+        paid_at=paid_at,
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
+        total_amount=total_amount,
+        shipping_address=shipping_address,
+    )
+    order = _new_order(
+        given,
+        buyer=buyer,
+        total=_order_total(given, tenant_id=buyer.tenant_id),
+        name=buyer.display_name if buyer_name is None else buyer_name,
+        phone=buyer.phone if buyer_phone is None else buyer_phone,
+    )
     try:
         with transaction.atomic():
-            order = Order.objects.create(
-                merchant=merchant,
-                buyer=buyer,
-                platform_id=platform_id,
-                total_amount=total,
-                paid_at=paid_at,
-                shipped_at=shipped_at,
-                delivered_at=delivered_at,
-                shipping_address=shipping_address,
-                buyer_name=buyer.display_name if buyer_name is None else buyer_name,
-                buyer_phone=buyer.phone if buyer_phone is None else buyer_phone,
-            )
-            OrderItem.objects.bulk_create(
-                OrderItem(
-                    order=order,
-                    product=i.product,
-                    title=i.title,
-                    quantity=i.quantity,
-                    unit_price=i.unit_price,
-                )
-                for i in items
-            )
+            _orders_insert([(order, items)])
     except IntegrityError as exc:
         raise AlreadyExists(
             _("An order with this platform id already exists for this shop.")
@@ -202,6 +316,70 @@ def order_create(
 
 
 # --- Claims -----------------------------------------------------------------------------
+
+
+def _claim_checked(*, amount: Decimal, order_total: Decimal) -> None:
+    """The rules of a new claim that need no database read."""
+    if amount <= 0:
+        raise ClaimValidationError(_("The amount claimed must be more than zero."))
+    if amount > order_total:
+        raise ClaimValidationError(
+            _("The amount claimed (¥%(amount)s) is more than the order total (¥%(total)s).")
+            % {"amount": amount, "total": order_total}
+        )
+
+
+def _new_claim(*, order: Order, amount, reason, description, platform_id) -> RefundClaim:
+    return RefundClaim(
+        order=order,
+        merchant=order.merchant,
+        buyer_id=order.buyer_id,
+        tenant_id=order.merchant.tenant_id,
+        platform_id=platform_id,
+        amount=amount,
+        order_total=order.total_amount,
+        reason=reason,
+        description=description,
+        status=S.RECEIVED,
+    )
+
+
+EVALUATION_CHUNK = 20
+
+
+def _claims_insert(claims: list[RefundClaim], *, actor: Actor) -> None:
+    """Everything a claim's arrival writes, for checked new claims, in the caller's
+    transaction and in a fixed number of statements: the claims, their count in the
+    status counters, the first event of each claim's audit chain, the ``claim.received``
+    webhooks; their evaluation is enqueued after the commit (``EVALUATION_CHUNK`` claims
+    a message)."""
+    RefundClaim.objects.bulk_create(claims)
+    lifecycle.count_created(*claims)
+    audit.record_many(
+        action="claim_submitted",
+        actor=actor,
+        entries=[
+            {
+                "claim": claim,
+                "to_status": S.RECEIVED,
+                "data": {"amount": str(claim.amount), "reason": claim.reason},
+            }
+            for claim in claims
+        ],
+        new_chains=True,
+    )
+    webhooks.emit_claim_events(claims, "claim.received", {})
+    if len(claims) == 1:
+        _enqueue_evaluation(claims[0].pk)
+        return
+    # One message per chunk, not per claim: a publish costs ≈1 ms of the web tier's CPU,
+    # a third of a batched claim's whole cost; chunks keep several workers busy.
+    from refunds.tasks import claims_evaluate_task
+
+    ids = [claim.pk for claim in claims]
+    for start in range(0, len(ids), EVALUATION_CHUNK):
+        chunk = ids[start : start + EVALUATION_CHUNK]
+        transaction.on_commit(lambda chunk=chunk: claims_evaluate_task.delay(chunk), robust=True)
 
 
 def claim_submit(
@@ -215,44 +393,209 @@ def claim_submit(
 ) -> RefundClaim:
     """A buyer's refund-only claim arrives. Evidence is added with evidence.services;
     the claim is evaluated (checked, scored, routed) after commit."""
-    if amount <= 0:
-        raise ClaimValidationError(_("The amount claimed must be more than zero."))
-    if amount > order.total_amount:
-        raise ClaimValidationError(
-            _("The amount claimed (¥%(amount)s) is more than the order total (¥%(total)s).")
-            % {"amount": amount, "total": order.total_amount}
-        )
+    _claim_checked(amount=amount, order_total=order.total_amount)
     if order.claims.filter(status__in=lifecycle.OPEN_STATUSES).exists():
         raise AlreadyExists(_("This order already has an open refund claim."))
+    claim = _new_claim(
+        order=order,
+        amount=amount,
+        reason=reason,
+        description=description,
+        platform_id=platform_id,
+    )
     try:
         with transaction.atomic():
-            claim = RefundClaim.objects.create(
-                order=order,
-                merchant=order.merchant,
-                buyer_id=order.buyer_id,
-                tenant_id=order.merchant.tenant_id,
-                platform_id=platform_id,
-                amount=amount,
-                order_total=order.total_amount,
-                reason=reason,
-                description=description,
-                status=S.RECEIVED,
-            )
-            lifecycle.count_created(claim)
-            audit.record(
-                action="claim_submitted",
-                actor=actor,
-                claim=claim,
-                to_status=S.RECEIVED,
-                data={"amount": str(amount), "reason": reason},
-            )
-            webhooks.emit_claim_event(claim, "claim.received", {})
+            _claims_insert([claim], actor=actor)
     except IntegrityError as exc:
         raise AlreadyExists(
             _("This order already has an open refund claim, or the claim id is taken.")
         ) from exc
-    _enqueue_evaluation(claim.pk)
     return claim
+
+
+# --- Ingestion: orders with their claims, many at once ----------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimInput:
+    """A claim on the order it arrives with (:func:`claim_submit`)."""
+
+    amount: Decimal
+    reason: str
+    description: str = ""
+    platform_id: str = ""
+
+
+@dataclass
+class Ingested:
+    """What became of one entry: the order and claim written, or the refusal. A refusal
+    because the order or the claim id is already recorded names what is recorded."""
+
+    order: Order | None = None
+    claim: RefundClaim | None = None
+    error: ClaimError | None = None
+    existing_order_id: int | None = None
+    existing_claim_id: int | None = None
+
+
+MAX_INGEST_ENTRIES = 100
+
+
+def claims_ingest(
+    *, entries: list[tuple[OrderInput, ClaimInput]], tenant, actor: Actor
+) -> list[Ingested]:
+    """Record many orders of one platform (``tenant``), each with its buyer's claim:
+    what a platform's system sends in bulk. One result per entry, in order.
+
+    Each entry is checked alone by the rules :func:`order_create` and
+    :func:`claim_submit` apply (the same functions), and against the others (an order
+    or a claim id given twice: the first is kept) and what is already recorded (one
+    read each for order ids and claim ids); a refused entry writes nothing. The
+    accepted ones are then written together in one transaction, in a fixed number of
+    statements (buyers, orders, items, claims, counters, audit, webhooks). Should the
+    database still refuse that (another request wrote one of these ids in between),
+    nothing of it stays and the entries are written one by one, each in its own
+    transaction: a bad entry never loses the good ones, and no order is left without
+    its claim."""
+    if len(entries) > MAX_INGEST_ENTRIES:
+        raise ClaimValidationError(
+            _("At most %(count)s orders with claims at once.") % {"count": MAX_INGEST_ENTRIES}
+        )
+    tenant_id = getattr(tenant, "pk", tenant)
+    results = [Ingested() for _entry in entries]
+    accepted: list[int] = []
+    orders_seen: set[tuple[int, str]] = set()
+    claims_seen: set[tuple[int, str]] = set()
+    totals: dict[int, Decimal] = {}
+    for index, (order, claim) in enumerate(entries):
+        try:
+            total = _order_total(order, tenant_id=tenant_id)
+            _claim_checked(amount=claim.amount, order_total=total)
+            if (order.merchant.pk, order.platform_id) in orders_seen:
+                raise AlreadyExists(_("This order is given twice in the batch."))
+            if claim.platform_id and (order.merchant.pk, claim.platform_id) in claims_seen:
+                raise AlreadyExists(_("This claim id is given twice in the batch."))
+        except ClaimError as exc:
+            results[index].error = exc
+            continue
+        orders_seen.add((order.merchant.pk, order.platform_id))
+        if claim.platform_id:
+            claims_seen.add((order.merchant.pk, claim.platform_id))
+        totals[index] = total
+        accepted.append(index)
+    accepted = _without_recorded(entries, accepted, results)
+    if not accepted:
+        return results
+    try:
+        with transaction.atomic():
+            _ingest_write(entries, accepted, totals, results, tenant_id, actor)
+    except IntegrityError:
+        log.info("ingest: a batch met a concurrent write; its entries go one by one")
+        for index in accepted:
+            results[index] = Ingested()
+            try:
+                with transaction.atomic():
+                    _ingest_write(entries, [index], totals, results, tenant_id, actor)
+            except IntegrityError:
+                results[index] = Ingested(
+                    error=AlreadyExists(
+                        _("This order, or this claim id, is already recorded for this shop.")
+                    )
+                )
+    return results
+
+
+def _without_recorded(entries, accepted: list[int], results: list[Ingested]) -> list[int]:
+    """Refuse the accepted entries whose order id or claim id the shop already has
+    (naming the recorded order and claim); the others."""
+    if not accepted:
+        return accepted
+    shops = {entries[i][0].merchant.pk for i in accepted}
+    order_ids = {entries[i][0].platform_id for i in accepted}
+    recorded_orders = {
+        (shop, platform_id): pk
+        for shop, platform_id, pk in Order.objects.filter(
+            merchant_id__in=shops, platform_id__in=order_ids
+        ).values_list("merchant_id", "platform_id", "pk")
+    }
+    claim_ids = {entries[i][1].platform_id for i in accepted} - {""}
+    recorded_claims = (
+        {
+            (shop, platform_id): (pk, order_id)
+            for shop, platform_id, pk, order_id in RefundClaim.objects.filter(
+                merchant_id__in=shops, platform_id__in=claim_ids
+            ).values_list("merchant_id", "platform_id", "pk", "order_id")
+        }
+        if claim_ids
+        else {}
+    )
+    latest_claims = {}
+    if recorded_orders:
+        latest_claims = dict(
+            RefundClaim.objects.filter(order_id__in=recorded_orders.values())
+            .order_by("order_id", "pk")
+            .values_list("order_id", "pk")
+        )
+    kept = []
+    for index in accepted:
+        order, claim = entries[index]
+        found_order = recorded_orders.get((order.merchant.pk, order.platform_id))
+        found_claim = recorded_claims.get((order.merchant.pk, claim.platform_id))
+        if found_order is not None:
+            results[index] = Ingested(
+                error=AlreadyExists(
+                    _("An order with this platform id already exists for this shop.")
+                ),
+                existing_order_id=found_order,
+                existing_claim_id=latest_claims.get(found_order),
+            )
+        elif found_claim is not None:
+            results[index] = Ingested(
+                error=AlreadyExists(
+                    _("A claim with this platform id already exists for this shop.")
+                ),
+                existing_claim_id=found_claim[0],
+                existing_order_id=found_claim[1],
+            )
+        else:
+            kept.append(index)
+    return kept
+
+
+def _ingest_write(entries, indexes: list[int], totals, results, tenant_id, actor) -> None:
+    """Write the checked entries ``indexes`` (``totals``: their orders' totals): their
+    buyers, orders and claims, through the writes :func:`order_create` and
+    :func:`claim_submit` use. In a transaction. Each order keeps the buyer's name and
+    phone as given with it (the phone known before when none is given), as
+    :func:`order_create` does after :func:`buyer_upsert`."""
+    buyers = buyers_upsert(buyers=[entries[i][0].buyer for i in indexes], tenant=tenant_id)
+    orders = []
+    for index in indexes:
+        given = entries[index][0]
+        buyer = buyers[given.buyer.platform_id]
+        order = _new_order(
+            given,
+            buyer=buyer,
+            total=totals[index],
+            name=given.buyer.display_name,
+            phone=given.buyer.phone or buyer.phone,
+        )
+        orders.append((order, given.items))
+    _orders_insert(orders)
+    claims = []
+    for index, (order, _items) in zip(indexes, orders, strict=True):
+        given = entries[index][1]
+        claims.append(
+            _new_claim(
+                order=order,
+                amount=given.amount,
+                reason=given.reason,
+                description=given.description,
+                platform_id=given.platform_id,
+            )
+        )
+        results[index] = Ingested(order=order, claim=claims[-1])
+    _claims_insert(claims, actor=actor)
 
 
 def _enqueue_evaluation(claim_id: int) -> None:

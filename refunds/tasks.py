@@ -18,6 +18,22 @@ def claim_evaluate_task(claim_id: int) -> None:
         services.claim_evaluate(claim_id=claim_id)
 
 
+@shared_task(
+    base=OutboxTask,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def claims_evaluate_task(claim_ids: list[int]) -> None:
+    """:func:`claim_evaluate_task` for several claims that arrived together (a batch):
+    one message instead of one per claim. Each claim is evaluated in its own transaction;
+    a claim this run leaves in ``received`` is evaluated by the reconciler."""
+    for claim_id in (
+        RefundClaim.objects.filter(pk__in=claim_ids).order_by("pk").values_list("pk", flat=True)
+    ):
+        services.claim_evaluate(claim_id=claim_id)
+
+
 @shared_task
 def enforce_deadlines_task() -> dict[str, int]:
     from django.utils import timezone

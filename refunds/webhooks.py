@@ -33,6 +33,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from standardwebhooks import Webhook
@@ -75,33 +76,48 @@ def merchants_with_endpoints(merchant_ids) -> set[int]:
 
 def emit_claim_event(claim: RefundClaim, event_type: str, extra: dict[str, Any]) -> None:
     """Queue ``event_type`` for every endpoint of every client bound to the claim's shop."""
-    endpoints = WebhookEndpoint.objects.filter(
-        is_active=True, client__is_active=True, client__merchants=claim.merchant_id
-    )
-    payload = {
-        "type": event_type,
-        "occurred_at": timezone.now().isoformat(),
-        "claim": claim_payload(claim),
-        "data": extra,
-    }
-    payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    notifications.notify_claim_event(
-        claim, event_type, extra
-    )  # the shop's people, in-app and e-mail
-    created = [
-        WebhookDelivery.objects.create(
-            endpoint=endpoint,
-            event_type=event_type,
-            payload=payload,
-            next_attempt_at=timezone.now(),
-        )
-        for endpoint in endpoints
-        if not endpoint.event_types or event_type in endpoint.event_types
-    ]
-    if created:
+    emit_claim_events([claim], event_type, extra)
+
+
+def emit_claim_events(claims: list[RefundClaim], event_type: str, extra: dict[str, Any]) -> None:
+    """:func:`emit_claim_event` for several claims at once (a batch of new claims): one
+    read of the endpoints listening to their shops, one INSERT of the deliveries."""
+    if not claims:
+        return
+    listening: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(
+        is_active=True,
+        client__is_active=True,
+        client__merchants__in=sorted({c.merchant_id for c in claims}),
+    ).annotate(shop_id=F("client__merchants")):
+        if not endpoint.event_types or event_type in endpoint.event_types:
+            listening.setdefault(endpoint.shop_id, []).append(endpoint)
+    now = timezone.now()
+    deliveries = []
+    for claim in claims:
+        # The shop's people, in-app and e-mail.
+        notifications.notify_claim_event(claim, event_type, extra)
+        endpoints = listening.get(claim.merchant_id, [])
+        if not endpoints:
+            continue
+        payload = {
+            "type": event_type,
+            "occurred_at": now.isoformat(),
+            "claim": claim_payload(claim),
+            "data": extra,
+        }
+        payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+        deliveries += [
+            WebhookDelivery(
+                endpoint=endpoint, event_type=event_type, payload=payload, next_attempt_at=now
+            )
+            for endpoint in endpoints
+        ]
+    if deliveries:
         from refunds.tasks import deliver_webhook_task
 
-        for delivery in created:
+        WebhookDelivery.objects.bulk_create(deliveries)
+        for delivery in deliveries:
             transaction.on_commit(lambda pk=delivery.pk: deliver_webhook_task.delay(pk))
 
 
