@@ -143,10 +143,11 @@ def seed(url: str, claims: int) -> dict:
     events = seed_audit(params)
     timings["audit events"] = round(time.perf_counter() - began, 1)
     print(f"  audit events ({events}): {timings['audit events']} s", flush=True)
-    from refunds import lifecycle
+    from refunds import lifecycle, queue_counts
 
     began = time.perf_counter()
     lifecycle.counts_rebuild()  # the status counters, as the lifecycle would have kept them
+    queue_counts.rebuild()  # and the queues' waiting counters
     timings["status counters"] = round(time.perf_counter() - began, 1)
     connection.close()
     began = time.perf_counter()
