@@ -29,6 +29,7 @@ log's transitions/s with 8 writer processes. Results: ``bench/out/scale.json`` a
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import sys
@@ -143,10 +144,11 @@ def seed(url: str, claims: int) -> dict:
     events = seed_audit(params)
     timings["audit events"] = round(time.perf_counter() - began, 1)
     print(f"  audit events ({events}): {timings['audit events']} s", flush=True)
-    from refunds import lifecycle
+    from refunds import lifecycle, queue_counts
 
     began = time.perf_counter()
     lifecycle.counts_rebuild()  # the status counters, as the lifecycle would have kept them
+    queue_counts.rebuild()  # and the queues' waiting counters
     timings["status counters"] = round(time.perf_counter() - began, 1)
     connection.close()
     began = time.perf_counter()
@@ -892,7 +894,7 @@ def _page_worker(who: str, pattern: str, ids: dict, index: int, repeat: int, bar
     connections.close_all()
 
 
-def measure_pages(repeat: int, clients: int, skip: str = "") -> dict:
+def measure_pages(repeat: int, clients: int, skip: str = "", gc_freeze: bool = True) -> dict:
     """Each page ``repeat`` times serially, then from ``clients`` forked processes at once
     (threads of one process would queue for its GIL and time that instead)."""
     from django.db import connections
@@ -900,6 +902,10 @@ def measure_pages(repeat: int, clients: int, skip: str = "") -> dict:
     ids = _sample_ids()
     context = multiprocessing.get_context("fork")
     results = {}
+    if gc_freeze:
+        # As config/wsgi.py does in every gunicorn worker once the application is loaded
+        # (the forked clients inherit it).
+        gc.freeze()
     for name, who, pattern in _pages(ids):
         if skip and any(word in name for word in skip.split(",")):
             continue
@@ -1401,6 +1407,9 @@ def main() -> int:
     parser.add_argument("--label", default="")
     parser.add_argument("--skip-pages", default="", help="pages whose name has these words")
     parser.add_argument("--seed-only", action="store_true")
+    parser.add_argument(
+        "--no-gc-freeze", action="store_true", help="pages: leave out config/wsgi.py's gc.freeze()"
+    )
     parser.add_argument("--lookups", type=int, default=300, help="near-duplicate lookups")
     parser.add_argument(
         "--covering", action="store_true", help="neardup: also time covering chunk indexes"
@@ -1443,7 +1452,9 @@ def main() -> int:
         print(f"plans: {path}", flush=True)
     if "pages" in parts:
         print(f"pages at {size}", flush=True)
-        result["pages"] = measure_pages(args.repeat, args.clients, args.skip_pages)
+        result["pages"] = measure_pages(
+            args.repeat, args.clients, args.skip_pages, gc_freeze=not args.no_gc_freeze
+        )
     if "take" in parts:
         print(f"take-next at {size}", flush=True)
         result["take_next"] = measure_take(url, args.reviewers, args.takes)

@@ -328,6 +328,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "refunds.tasks.claim_status_counts_compact_task",
         "schedule": 60.0,
     },
+    # The queues' waiting counters folded likewise, the hours already past into one.
+    "compact-waiting-counts": {
+        "task": "refunds.tasks.queue_waiting_counts_compact_task",
+        "schedule": 60.0,
+    },
     "purge-idempotency-keys": {
         "task": "api.tasks.purge_idempotency_records_task",
         "schedule": 3600.0,

@@ -342,7 +342,6 @@ def _checkpoint_soon() -> None:
 def custody_events(*, evidence_ids, claim_id: int | None = None):
     """The chain-of-custody events of these evidence files, and the evidence pack
     exports of ``claim_id``, oldest first."""
-    from django.db.models import Q
 
     wanted = Q(evidence_id__in=list(evidence_ids))
     if claim_id is not None:
@@ -374,14 +373,45 @@ def verify_chain(batch_size: int = 5000) -> tuple[int, BrokenLink | None]:
     return report.checked, report.broken
 
 
+# What a check reads of an event: the hashed fields, its hash, its place in its chain.
+_VERIFIED_FIELDS = (
+    "seq",
+    "prev_hash",
+    "claim_id",
+    "actor_id",
+    "actor_label",
+    "action",
+    "from_status",
+    "to_status",
+    "reason",
+    "data",
+    "created_at",
+    "evidence_id",
+    "chain_key",
+    "chain_seq",
+    "hash",
+)
+
+
+def _stream(events, batch_size: int):
+    """``events`` as light rows (named tuples of :data:`_VERIFIED_FIELDS`, no model
+    instances), read in one pass: on PostgreSQL through a server-side cursor inside the
+    caller's transaction, ``batch_size`` rows a fetch. (Keyset batches on
+    ``chain_key > x OR (chain_key = x AND chain_seq > y)`` re-read the index from its
+    start for every batch: quadratic, hours at 1M claims.)"""
+    return events.values_list(*_VERIFIED_FIELDS, named=True).iterator(chunk_size=batch_size)
+
+
 def verify_full(batch_size: int = 5000) -> VerifyReport:
     """The legacy chain by ``seq``, then every claim's chain by ``chain_seq`` (in chain
-    order), in keyset batches: constant memory, one index range per batch."""
+    order), each in one streamed pass over its index: constant memory. In one
+    transaction (a consistent snapshot, and what a server-side cursor needs)."""
     started = time.perf_counter()
     report = VerifyReport()
-    broken = _verify_legacy(batch_size, report)
-    if broken is None:
-        broken = _verify_chains(batch_size, report, legacy_head())
+    with transaction.atomic():
+        broken = _verify_legacy(batch_size, report)
+        if broken is None:
+            broken = _verify_chains(batch_size, report, legacy_head())
     report.broken = broken
     report.seconds = time.perf_counter() - started
     return report
@@ -389,28 +419,20 @@ def verify_full(batch_size: int = 5000) -> VerifyReport:
 
 def _verify_legacy(batch_size: int, report: VerifyReport) -> BrokenLink | None:
     expected_prev, expected_seq = GENESIS, 1
-    last_seq = 0
-    while True:
-        batch = list(
-            AuditEvent.objects.filter(chain_seq__isnull=True, seq__gt=last_seq).order_by("seq")[
-                :batch_size
-            ]
-        )
-        if not batch:
-            return None
-        for event in batch:
-            if event.seq != expected_seq:
-                return BrokenLink(expected_seq, "missing event (sequence gap)")
-            if event.prev_hash != expected_prev:
-                return BrokenLink(event.seq, "previous-hash link does not match")
-            if compute_hash(event) != event.hash:
-                return BrokenLink(event.seq, "content does not match its hash")
-            expected_prev, expected_seq = event.hash, event.seq + 1
-            report.checked += 1
-        last_seq = batch[-1].seq
+    events = AuditEvent.objects.filter(chain_seq__isnull=True).order_by("seq")
+    for event in _stream(events, batch_size):
+        if event.seq != expected_seq:
+            return BrokenLink(expected_seq, "missing event (sequence gap)")
+        if event.prev_hash != expected_prev:
+            return BrokenLink(event.seq, "previous-hash link does not match")
+        if compute_hash(event) != event.hash:
+            return BrokenLink(event.seq, "content does not match its hash")
+        expected_prev, expected_seq = event.hash, event.seq + 1
+        report.checked += 1
+    return None
 
 
-def _check_link(event: AuditEvent, prev: tuple[int, str] | None, anchor: str):
+def _check_link(event, prev: tuple[int, str] | None, anchor: str):
     """The problem with ``event`` given its chain's previous (chain_seq, hash), or None."""
     expected_cseq, expected_prev = (prev[0] + 1, prev[1]) if prev else (1, anchor)
     if event.chain_seq != expected_cseq:
@@ -427,32 +449,25 @@ def _check_link(event: AuditEvent, prev: tuple[int, str] | None, anchor: str):
 
 
 def _verify_chains(batch_size: int, report: VerifyReport, anchor: str) -> BrokenLink | None:
-    last = (-1, 0)
     prev: tuple[int, str] | None = None
     chain = None
-    while True:
-        batch = list(
-            AuditEvent.objects.filter(chain_seq__isnull=False)
-            .filter(Q(chain_key__gt=last[0]) | Q(chain_key=last[0], chain_seq__gt=last[1]))
-            .order_by("chain_key", "chain_seq")[:batch_size]
-        )
-        if not batch:
-            return None
-        for event in batch:
-            if event.chain_key != chain:
-                chain, prev = event.chain_key, None
-                report.chains += 1
-            broken = _check_link(event, prev, anchor)
-            if broken:
-                return broken
-            prev = (event.chain_seq, event.hash)
-            report.checked += 1
-        last = (batch[-1].chain_key, batch[-1].chain_seq)
+    events = AuditEvent.objects.filter(chain_seq__isnull=False).order_by("chain_key", "chain_seq")
+    for event in _stream(events, batch_size):
+        if event.chain_key != chain:
+            chain, prev = event.chain_key, None
+            report.chains += 1
+        broken = _check_link(event, prev, anchor)
+        if broken:
+            return broken
+        prev = (event.chain_seq, event.hash)
+        report.checked += 1
+    return None
 
 
 def verify_since(seq: int, batch_size: int = 5000) -> VerifyReport:
     """Incremental: every event newer than ``seq`` (a checkpoint's), its hash and its
-    link to the previous event of its chain (fetched by the chain index when older)."""
+    link to the previous event of its chain. Keyset batches by ``seq`` (one index range
+    each); the older previous events a batch needs, one query per batch."""
     started = time.perf_counter()
     report = VerifyReport()
     anchor = legacy_head()
@@ -460,17 +475,19 @@ def verify_since(seq: int, batch_size: int = 5000) -> VerifyReport:
     last_seq = seq
     while True:
         batch = list(
-            AuditEvent.objects.filter(seq__gt=last_seq, chain_seq__isnull=False).order_by("seq")[
-                :batch_size
-            ]
+            AuditEvent.objects.filter(seq__gt=last_seq, chain_seq__isnull=False)
+            .order_by("seq")
+            .values_list(*_VERIFIED_FIELDS, named=True)[:batch_size]
         )
         if not batch:
             break
         # Within a batch, seq order is not chain order when writers interleaved: sort.
-        for event in sorted(batch, key=lambda e: (e.chain_key, e.chain_seq)):
+        ordered = sorted(batch, key=lambda e: (e.chain_key, e.chain_seq))
+        older = _older_links(ordered, heads, report)
+        for event in ordered:
             prev = heads.get(event.chain_key)
             if prev is None or prev[0] != event.chain_seq - 1:
-                prev = _chain_event(event.chain_key, event.chain_seq - 1, report)
+                prev = older.get((event.chain_key, event.chain_seq - 1))
                 if isinstance(prev, BrokenLink):
                     report.broken = prev
                     break
@@ -488,17 +505,42 @@ def verify_since(seq: int, batch_size: int = 5000) -> VerifyReport:
     return report
 
 
-def _chain_event(chain_key: int, chain_seq: int, report: VerifyReport):
-    """(chain_seq, hash) of an older event of a chain, itself checked against its hash;
-    None before the chain's first event; a BrokenLink when it is missing or altered."""
-    if chain_seq < 1:
-        return None
-    event = AuditEvent.objects.filter(chain_key=chain_key, chain_seq=chain_seq).first()
-    if event is None:
-        return BrokenLink(0, f"missing event (chain gap: #{chain_seq} of chain {chain_key})")
-    if compute_hash(event) != event.hash:
-        return BrokenLink(event.seq, "content does not match its hash")
-    return (event.chain_seq, event.hash)
+def _older_links(ordered, heads, report: VerifyReport) -> dict:
+    """For the first event of each chain in a batch that the walk has not reached yet:
+    ``(chain, chain_seq - 1) ->`` that older event's (chain_seq, hash), itself checked
+    against its hash; None before the chain's first event; a BrokenLink when missing or
+    altered. One query for the batch."""
+    wanted: set[tuple[int, int]] = set()
+    seen: set[int] = set()
+    for event in ordered:
+        if event.chain_key in seen:
+            continue
+        seen.add(event.chain_key)
+        prev = heads.get(event.chain_key)
+        if (prev is None or prev[0] != event.chain_seq - 1) and event.chain_seq > 1:
+            wanted.add((event.chain_key, event.chain_seq - 1))
+    found: dict = {}  # (chain, 0) is never there: None, "before the chain's first event"
+    if not wanted:
+        return found
+    # The chains' keys and the positions wanted: a superset of the pairs, one index
+    # range of ``audit_chain_position`` per chain; the pairs picked here.
+    rows = AuditEvent.objects.filter(
+        chain_key__in={k for k, _s in wanted}, chain_seq__in={s for _k, s in wanted}
+    )
+    for event in rows.values_list(*_VERIFIED_FIELDS, named=True):
+        key = (event.chain_key, event.chain_seq)
+        if key not in wanted:
+            continue
+        if compute_hash(event) != event.hash:
+            found[key] = BrokenLink(event.seq, "content does not match its hash")
+        else:
+            found[key] = (event.chain_seq, event.hash)
+        wanted.discard(key)
+    for chain_key, chain_seq in wanted:
+        found[(chain_key, chain_seq)] = BrokenLink(
+            0, f"missing event (chain gap: #{chain_seq} of chain {chain_key})"
+        )
+    return found
 
 
 # --- checkpoints outside the database -------------------------------------------------

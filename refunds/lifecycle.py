@@ -4,9 +4,12 @@ performs them.
 ``transition`` locks the claim row, refuses an illegal move with
 :class:`IllegalTransition` (nothing written), applies the field updates, writes the
 hash-chained audit event, appends the claim's move to the per-shop status counters
-(:class:`refunds.models.ClaimStatusCount`) and schedules the webhook, all in one short
-transaction. :func:`transition_many` does the same for a batch; :func:`count_created`
-counts a new claim in the transaction that creates it.
+(:class:`refunds.models.ClaimStatusCount`) and to the per-queue waiting counters
+(:mod:`refunds.queue_counts`) and schedules the webhook, all in one short transaction.
+:func:`transition_many` does the same for a batch; :func:`count_created` counts a new
+claim in the transaction that creates it; :func:`claim_change` is the one writer of a
+claim's holder, queue or review deadline outside a transition (a take, a release, a
+lease's expiry, a queue move), so the waiting counters see every move.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 
-from refunds import audit, webhooks
+from refunds import audit, queue_counts, webhooks
 from refunds.exceptions import IllegalTransition
 from refunds.models import ClaimStatus as S
 from refunds.models import ClaimStatusCount, RefundClaim
@@ -64,10 +68,12 @@ def transition(
                 IllegalTransition.default_message + f" ({S(source).label} → {S(to).label})"
             )
         fields = {"status": to, **(updates or {})}
+        waited = queue_counts.waiting_key(locked)
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=[*fields, "updated_at"])
         _count_moves([(locked, source, to)])
+        queue_counts.count_moves([(waited, queue_counts.waiting_key(locked))])
         audit.record(
             action=action,
             actor=actor,
@@ -100,17 +106,17 @@ def transition_many(
     ``updates_for(claim)`` gives a claim's extra field updates, ``data_for(claim)`` its
     audit event's data (computed before the updates are applied). What the deadline sweep
     moves, hundreds a batch; everything else moves one claim through :func:`transition`."""
-    from django.utils import timezone
-
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transition_many runs inside the caller's transaction")
     moving, sources, fields = [], {}, {"status", "updated_at"}
     data: dict[int, dict[str, Any]] = {}
+    waited = {}
     now = timezone.now()
     for claim in claims:
         if not is_legal(claim.status, to):
             continue
         sources[claim.pk] = claim.status
+        waited[claim.pk] = queue_counts.waiting_key(claim)
         data[claim.pk] = data_for(claim) if data_for else {}
         extra = updates_for(claim) if updates_for else {}
         fields |= set(extra)
@@ -121,6 +127,7 @@ def transition_many(
         return []
     _update_rows(moving, sorted(fields))
     _count_moves([(c, sources[c.pk], to) for c in moving])
+    queue_counts.count_moves([(waited[c.pk], queue_counts.waiting_key(c)) for c in moving])
     audit.record_many(
         action=action,
         actor=actor,
@@ -174,9 +181,29 @@ def _update_rows(claims: list[RefundClaim], names: list[str]) -> None:
 
 
 def count_created(*claims: RefundClaim) -> None:
-    """Count new claims in their status (one INSERT); call it in the transaction that
-    inserts them."""
+    """Count new claims in their status and their queue's waiting counter (one INSERT
+    each); call it in the transaction that inserts them."""
     _count_moves([(claim, "", claim.status) for claim in claims])
+    queue_counts.count_moves([(None, queue_counts.waiting_key(claim)) for claim in claims])
+
+
+def claim_change(claim: RefundClaim, *, touch: bool = True, **fields: Any) -> None:
+    """Write ``fields`` of a claim the caller has locked (``select_for_update`` in this
+    transaction, so its fields are the row's), and count its move between the queues'
+    waiting counters. The one writer of ``held_by``, ``queue`` and ``review_deadline``
+    outside :func:`transition` (which alone changes ``status``). ``touch``: also set
+    ``updated_at`` (a take or a release does not: the claim itself did not change)."""
+    if "status" in fields:
+        raise ValueError("a claim's status changes through lifecycle.transition only")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("claim_change runs inside the caller's transaction")
+    waited = queue_counts.waiting_key(claim)
+    if touch:
+        fields["updated_at"] = timezone.now()
+    for name, value in fields.items():
+        setattr(claim, name, value)
+    RefundClaim.objects.filter(pk=claim.pk).update(**fields)
+    queue_counts.count_moves([(waited, queue_counts.waiting_key(claim))])
 
 
 def _count_moves(moves) -> None:

@@ -459,13 +459,19 @@ class RefundClaim(models.Model):
                 condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
                 name="claim_take_next",
             ),
-            # The queue page's counts (waiting, appeals, overdue per queue): an index-only
-            # scan of what waits, not of the table.
+            # The same for the claims in review only: what a reviewer who does not decide
+            # appeals may take, read without stepping over a queue's waiting appeals. Its
+            # predicate is the very one policy.takeable_condition composes (PostgreSQL
+            # proves a partial index's predicate only from the same clauses).
             models.Index(
-                fields=["queue", "status", "review_deadline"],
-                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
-                name="claim_queue_waiting",
+                fields=["queue", "review_deadline", "id"],
+                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True)
+                & ~Q(status="appealed"),
+                name="claim_take_next_in_review",
             ),
+            # (No index for the queue page's counts: it reads QueueWaitingCount. One on
+            # (queue, status, review_deadline) here made PostgreSQL sort a whole queue's
+            # waiting claims for every "take next" instead of reading this one's head.)
             # "My claims": the few claims somebody holds, by holder.
             models.Index(
                 fields=["held_by", "review_deadline"],
@@ -1035,3 +1041,40 @@ class ClaimStatusCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_id} {self.status}: {self.count:+d}"
+
+
+class QueueWaitingCount(models.Model):
+    """How many claims wait for a reviewer (in review or appealed, nobody holding them)
+    in one queue, by status and by the hour their review deadline falls in: what the
+    queues overview shows as each queue's waiting, appeals and overdue figures, read from
+    a few rows instead of counted over every waiting claim.
+
+    The rows are deltas, summed when read, as :class:`ClaimStatusCount`'s: every write of
+    a claim's status, holder, queue or review deadline goes through
+    ``refunds.lifecycle`` (``transition``, ``transition_many``, ``claim_change``), which
+    appends −1 for where the claim waited and +1 for where it waits now.
+    ``refunds.queue_counts.compact`` (beat) folds the rows, and the hours already past
+    into one (``queue_counts.PAST``: overdue whatever the time now);
+    ``manage.py queue_waiting_counts`` verifies or rebuilds them from the claims."""
+
+    tenant = models.ForeignKey(
+        "merchants.Platform", on_delete=models.PROTECT, related_name="+", verbose_name=_("platform")
+    )
+    queue = models.ForeignKey(
+        ReviewQueue, on_delete=models.PROTECT, null=True, related_name="+", db_index=False
+    )
+    status = models.CharField(_("status"), max_length=20, choices=ClaimStatus.choices)
+    # The review deadline truncated to its hour (UTC); None: no deadline.
+    deadline_hour = models.DateTimeField(_("review deadline (hour)"), null=True)
+    count = models.BigIntegerField(_("claims"), default=0)
+
+    class Meta:
+        verbose_name = _("waiting claims by queue")
+        verbose_name_plural = _("waiting claims by queue")
+        indexes = [
+            models.Index(fields=["queue", "status"], name="waiting_count_per_queue"),
+            models.Index(fields=["tenant", "queue"], name="waiting_count_per_platform"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} {self.status} {self.deadline_hour}: {self.count:+d}"

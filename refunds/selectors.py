@@ -79,7 +79,7 @@ def queues_in_take_order(*, waiting: QuerySet[RefundClaim], queue=None) -> list[
     per queue, whatever waits in them. ``queue`` narrows it to that queue."""
     from refunds.models import ReviewQueue
 
-    queues = ReviewQueue.objects.filter(Exists(waiting.order_by().filter(queue=OuterRef("pk"))))
+    queues = ReviewQueue.objects.annotate(head=_head_of_queue(waiting)).filter(head__isnull=False)
     if queue is not None:
         queues = queues.filter(pk=queue.pk)
     return [
@@ -88,6 +88,15 @@ def queues_in_take_order(*, waiting: QuerySet[RefundClaim], queue=None) -> list[
             "-is_active", "priority", "name", "pk"
         ).values_list("pk", "slug", "lease_minutes")
     ]
+
+
+def _head_of_queue(waiting: QuerySet[RefundClaim]) -> Subquery:
+    """The id of the first of ``waiting`` in each queue row's ``claim_take_next`` range,
+    as a scalar subquery: PostgreSQL runs it once per queue, a probe that stops at the
+    first claim. An ``EXISTS`` it turns into a join with every waiting claim instead (a
+    hash of all of them, read from the heap, at 1M claims: docs/performance.md)."""
+    head = waiting.filter(queue=OuterRef("pk")).order_by("queue_id", "review_deadline", "id")
+    return Subquery(head.values("pk")[:1])
 
 
 def queue_head(*, waiting: QuerySet[RefundClaim], queue_id: int | None) -> QuerySet[RefundClaim]:
@@ -540,44 +549,32 @@ def claim_timeline(*, claim_id: int):
 
 def review_queue_overview(*, reviewer=None):
     """Active queues, each with ``waiting``, ``appeals`` and ``overdue`` counts of the
-    claims waiting (nobody holds them), whoever may take them, and ``takeable``: how many
-    of them ``reviewer`` may take (:func:`refunds.policy.takeable_condition`); two
-    queries whatever the number of queues. ``reviewer``: only the queues and claims of
-    their platform."""
-    from django.utils import timezone
+    claims waiting (nobody holds them), whoever may take them, and ``takeable``: whether
+    ``reviewer`` may take one of them (:func:`refunds.policy.takeable_condition`).
+    ``reviewer``: only the queues and claims of their platform.
 
-    from refunds import policy
+    Three queries whatever waits and whatever the number of queues: the queues, each with
+    a probe of its ``claim_take_next`` index range for a claim the reviewer
+    may take (it stops at the first; it reads past only the claims they may not take:
+    appeals they decided first, their own shop's); the waiting counters
+    (:mod:`refunds.queue_counts`); the claims due earlier in this hour."""
+    from refunds import policy, queue_counts
     from refunds.models import ReviewQueue
 
-    now = timezone.now()
-    rows = (
-        claims_awaiting_review(reviewer=reviewer)
-        .order_by()
-        .values("queue_id")
-        .annotate(
-            # Not COUNT(id): every column read is in ``claim_queue_waiting``, so
-            # PostgreSQL counts from the index alone (status is never NULL).
-            waiting=Count("*"),
-            appeals=Count("status", filter=Q(status=S.APPEALED)),
-            overdue=Count("status", filter=Q(review_deadline__lt=now)),
-            # What the reviewer may take of them: the card offers its take button only
-            # then (an appeal of a claim they decided first is counted, never offered).
-            takeable=Count("status", filter=policy.takeable_condition(reviewer))
-            if reviewer is not None
-            else Count("*"),
-        )
-    )
-    counts = {row["queue_id"]: row for row in rows}
     queues = ReviewQueue.objects.filter(is_active=True)
+    tenant_id = None
     if reviewer is not None:
         queues = policy.scope_to_reviewer_platform(queues, reviewer)
+        tenant_id = policy.roles(reviewer).platform_id
+        takeable = policy.takeable_by(claims_awaiting_review(reviewer=reviewer), reviewer)
+        queues = queues.annotate(may_take=_head_of_queue(takeable.select_related(None)))
     queues = list(queues)
+    figures = queue_counts.waiting_by_queue(queue_ids=[q.pk for q in queues], tenant_id=tenant_id)
     for queue in queues:
-        row = counts.get(queue.pk, {})
-        queue.waiting = row.get("waiting", 0)
-        queue.appeals = row.get("appeals", 0)
-        queue.overdue = row.get("overdue", 0)
-        queue.takeable = row.get("takeable", 0)
+        queue.waiting = figures[queue.pk]["waiting"]
+        queue.appeals = figures[queue.pk]["appeals"]
+        queue.overdue = figures[queue.pk]["overdue"]
+        queue.takeable = queue.may_take is not None if reviewer is not None else queue.waiting > 0
     return queues
 
 

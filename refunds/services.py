@@ -729,9 +729,7 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         if locked.status not in lifecycle.OPEN_STATUSES:
             return locked
         before = locked.risk_score
-        for name, value in updates.items():
-            setattr(locked, name, value)
-        fields = list(updates)
+        changes = dict(updates)
         if (
             locked.status == S.AWAITING_MERCHANT
             and suspicious
@@ -740,10 +738,13 @@ def _evaluate_locked(claim: RefundClaim) -> RefundClaim:
         ):
             extended = locked.created_at + _hours("MERCHANT_RESPONSE_HOURS_SUSPICIOUS")
             if extended > locked.merchant_deadline:
-                locked.merchant_deadline = extended
-                fields.append("merchant_deadline")
-        if before != locked.risk_score or "merchant_deadline" in fields:
-            locked.save(update_fields=[*fields, "updated_at"])
+                changes["merchant_deadline"] = extended
+        if before == changes["risk_score"] and "merchant_deadline" not in changes:
+            for name, value in changes.items():
+                setattr(locked, name, value)  # as scored, though nothing is worth writing
+        else:
+            # Through the lifecycle: rerouting a waiting claim moves it between queues.
+            lifecycle.claim_change(locked, **changes)
             audit.record(
                 action="rescored",
                 actor=system,
@@ -1109,8 +1110,7 @@ def _queue_change_locked(
     if locked.queue_id == queue.pk:
         return
     previous = locked.queue.slug if locked.queue else None
-    locked.queue = queue
-    locked.save(update_fields=["queue", "updated_at"])
+    lifecycle.claim_change(locked, queue=queue)
     audit.record(
         action="queue_changed",
         actor=actor,
@@ -1167,8 +1167,7 @@ def _start_hold(claim: RefundClaim, reviewer, *, lease_minutes: int) -> Assignme
         last_activity_at=now,
         expires_at=now + dt.timedelta(minutes=lease_minutes),
     )
-    RefundClaim.objects.filter(pk=claim.pk).update(held_by=reviewer)
-    claim.held_by = reviewer
+    lifecycle.claim_change(claim, touch=False, held_by=reviewer)
     return assignment
 
 
@@ -1179,8 +1178,7 @@ def _end_hold(claim: RefundClaim) -> None:
         released_at=timezone.now()
     )
     if claim.held_by_id is not None:
-        RefundClaim.objects.filter(pk=claim.pk).update(held_by=None)
-        claim.held_by = None
+        lifecycle.claim_change(claim, touch=False, held_by=None)
 
 
 def _record_assigned(claim: RefundClaim, reviewer, assignment: Assignment, queue_slug) -> None:
@@ -1336,7 +1334,7 @@ def leases_expire(*, now: dt.datetime | None = None, limit: int | None = None) -
             if ended != 1:
                 continue
             if claim.held_by_id == lease.reviewer_id:
-                RefundClaim.objects.filter(pk=claim.pk).update(held_by=None)
+                lifecycle.claim_change(claim, touch=False, held_by=None)
             audit.record(
                 action="lease_expired",
                 actor=system,
@@ -1781,8 +1779,7 @@ def claim_escalate_to_legal(*, claim: RefundClaim, reviewer, reason: str = "") -
         policy.enforce(policy.can_escalate_to_legal(reviewer, locked, holder=holder))
         previous = locked.queue.slug if locked.queue else None
         _end_hold(locked)
-        RefundClaim.objects.filter(pk=locked.pk).update(queue=legal, updated_at=timezone.now())
-        locked.queue = legal
+        lifecycle.claim_change(locked, queue=legal)
         audit.record(
             action="escalated_to_legal",
             actor=Actor.of_user(reviewer),
@@ -1826,20 +1823,22 @@ def claims_escalate_overdue(*, now: dt.datetime | None = None, limit: int = 500)
             )
             if claim is None:
                 continue  # somebody is acting on it: the next sweep looks again
-            changed = RefundClaim.objects.filter(
-                pk=claim_id,
-                queue_id=queue_id,
-                status__in=(S.IN_REVIEW, S.APPEALED),
-                held_by__isnull=True,
-                sla_escalated_at__isnull=True,
-            ).update(
+            # Under the lock the row is current: still in that queue, still waiting?
+            if not (
+                claim.queue_id == queue_id
+                and claim.status in (S.IN_REVIEW, S.APPEALED)
+                and claim.held_by_id is None
+                and claim.sla_escalated_at is None
+            ):
+                continue
+            lifecycle.claim_change(
+                claim,
+                touch=False,
                 queue=target,
                 sla_escalated_at=now,
                 review_deadline=now + dt.timedelta(hours=target.sla_hours),
                 updated_at=now,
             )
-            if changed != 1:
-                continue
             audit.record(
                 action="sla_escalated",
                 actor=system,

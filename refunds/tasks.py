@@ -90,3 +90,10 @@ def claim_status_counts_compact_task() -> int:
     from refunds import lifecycle
 
     return lifecycle.counts_compact()
+
+
+@shared_task
+def queue_waiting_counts_compact_task() -> int:
+    from refunds import queue_counts
+
+    return queue_counts.compact()

@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.utils import timezone
 
-from refunds import selectors
+from refunds import queue_counts, selectors
 from refunds.models import ClaimStatus as S
 from refunds.models import RefundClaim, ReviewQueue
 from refunds.routing import default_queue
@@ -49,7 +49,9 @@ def test_the_queue_overview_counts_waiting_appeals_and_overdue_per_queue(
     _waiting(make_claim, shop_a, standard, hours=5)
     appealed = _waiting(make_claim, shop_a, standard, hours=5)
     RefundClaim.objects.filter(pk=appealed).update(status=S.APPEALED)
-    with django_assert_max_num_queries(2):
+    queue_counts.rebuild()  # the claims were written around the lifecycle above
+    # the queues, their waiting counters, the claims due earlier this hour
+    with django_assert_max_num_queries(3):
         queues = {q.slug: q for q in selectors.review_queue_overview()}
     row = queues[standard.slug]
     assert (row.waiting, row.appeals, row.overdue) == (3, 1, 1)

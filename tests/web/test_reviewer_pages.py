@@ -89,11 +89,12 @@ def test_queue_list_query_count_does_not_grow_with_claims(
 
     # session, user, the reviewer check and the reviewer's roles for the platform scope
     # (groups, shops, platform), the queues with waiting claims, the head of each and of
-    # the claims of no queue, queue counts, queues, held count, two scoring thresholds:
-    # 13 plus one per queue holding waiting claims (a buyer's later claims are routed to
+    # the claims of no queue, the queues (each with its take probe), their waiting
+    # counters, their claims due earlier this hour, held count, two scoring thresholds:
+    # 14 plus one per queue holding waiting claims (a buyer's later claims are routed to
     # the repeat-claimant queue), never one per claim
     queues = RefundClaim.objects.filter(status="in_review").values("queue").distinct().count()
-    with django_assert_num_queries(13 + queues):
+    with django_assert_num_queries(14 + queues):
         response = client.get(reverse("review_queues"), **EN)
     assert response.status_code == 200
 
