@@ -1088,17 +1088,17 @@ def seed_hashes(url: str, rows: int) -> dict:
         )
         # Each photo's three crop hashes (evidence.hashing.crop_hashes), pseudo-random too.
         cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'evidence_crophash' "
-            "AND indexname NOT LIKE '%%_pkey'"
-        )
-        for (name,) in cursor.fetchall():
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute(
             "SELECT conname FROM pg_constraint WHERE conrelid = "
             "'evidence_crophash'::regclass AND contype IN ('u', 'f')"
         )
         for (name,) in cursor.fetchall():
             cursor.execute(f'ALTER TABLE evidence_crophash DROP CONSTRAINT "{name}"')
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'evidence_crophash' "
+            "AND indexname NOT LIKE '%%_pkey'"
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(
             """INSERT INTO evidence_crophash (evidence_id, percent, phash, phash_0, phash_1,
                    phash_2, phash_3)
