@@ -1738,7 +1738,11 @@ class ReferenceMatchCheck(Check):
         measured: float | None = None
         for i, (distance, reference, features) in enumerate(tried):
             similarity = first_fits[i] if i < len(first_fits) else None
-            if similarity is None or similarity.inliers < MIN_INLIERS:
+            # The matches, not the similarity's inliers: a screen seen small and on a
+            # slant can leave the similarity under MIN_INLIERS and the homography over.
+            if similarity is None or similarity.pairs is None:
+                continue
+            if len(similarity.pairs[0]) < MIN_INLIERS:
                 continue
             fits = [similarity]
             slanted = register_perspective(claim, features, similarity)

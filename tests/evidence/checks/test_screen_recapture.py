@@ -239,3 +239,20 @@ def test_another_product_of_the_same_layout_on_a_monitor_is_no_recapture():
         reference_match._display_agreement(claim, reference, similarity.homography)
         < reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
     )
+
+
+def test_a_small_slanted_screen_the_similarity_fits_too_few_points_of_is_still_looked_at():
+    # given the listing on a BGR-stripe panel seen small (14 % of the frame) and on a
+    # slant: the similarity keeps 19 of the matches (under MIN_INLIERS), the homography
+    # fitted to the same matches 27 and the whole picture; the grid is strong (41,000)
+    artwork = synthetic.render_flat_artwork(304)
+    image, truth = _screen_case(artwork, 22013, "stain", [22, 13, 17])
+    context = context_for(artwork)
+    claim = reference_match.compute_features(image)
+    similarity = reference_match.register(claim, context.references[0].features)
+    assert similarity.inliers < reference_match.MIN_INLIERS
+
+    findings = run(image, context)
+
+    assert findings["reference_screen_recapture"].details["fit"] == "homography"
+    assert boxed(findings["reference_altered_region"], truth)
