@@ -1591,15 +1591,6 @@ def _structure_agreement(claim: ImageFeatures, reference: ImageFeatures, h: np.n
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-9))
 
 
-def _same_picture(claim: ImageFeatures, reference: ImageFeatures, r: Registration) -> bool:
-    """For a screen's geometry: is the picture in the photo the reference's, by its
-    edges (:func:`_structure_agreement`) or, where moire and the display's tone pull
-    those down, by the display model (:func:`_display_agreement`)?"""
-    if _structure_agreement(claim, reference, r.homography) >= RECAPTURE_MIN_STRUCTURE:
-        return True
-    return _display_agreement(claim, reference, r.homography) >= RECAPTURE_MIN_DISPLAY_AGREEMENT
-
-
 def _better(
     best: _Match | None,
     registration: Registration | None,
@@ -1748,25 +1739,39 @@ class ReferenceMatchCheck(Check):
             slanted = register_perspective(claim, features, similarity)
             if slanted is not None:
                 fits.append(slanted)
-            shown = [
-                r for r in fits if _shows_whole_picture(r) and _same_picture(claim, features, r)
+            whole = sorted((r for r in fits if _shows_whole_picture(r)), key=lambda r: -r.inliers)
+            by_edges = [
+                r
+                for r in whole
+                if _structure_agreement(claim, features, r.homography) >= RECAPTURE_MIN_STRUCTURE
             ]
-            if not shown:
+            # The display model costs ~0.25 s of CPU: asked only of a fit whose picture
+            # carries a screen's grid, which honest photos almost never do.
+            found = None
+            for registration in by_edges[:1] or whole:
+                source = _oriented_source(image)
+                f = source.shape[1] / claim.width
+                rw, rh = features.width, features.height
+                corners = np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]])
+                quad = cv2.perspectiveTransform(corners, registration.homography)[0] * f
+                strength = screen_recapture.grid_strength(
+                    source, quad, _reference_tiles(features, registration.homography, f)
+                )
+                if strength is None:
+                    continue
+                measured = max(measured or 0.0, strength)
+                if strength < screen_recapture.MIN_GRID_STRENGTH:
+                    continue
+                if (
+                    by_edges
+                    or _display_agreement(claim, features, registration.homography)
+                    >= RECAPTURE_MIN_DISPLAY_AGREEMENT
+                ):
+                    found = registration, strength
+                    break
+            if found is None:
                 continue
-            registration = max(shown, key=lambda r: r.inliers)
-            source = _oriented_source(image)
-            f = source.shape[1] / claim.width
-            rw, rh = features.width, features.height
-            corners = np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]])
-            quad = cv2.perspectiveTransform(corners, registration.homography)[0] * f
-            strength = screen_recapture.grid_strength(
-                source, quad, _reference_tiles(features, registration.homography, f)
-            )
-            if strength is None:
-                continue
-            measured = max(measured or 0.0, strength)
-            if strength < screen_recapture.MIN_GRID_STRENGTH:
-                continue
+            registration, strength = found
             recapture = FindingData(
                 code="reference_screen_recapture",
                 severity=Severity.CRITICAL,
