@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from evidence import verdicts
-from evidence.checks import screen_recapture
+from evidence.checks import reference_match, screen_recapture
 from testing import frames, synthetic
 from tests.evidence.checks.conftest_visual import box_iou, contains_centre, decoded
-from tests.evidence.checks.test_reference_match_frames import context_for, downloaded, run
+from tests.evidence.checks.test_reference_match_frames import boxed, context_for, downloaded, run
 
 UPRIGHT = np.eye(2)
 
@@ -171,3 +171,88 @@ def test_an_altered_region_on_a_copy_is_still_an_edited_copy():
     ]
 
     assert verdicts.decide(rows).code == verdicts.EDITED_COPY
+
+
+def _screen_case(
+    picture: synthetic.SyntheticPhoto, damage_seed: int, kind: str, rng_seed: list[int]
+):
+    """The benchmark's screen case (bench/quality_screens.py): damage painted on the
+    listing, shown on a screen, photographed (hard settings), uploaded as a JPEG."""
+    rng = np.random.default_rng(rng_seed)
+    if damage_seed:
+        forgery = synthetic.paint_damage(
+            downloaded(picture), damage_seed, kind=kind, region=picture.product_box
+        )
+        image, box = forgery.image, forgery.damage_box
+    else:
+        image, box = downloaded(picture), None
+    photo, truth, _ = frames.screen_photo(image, box, rng)
+    return decoded(photo, quality=int(rng.integers(80, 96))), truth
+
+
+def test_a_screen_whose_moire_pulls_the_edges_apart_is_told_by_the_display_model():
+    # given the listing on an RGB-stripe panel (3.5 px pitch) photographed from a step
+    # back: the picture covers a tenth of the frame, moire bands and the display's tone
+    # pull the edge correlation under RECAPTURE_MIN_STRUCTURE (0.83), though the grid is
+    # strong (41,000)
+    listing = synthetic.render_product_photo(120)
+    image, truth = _screen_case(listing, 11008, "tear", [11, 8, 17])
+    context = context_for(listing)
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    fits = [reference_match.register(claim, reference)]
+    fits.append(reference_match.register_perspective(claim, reference, fits[0]))
+    assert all(
+        reference_match._structure_agreement(claim, reference, r.homography)
+        < reference_match.RECAPTURE_MIN_STRUCTURE
+        for r in fits
+    )
+
+    findings = run(image, context)
+
+    recapture = findings["reference_screen_recapture"]
+    assert recapture.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
+    assert boxed(findings["reference_altered_region"], truth)
+
+
+def test_another_product_of_the_same_layout_on_a_monitor_is_no_recapture():
+    # given the buyer's monitor showing another product of the shop, shot the same way
+    # (same background and pose): the fit explains 61 % of the matches over the whole
+    # picture and the screen's grid is strong (29,000), but the listing does not
+    # explain the picture through any display's tone (display agreement 0.65 < 0.85)
+    listing = synthetic.render_product_photo(123)
+    other = synthetic.render_product_photo(105)
+    rng = np.random.default_rng([22, 0, 17])
+    photo, _, _ = frames.screen_photo(downloaded(other), None, rng)
+    image = decoded(photo, quality=int(rng.integers(80, 96)))
+    context = context_for(listing)
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    similarity = reference_match.register(claim, reference)
+    assert reference_match._shows_whole_picture(similarity)
+
+    findings = run(image, context)
+
+    assert "reference_screen_recapture" not in findings
+    assert "reference_copy" not in findings
+    assert (
+        reference_match._display_agreement(claim, reference, similarity.homography)
+        < reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
+    )
+
+
+def test_a_small_slanted_screen_the_similarity_fits_too_few_points_of_is_still_looked_at():
+    # given the listing on a BGR-stripe panel seen small (14 % of the frame) and on a
+    # slant: the similarity keeps 19 of the matches (under MIN_INLIERS), the homography
+    # fitted to the same matches 27 and the whole picture; the grid is strong (41,000)
+    artwork = synthetic.render_flat_artwork(304)
+    image, truth = _screen_case(artwork, 22013, "stain", [22, 13, 17])
+    context = context_for(artwork)
+    claim = reference_match.compute_features(image)
+    similarity = reference_match.register(claim, context.references[0].features)
+    assert similarity.inliers < reference_match.MIN_INLIERS
+
+    findings = run(image, context)
+
+    assert findings["reference_screen_recapture"].details["fit"] == "homography"
+    assert boxed(findings["reference_altered_region"], truth)
