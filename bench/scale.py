@@ -1057,7 +1057,7 @@ def seed_hashes(url: str, rows: int) -> dict:
     )
     indexes = ["evidence_mih_0", "evidence_mih_1", "evidence_mih_2", "evidence_mih_3"]
     with connection.cursor() as cursor:
-        # Only the lookup's four chunk indexes are rebuilt after the insert; the others
+        # Only the lookup's chunk indexes are rebuilt after the insert; the others
         # (uniqueness of uuid and file per claim, sha256, foreign keys) serve no lookup and
         # would only make 10M inserts slower on this shared host.
         cursor.execute(
@@ -1109,10 +1109,14 @@ def seed_hashes(url: str, rows: int) -> dict:
                                           ::bit(64)::bigint AS h) AS g"""
         )
         for i, name in enumerate(indexes):
-            cursor.execute(f"CREATE INDEX {name} ON evidence_evidencefile (phash_{i})")
+            # The product's own (migration evidence 0008): partial and covering.
+            cursor.execute(
+                f"CREATE INDEX {name} ON evidence_evidencefile (phash_{i}) "
+                "INCLUDE (phash, id) WHERE attached_to = 'claim' AND phash IS NOT NULL"
+            )
             cursor.execute(
                 f"CREATE INDEX crophash_mih_{i} ON evidence_crophash (phash_{i}) "
-                "INCLUDE (phash, evidence_id)"
+                "INCLUDE (phash, evidence_id, percent)"
             )
     connection.close()
     import psycopg

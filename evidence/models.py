@@ -229,7 +229,9 @@ class CropHash(models.Model):
         indexes = [
             # As evidence_mih_<i>: the chunk, then what verifies a candidate in the index.
             models.Index(
-                fields=[f"phash_{i}"], include=["phash", "evidence"], name=f"crophash_mih_{i}"
+                fields=[f"phash_{i}"],
+                include=["phash", "evidence", "percent"],
+                name=f"crophash_mih_{i}",
             )
             for i in range(4)
         ]

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('evidence', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='crop_hashes', to='evidence.evidencefile')),
             ],
             options={
-                'indexes': [models.Index(fields=['phash_0'], include=('phash', 'evidence'), name='crophash_mih_0'), models.Index(fields=['phash_1'], include=('phash', 'evidence'), name='crophash_mih_1'), models.Index(fields=['phash_2'], include=('phash', 'evidence'), name='crophash_mih_2'), models.Index(fields=['phash_3'], include=('phash', 'evidence'), name='crophash_mih_3')],
+                'indexes': [models.Index(fields=['phash_0'], include=('phash', 'evidence', 'percent'), name='crophash_mih_0'), models.Index(fields=['phash_1'], include=('phash', 'evidence', 'percent'), name='crophash_mih_1'), models.Index(fields=['phash_2'], include=('phash', 'evidence', 'percent'), name='crophash_mih_2'), models.Index(fields=['phash_3'], include=('phash', 'evidence', 'percent'), name='crophash_mih_3')],
                 'constraints': [models.UniqueConstraint(fields=('evidence', 'percent'), name='crophash_one_per_rung')],
             },
         ),
