@@ -77,6 +77,7 @@ logger = logging.getLogger(__name__)
 
 FEATURES_VERSION = 1
 ORB_FEATURES = 1000
+ORB_SCALE_FACTOR = 1.2  # between the levels of ORB's image pyramid
 FEATURE_LONG_SIDE = 1024  # keypoints are in the working copy's coordinates
 DIFF_LONG_SIDE = 512  # the difference map is computed at this size
 THUMBNAIL_JPEG_QUALITY = 92
@@ -201,6 +202,13 @@ SUB_FRAME_SCALE_RANGE = (0.05, 5.0)
 SUB_FRAME_MAX_ROTATION = 2.0  # degrees
 SUB_FRAME_MIN_INSIDE = 0.6  # of the reference that must lie inside the frame
 SUB_FRAME_MARGIN = 0.02  # of the located box, added on each side before cutting it out
+# Not searched when the ordinary registration has already judged the part as well as the
+# search would: the located picture covers at least MIN_CLAIM_OVERLAP of the frame (its
+# framing did not stop the ordinary fit), and cutting it out would give it less than one
+# step of ORB's pyramid (scaleFactor 1.2) more pixels than the working copy does. An
+# honest photo taken nearly from the listing's angle is such a "part" (measured: 0.69-0.91
+# of the frame, 1.03-1.14x); the copies found inside a frame covered 0.46 of it at most.
+SUB_FRAME_MIN_GAIN = ORB_SCALE_FACTOR
 TALL_FRAME_ASPECT = 1.9  # phone screens are 2.0-2.2 : 1; 16:9 photos (1.78) are not tall
 LARGE_SHORT_SIDE = 1024
 LARGE_LONG_SIDE = 2600
@@ -321,7 +329,9 @@ def compute_features(image: DecodedImage | np.ndarray) -> ImageFeatures:
 def _compute_features(image: DecodedImage | np.ndarray) -> ImageFeatures:
     bgr = _working_array(image)
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    orb = cv2.ORB_create(nfeatures=ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+    orb = cv2.ORB_create(
+        nfeatures=ORB_FEATURES, scaleFactor=ORB_SCALE_FACTOR, nlevels=8, fastThreshold=12
+    )
     keypoints, descriptors = orb.detectAndCompute(gray, None)
     if descriptors is None or not keypoints:
         points = np.zeros((0, 2), np.float32)
@@ -1183,7 +1193,7 @@ def large_features(image: DecodedImage) -> tuple[np.ndarray, np.ndarray]:
         )
         gray = cv2.cvtColor(large, cv2.COLOR_BGR2GRAY)
         orb = cv2.ORB_create(
-            nfeatures=LARGE_ORB_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12
+            nfeatures=LARGE_ORB_FEATURES, scaleFactor=ORB_SCALE_FACTOR, nlevels=8, fastThreshold=12
         )
         keypoints, descriptors = orb.detectAndCompute(gray, None)
         if descriptors is None or not keypoints:
@@ -1197,9 +1207,10 @@ def large_features(image: DecodedImage) -> tuple[np.ndarray, np.ndarray]:
 
 def _located_box(
     h: np.ndarray, reference: ImageFeatures, width: int, height: int
-) -> tuple[float, float, float, float] | None:
+) -> tuple[float, float, float, float, float] | None:
     """Where similarity ``h`` puts ``reference`` in a ``width`` x ``height`` frame, when
-    it is a plausible picture shown in it: upright, a sane scale, mostly inside."""
+    it is a plausible picture shown in it: upright, a sane scale, mostly inside. The box
+    (x0, y0, x1, y1), then the fraction of the frame the picture covers."""
     rotation = float(np.degrees(np.arctan2(h[1, 0], h[0, 0])))
     scale = float(np.hypot(h[0, 0], h[1, 0]))
     low, high = SUB_FRAME_SCALE_RANGE
@@ -1213,7 +1224,7 @@ def _located_box(
     rw, rh = reference.width, reference.height
     corners = cv2.perspectiveTransform(np.float64([[[0, 0], [rw, 0], [rw, rh], [0, rh]]]), h)[0]
     (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
-    return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1)
+    return max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1), claim_overlap
 
 
 def _locate(
@@ -1221,9 +1232,10 @@ def _locate(
     claim: ImageFeatures,
     reference: ImageFeatures,
     first_fit: Registration | None,
-) -> tuple[float, float, float, float] | None:
-    """Where ``reference`` may be shown inside the claim frame (working-copy box), from
-    the working copy's fit or, in a tall frame, from a larger copy's features."""
+) -> tuple[float, float, float, float, float] | None:
+    """Where ``reference`` may be shown inside the claim frame (working-copy box, then the
+    fraction of the frame it covers), from the working copy's fit or, in a tall frame,
+    from a larger copy's features."""
     w, h = claim.width, claim.height
     if (
         first_fit is not None
@@ -1250,6 +1262,14 @@ def _locate(
     return _located_box(matrix, reference, w, h)
 
 
+def sub_frame_gain(part_size: tuple[int, int], source_scale: float) -> float:
+    """How many times finer a part of ``part_size`` source pixels (``source_scale``
+    source pixels to a working-copy pixel) is registered when cut out than in the
+    working copy: its features are computed at FEATURE_LONG_SIDE, never enlarged."""
+    long_side = max(part_size)
+    return min(FEATURE_LONG_SIDE, long_side) / (long_side / source_scale)
+
+
 def register_inside_frame(
     image: DecodedImage,
     claim: ImageFeatures,
@@ -1259,11 +1279,12 @@ def register_inside_frame(
     """``reference`` found as a part of a larger claim frame (a screenshot, a chat, a
     collage): located (:func:`_locate`), cut out of the sharpest decoded copy and
     registered as a photo of its own, by a similarity and, where called for, a
-    homography (:func:`settle_slant`). None when it is not located."""
+    homography (:func:`settle_slant`). None when it is not located, or when the ordinary
+    registration already judged it as well (:data:`SUB_FRAME_MIN_GAIN`)."""
     located = _locate(image, claim, reference, first_fit)
     if located is None:
         return None
-    x0, y0, x1, y1 = located
+    x0, y0, x1, y1, cover = located
     mx, my = SUB_FRAME_MARGIN * (x1 - x0), SUB_FRAME_MARGIN * (y1 - y0)
     source = _oriented_source(image)
     f = source.shape[1] / claim.width
@@ -1271,6 +1292,10 @@ def register_inside_frame(
     sx1 = min(source.shape[1], int(np.ceil((x1 + mx) * f)))
     sy1 = min(source.shape[0], int(np.ceil((y1 + my) * f)))
     if sx1 - sx0 < 64 or sy1 - sy0 < 64:
+        return None
+    if cover >= MIN_CLAIM_OVERLAP and sub_frame_gain((sx1 - sx0, sy1 - sy0), f) < (
+        SUB_FRAME_MIN_GAIN
+    ):
         return None
     part = compute_features(np.ascontiguousarray(source[sy0:sy1, sx0:sx1]))
     registration = settle_slant(part, reference, register(part, reference))

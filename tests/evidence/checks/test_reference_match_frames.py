@@ -8,9 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from evidence.checks import screen_recapture
+from evidence.checks import reference_match, screen_recapture
 from evidence.checks.base import CheckContext, ReferencePhoto, Severity
-from evidence.checks.reference_match import ReferenceMatchCheck, compute_features
+from evidence.checks.reference_match import (
+    ReferenceMatchCheck,
+    compute_features,
+    register,
+    register_inside_frame,
+)
 from evidence.checks.registry import default_weights
 from testing import frames, synthetic
 from tests.evidence.checks.conftest_visual import box_iou, contains_centre, decoded
@@ -279,3 +284,40 @@ def test_honest_photos_re_shared_or_heavily_compressed_stay_quiet(quality):
             "reference_altered_region",
             "reference_screen_recapture",
         } & set(findings)
+
+
+def test_a_picture_filling_most_of_the_frame_is_not_searched_again(monkeypatch):
+    # given the listing with a thin border round it: located as "a part" of the frame
+    # (84 % of it), but the ordinary registration saw it at the working copy's resolution
+    listing = synthetic.render_product_photo(105)
+    picture = downloaded(listing)
+    h, w = picture.shape[:2]
+    framed = cv2.copyMakeBorder(
+        picture, h // 24, h // 24, w // 24, w // 24, cv2.BORDER_CONSTANT, value=(240, 240, 240)
+    )
+    image = decoded(framed, quality=90)
+    claim = compute_features(image)
+    reference = compute_features(picture)
+    first_fit = register(claim, reference)
+    assert 0.5 <= first_fit.claim_overlap < 0.95
+    computed = []
+    monkeypatch.setattr(
+        reference_match,
+        "compute_features",
+        lambda array: computed.append(array.shape) or compute_features(array),
+    )
+
+    # when the sub-frame search is asked for it
+    found = register_inside_frame(image, claim, reference, first_fit)
+
+    # then it is not cut out and registered a second time
+    assert found is None
+    assert computed == []
+
+
+def test_the_sub_frame_gain_is_the_resolution_a_part_gains_when_cut_out():
+    # a 12 MP photo's 2000-px decode, its 1024-px working copy (1.953 source px each)
+    assert reference_match.sub_frame_gain((1980, 1500), 2000 / 1024) == pytest.approx(1.01, 0.01)
+    assert reference_match.sub_frame_gain((1000, 800), 2000 / 1024) == pytest.approx(2000 / 1024)
+    # a small photo: the working copy is all there is, nothing to gain
+    assert reference_match.sub_frame_gain((600, 400), 1.0) == 1.0
