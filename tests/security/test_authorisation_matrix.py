@@ -336,6 +336,9 @@ EXPECTED: dict[str, dict[str, dict[str, dict[str, Answer]]]] = {
     "api:order-list": {"-": {"GET": API_LIST, "POST": API_CREATE_FOR_A}},
     "api:order-detail": {"spare_order": {"GET": API_READ_A, "POST": API_405}},
     "api:claim-list": {"-": {"GET": API_LIST, "POST": API_CREATE_FOR_A}},
+    # A batch answers 200 whatever its items' results: client B's item naming shop A is
+    # refused inside it and writes nothing.
+    "api:claim-batch": {"-": {"GET": API_405, "POST": API_CREATE_FOR_A}},
     "api:claim-detail": {"claim_waiting": {"GET": API_READ_A, "POST": API_405}},
     "api:claim-decisions": {"claim_decided": {"GET": API_READ_A, "POST": API_405}},
     "api:claim-evidence": {"claim_in_review": {"GET": API_READ_A, "POST": API_WRITE_A}},
@@ -417,6 +420,17 @@ BODIES = {
     ("api:claim-list", "POST"): lambda w: (
         "json",
         {"order": w.spare_order.pk, "amount": "9.00", "reason": "damaged"},
+    ),
+    ("api:claim-batch", "POST"): lambda w: (
+        "json",
+        {
+            "items": [
+                {
+                    "order": {**_order_body(w), "platform_id": f"order-{SHOP_A_TAG}-batch"},
+                    "claim": {"amount": "9.00", "reason": "damaged"},
+                }
+            ]
+        },
     ),
     ("api:claim-evidence", "POST"): lambda w: (
         "form",
