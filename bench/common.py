@@ -1,4 +1,5 @@
-"""Shared plumbing of the benchmarks: Django set-up, one-core pinning, machine facts, stats.
+"""Shared plumbing of the benchmarks: Django set-up, one-core pinning, a throw-away stack,
+machine facts, stats.
 
 The benchmarks are run as scripts (``python bench/quality.py``), so this module also puts
 the project root on ``sys.path`` before anything imports Django or the project's apps.
@@ -62,6 +63,54 @@ def django_setup(database_url: str | None = None) -> None:
     import django
 
     django.setup()
+
+
+class Stack:
+    """A throw-away PostgreSQL database (+ Redis broker and cache databases) a benchmark
+    runs the product against in subprocesses (gunicorn, Celery, ``manage.py``)."""
+
+    def __init__(self, *, database_url, broker_url, var_dir, cache_url=None, extra=None):
+        self.database_url = database_url
+        self.broker_url = broker_url
+        self.cache_url = cache_url
+        self.var_dir = Path(var_dir)
+        self.extra = dict(extra or {})
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": self.database_url,
+            "CELERY_BROKER_URL": self.broker_url,
+            "CACHE_URL": self.cache_url or "locmemcache://",
+            "CLAIMLENS_VAR_DIR": str(self.var_dir),
+            "DEBUG": "0",
+            **self.extra,
+        }
+
+    def reset(self) -> None:
+        """Drop and create the database; empty the broker's (and the cache's) Redis db."""
+        import psycopg
+        import redis
+
+        server, name = self.database_url.rsplit("/", 1)
+        with psycopg.connect(server + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        redis.Redis.from_url(self.broker_url).flushdb()
+        if self.cache_url:
+            redis.Redis.from_url(self.cache_url.replace("rediscache://", "redis://")).flushdb()
+
+    def manage(self, *args: str) -> str:
+        """``manage.py`` against the stack; its standard output."""
+        return subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
 
 
 def machine() -> dict:

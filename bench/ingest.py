@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, machine, md_table, percentile, write_json, write_text  # noqa: E402
+from bench.common import ROOT, Stack, machine, md_table, percentile, write_json, write_text  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
 DATABASE_URL = os.environ.get(
@@ -50,45 +50,20 @@ CACHE_URL = os.environ.get("BENCH_INGEST_CACHE_URL", "rediscache://127.0.0.1:638
 VAR_DIR = ROOT / "var" / "bench-ingest"
 
 
-def stack_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": DATABASE_URL,
-        "CELERY_BROKER_URL": BROKER_URL,
-        "CACHE_URL": CACHE_URL,
-        "CLAIMLENS_VAR_DIR": str(VAR_DIR),
-        "DEBUG": "0",
+STACK = Stack(
+    database_url=DATABASE_URL,
+    broker_url=BROKER_URL,
+    cache_url=CACHE_URL,
+    var_dir=VAR_DIR,
+    extra={
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         # Capacity, not the throttles (which stay on: their cache round trips are measured).
         "API_RATE": "1000000/min",
         "API_BATCH_RATE": "1000000/min",
         # Every worker keeps its connection through a phase, so its backend's CPU is counted.
         "CONN_MAX_AGE": "600",
-    }
-
-
-def reset() -> None:
-    import psycopg
-    import redis
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    redis.Redis.from_url(BROKER_URL).flushdb()
-    redis.Redis.from_url(CACHE_URL.replace("rediscache://", "redis://")).flushdb()
-
-
-def manage(*args: str) -> str:
-    return subprocess.run(
-        [str(VENV_BIN / "python"), "manage.py", *args],
-        cwd=ROOT,
-        env=stack_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    },
+)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -226,9 +201,9 @@ def main() -> None:
     parser.add_argument("--label", default="")
     args = parser.parse_args()
 
-    reset()
-    manage("migrate", "--no-input")
-    token = manage("create_platform_client", "ingest-bench").split("token: ")[1].split()[0]
+    STACK.reset()
+    STACK.manage("migrate", "--no-input")
+    token = STACK.manage("create_platform_client", "ingest-bench").split("token: ")[1].split()[0]
     import socket
 
     with socket.socket() as sock:
@@ -249,7 +224,7 @@ def main() -> None:
             "120",
         ],
         cwd=ROOT,
-        env=stack_env(),
+        env=STACK.env(),
         stdout=log,
         stderr=log,
     )

@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api_integration import multipart  # noqa: E402
-from bench.common import ROOT, machine, md_table, percentile, write_json, write_text  # noqa: E402
+from bench.common import ROOT, Stack, machine, md_table, percentile, write_json, write_text  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
 DATABASE_URL = os.environ.get(
@@ -54,45 +54,12 @@ VAR_DIR = ROOT / "var" / "bench-load"
 # --- the stack ------------------------------------------------------------------------------
 
 
-def stack_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": DATABASE_URL,
-        "CELERY_BROKER_URL": BROKER_URL,
-        "CACHE_URL": "locmemcache://",
-        "CLAIMLENS_VAR_DIR": str(VAR_DIR),
-        "DEBUG": "0",
-        "API_RATE": "1000000/min",  # measure capacity, not the throttle
-    }
-
-
-def reset_database() -> None:
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def purge_broker() -> None:
-    import redis
-
-    redis.Redis.from_url(BROKER_URL).flushdb()
-
-
-def manage(*args: str) -> str:
-    result = subprocess.run(
-        [str(VENV_BIN / "python"), "manage.py", *args],
-        cwd=ROOT,
-        env=stack_env(),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
+STACK = Stack(
+    database_url=DATABASE_URL,
+    broker_url=BROKER_URL,
+    var_dir=VAR_DIR,
+    extra={"API_RATE": "1000000/min"},  # measure capacity, not the throttle
+)
 
 
 def free_port() -> int:
@@ -104,7 +71,7 @@ def free_port() -> int:
 def start(command: list[str], log: str) -> subprocess.Popen:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     handle = open(VAR_DIR / log, "w")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(command, cwd=ROOT, env=stack_env(), stdout=handle, stderr=handle)
+    return subprocess.Popen(command, cwd=ROOT, env=STACK.env(), stdout=handle, stderr=handle)
 
 
 def stop(process: subprocess.Popen | None) -> None:
@@ -308,10 +275,9 @@ def main() -> None:
 
     print("preparing photos and a fresh database...", flush=True)
     listings, buyer_photos = photos()
-    reset_database()
-    purge_broker()
-    manage("migrate", "--no-input")
-    token = manage("create_platform_client", "load-bench").split("token: ")[1].split()[0]
+    STACK.reset()
+    STACK.manage("migrate", "--no-input")
+    token = STACK.manage("create_platform_client", "load-bench").split("token: ")[1].split()[0]
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     web = start(
