@@ -5,6 +5,7 @@ a client-scoped selector, so another tenant's id is a 404."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
@@ -44,9 +45,6 @@ from refunds import services
 from refunds.audit import Actor
 from refunds.models import ClaimStatus, Order, RefundClaim, WebhookEndpoint
 from refunds.services import ItemInput, buyer_upsert, claim_submit, claim_withdraw
-
-MAX_JSON_BYTES = 1024 * 1024
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     IDEMPOTENCY_HEADER,
@@ -90,7 +88,6 @@ class ApiView:
     parser_classes = [JSONParser]
     content_negotiation_class = JSONOnlyNegotiation
     pagination_class = ApiPagination
-    max_body_bytes = MAX_JSON_BYTES
 
     @property
     def client(self):
@@ -134,10 +131,11 @@ class ApiView:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
+        # The web forms' limits (config/settings.py): one number for photos, one for JSON.
         limit = (
-            MAX_UPLOAD_BYTES
+            settings.UPLOAD_MAX_REQUEST_BYTES
             if request.content_type.startswith("multipart/")
-            else (self.max_body_bytes)
+            else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         )
         if length > limit:
             raise ProblemError(

@@ -234,10 +234,10 @@ STORAGES = {
 # collectstatic step for the demo); production serves the collected, hashed files.
 WHITENOISE_USE_FINDERS = not PRODUCTION
 # Request size limits. A web form's whole body, photos included, is refused from its
-# Content-Length before anything reads it (config/middleware.py), over the API's own
-# multipart limit (api.views.MAX_UPLOAD_BYTES, the same number; 25 MB per photo is
-# evidence.imaging.MAX_BYTES). A body without files, and the fields beside the files,
-# over DATA_UPLOAD_MAX_MEMORY_SIZE (the API's JSON limit, 1 MB). Uploaded files over
+# Content-Length before anything reads it (config/middleware.py; the API's views read the
+# same two numbers: api.views.ApiView.initial), over UPLOAD_MAX_REQUEST_BYTES (25 MB per
+# photo is evidence.imaging.MAX_BYTES). A body without files, and the fields beside the
+# files, over DATA_UPLOAD_MAX_MEMORY_SIZE (1 MB). Uploaded files over
 # FILE_UPLOAD_MAX_MEMORY_SIZE are spooled to a temporary file instead of memory.
 UPLOAD_MAX_REQUEST_BYTES = 100 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024

@@ -139,11 +139,8 @@ def test_oversized_upload_is_413(api_a, product_a, monkeypatch):
     assert response.json()["code"] == "file_too_large"
 
 
-def test_request_body_over_the_limit_is_413_before_parsing(api_a, monkeypatch):
-    from api import views
-
-    monkeypatch.setattr(views, "MAX_JSON_BYTES", 10)
-    monkeypatch.setattr(views.ApiView, "max_body_bytes", 10)
+def test_request_body_over_the_limit_is_413_before_parsing(api_a, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
     response = api_a.post("/api/v1/claims/", {"description": "x" * 100}, format="json")
     assert response.status_code == 413
     assert response.json()["code"] == "request_too_large"

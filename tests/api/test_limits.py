@@ -5,7 +5,6 @@ picture over the pixel budget (even one past Pillow's own 178 MP bomb limit), 41
 from __future__ import annotations
 
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from evidence.models import EvidenceFile
@@ -31,7 +30,19 @@ def test_picture_over_the_pixel_budget_is_413_too_many_pixels(
     assert not EvidenceFile.objects.filter(product=product_a).exists()
 
 
-def test_the_web_forms_and_the_api_share_the_multipart_limit():
-    from api import views
+def test_the_api_refuses_a_multipart_body_over_the_web_forms_limit(api_a, product_a, settings):
+    """One number for both (settings.UPLOAD_MAX_REQUEST_BYTES): lowering it lowers the
+    API's multipart limit too, refused from the Content-Length before anything is read."""
+    from tests.api.conftest import png_bytes
 
-    assert settings.UPLOAD_MAX_REQUEST_BYTES == views.MAX_UPLOAD_BYTES
+    settings.UPLOAD_MAX_REQUEST_BYTES = 10_000
+    response = api_a.post(
+        f"/api/v1/products/{product_a.pk}/photos/",
+        {"file": SimpleUploadedFile("big.png", png_bytes() + bytes(20_000), "image/png")},
+        format="multipart",
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
+    assert not EvidenceFile.objects.filter(product=product_a).exists()
