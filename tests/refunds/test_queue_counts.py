@@ -237,3 +237,75 @@ def test_the_queues_page_reads_the_counters_in_a_fixed_number_of_queries(
         response = client.get("/review/", HTTP_ACCEPT_LANGUAGE="en")
     assert {q.pk: q for q in response.context["queues"]}[standard.pk].waiting == 8
     assert _exact()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reviewers_taking_releasing_and_deciding_at_once_beside_compaction_keep_the_counts_exact(
+    django_user_model, make_claim, shop_a, alice
+):
+    """Six reviewers on their own connections take, give back and decide claims at the
+    same time as the compaction folds the delta rows: the counters still equal a recount
+    (appending never updates a row, so no writer's move is lost, and the compaction
+    deletes only the rows it sums)."""
+    import threading
+
+    from django.db import connection
+
+    from refunds.exceptions import NothingToReview
+    from tests.conftest import _member_of
+
+    reviewers = [_member_of(django_user_model, f"counter{i}", "reviewers") for i in range(6)]
+    claims = [_in_review(make_claim, shop_a, alice) for _ in range(30)]
+    start = threading.Barrier(len(reviewers) + 1)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def review(reviewer, n):
+        try:
+            start.wait()
+            for step in range(6):
+                try:
+                    claim = services.claim_take_next(reviewer=reviewer)
+                except NothingToReview:
+                    break
+                if (n + step) % 3:
+                    services.claim_release(claim=claim, reviewer=reviewer)
+                else:
+                    services.claim_decide(
+                        claim=claim,
+                        reviewer=reviewer,
+                        outcome="refund_denied",
+                        rationale="A copy of the listing photo.",
+                    )
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def compact():
+        try:
+            start.wait()
+            while not done.is_set():
+                queue_counts.compact()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=review, args=(r, n)) for n, r in enumerate(reviewers)]
+    compactor = threading.Thread(target=compact)
+    for thread in [*threads, compactor]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    compactor.join()
+
+    assert errors == []
+    decided = RefundClaim.objects.filter(pk__in=[c.pk for c in claims], status="decided").count()
+    assert 0 < decided < len(claims)
+    assert _exact()
+    # (the same buyer's later claims are routed to the repeat-claimant queue)
+    waiting = sum(q.waiting for q in selectors.review_queue_overview())
+    assert waiting == len(claims) - decided
