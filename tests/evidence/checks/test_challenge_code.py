@@ -68,7 +68,10 @@ def test_codes_use_only_the_unambiguous_alphabet():
 
 def test_find_code_allows_one_misread_character():
     assert find_code("note: K7HD3P ok", "K7HD3P") == ("K7HD3P", 0)
-    assert find_code("K7H03P", "K7HD3P") == ("K7HD3P", 0)  # 0 is read as D
+    assert find_code("K7H03P", "K7HD3P") == ("K7H03P", 0)  # a 0 may be a D
+    assert find_code("DOFOHT", "D9F9HT") == ("DOFOHT", 0)  # an O may be a 9 (measured)
+    assert find_code("TATMXX", "7A7MXX") == ("TATMXX", 0)  # 7 and T (measured)
+    assert find_code("K7HO3P", "K7HA3P")[1] == 1  # but not an A
     assert find_code("K7HX3P", "K7HD3P")[1] == 1
     assert find_code("nothing here", "K7HD3P") is None
 
