@@ -425,7 +425,10 @@ def main() -> int:
     django_setup(url)
     if args.latency:
         runs = measure_latency(args.latency.split(","), args.serial, args.takes)
-        runs["code"] = str(Path(__file__).resolve().parent.parent)
+        import refunds
+
+        runs["code"] = str(Path(refunds.__file__).resolve().parent.parent)
+        print("code:", runs["code"])
         path = write_json(f"seed_queue-latency-{args.label}.json", runs)
         print(f"{args.label}: {runs['statements_per_take']} statements per take")
         print(

@@ -115,20 +115,38 @@ def queue_head(*, waiting: QuerySet[RefundClaim], queue_id: int | None) -> Query
 
 
 class TakeNextReads:
-    """The two reads of ``claim_take_next`` for one reviewer (and, optionally, one
-    queue): the queues holding a claim they may take (:func:`queues_in_take_order`) and
-    the head of one queue, locked (:func:`queue_head` ``FOR UPDATE``, ``SKIP LOCKED`` or
-    not). Their SQL is a function of the reviewer's id, their :class:`~refunds.policy.Roles`
-    (the whole input of :func:`refunds.policy.takeable_by`) and the queue's id, nothing
-    else: it is compiled from those querysets once and kept (:func:`take_next_reads`), so
-    a take does not build and compile the same ORM expressions again (a few ms of Python
-    per take, more than the statements' own execution: docs/performance.md)."""
+    """The reads of ``claim_take_next`` for one reviewer (and, optionally, one queue):
+    how many claims they hold (:func:`refunds.policy.open_lease_count`), the queues
+    holding a claim they may take (:func:`queues_in_take_order`) and the head of one
+    queue, locked (:func:`queue_head` ``FOR UPDATE``, ``SKIP LOCKED`` or not). Their SQL
+    is a function of the reviewer's id, their :class:`~refunds.policy.Roles` (the whole
+    input of :func:`refunds.policy.takeable_by`) and the queue's id, nothing else: it is
+    compiled from those querysets once and kept (:func:`take_next_reads`), so a take does
+    not build and compile the same ORM expressions again (a few ms of Python per take,
+    more than the statements' own execution: docs/performance.md, "take-next's
+    Python")."""
 
-    def __init__(self, waiting: QuerySet[RefundClaim], queue_id: int | None):
+    def __init__(
+        self, waiting: QuerySet[RefundClaim], queue_id: int | None, leases: QuerySet[Assignment]
+    ):
         self._waiting = waiting
         self._queue_id = queue_id
+        # One row (the count) when the reviewer holds anything, none when not.
+        self._leases = leases.order_by().values("reviewer_id").annotate(n=Count("*"))
+        self._leases_sql: tuple[str, tuple] | None = None
         self._queues_sql: tuple[str, tuple] | None = None
         self._heads_sql: dict[tuple[int | None, bool], tuple[str, tuple]] = {}
+
+    def open_lease_count(self) -> int:
+        """:func:`refunds.policy.open_lease_count` of the reviewer."""
+        from django.db import connection
+
+        if self._leases_sql is None:
+            self._leases_sql = self._leases.values_list("n").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(*self._leases_sql)
+            row = cursor.fetchone()
+        return row[0] if row else 0
 
     def queues(self) -> list[QueueToServe]:
         """:func:`queues_in_take_order` of the reviewer's waiting claims."""
@@ -173,7 +191,7 @@ def take_next_reads(*, reviewer, queue=None) -> TakeNextReads:
         if len(_TAKE_NEXT_READS) >= _TAKE_NEXT_READS_KEPT:
             _TAKE_NEXT_READS.clear()
         waiting = policy.takeable_by(claims_awaiting_review().order_by(), reviewer)
-        reads = _TAKE_NEXT_READS[key] = TakeNextReads(waiting, key[2])
+        reads = _TAKE_NEXT_READS[key] = TakeNextReads(waiting, key[2], policy.open_leases(reviewer))
     return reads
 
 

@@ -1204,7 +1204,7 @@ def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
     reads = take_next_reads(reviewer=reviewer, queue=queue)
     with transaction.atomic():
         _lock_reviewer_leases(reviewer)
-        held = policy.open_lease_count(reviewer)
+        held = reads.open_lease_count()
         policy.enforce(policy.can_take_another(reviewer, open_leases=held))
         claim, served = _first_takeable(reads, reads.queues(), reviewer, held)
         if claim is None and queue is None:
