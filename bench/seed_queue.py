@@ -300,6 +300,75 @@ def _take_and_decide(username: str, takes: int, barrier, results) -> None:
     results.put((username, timings))
 
 
+def _take_and_release(username: str, takes: int, barrier, results) -> None:
+    """``takes`` times: take the next claim and give it back (``--latency``), so that
+    every run, before or after a change, meets the same waiting claims."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from refunds import services
+
+    reviewer = get_user_model().objects.get(username=username)
+    claim = services.claim_take_next(reviewer=reviewer)  # roles read once per user object
+    services.claim_release(claim=claim, reviewer=reviewer)
+    timings = []
+    if barrier is not None:
+        barrier.wait()
+    for _ in range(takes):
+        started = time.perf_counter()
+        claim = services.claim_take_next(reviewer=reviewer)
+        timings.append(time.perf_counter() - started)
+        services.claim_release(claim=claim, reviewer=reviewer)
+    connection.close()
+    results.put(timings)
+
+
+def measure_latency(usernames: list[str], serial: int, takes: int) -> dict:
+    """One reviewer taking (and releasing) ``serial`` times alone, then every reviewer of
+    ``usernames`` at once, in processes, ``takes`` times each; the statements of one take
+    counted. Works on any seeded database with those reviewers (``bench/scale.py``'s
+    ``scale-reviewer-<n>``: docs/performance.md, "take-next's Python")."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, connections
+    from django.test.utils import CaptureQueriesContext
+
+    from refunds import services
+
+    reviewer = get_user_model().objects.get(username=usernames[0])
+    services.claim_release(claim=services.claim_take_next(reviewer=reviewer), reviewer=reviewer)
+    with CaptureQueriesContext(connection) as captured:
+        claim = services.claim_take_next(reviewer=reviewer)
+    services.claim_release(claim=claim, reviewer=reviewer)
+    connections.close_all()  # every process opens its own
+    context = multiprocessing.get_context("fork")
+    runs: dict = {"statements_per_take": len(captured)}
+    for label, names, count in (
+        ("1 reviewer", usernames[:1], serial),
+        ("together", usernames, takes),
+    ):
+        results = context.Queue()
+        barrier = context.Barrier(len(names)) if len(names) > 1 else None
+        load_before = os.getloadavg()
+        processes = [
+            context.Process(target=_take_and_release, args=(name, count, barrier, results))
+            for name in names
+        ]
+        for process in processes:
+            process.start()
+        seconds = [t for _ in processes for t in results.get()]
+        for process in processes:
+            process.join()
+        runs[label] = {
+            "reviewers": len(names),
+            "takes": len(seconds),
+            "take_next_ms": summary_ms(seconds),
+            "p95_ms": round(1000 * percentile(seconds, 95), 2),
+            "load_average_before": [round(v, 2) for v in load_before],
+            "load_average_after": [round(v, 2) for v in os.getloadavg()],
+        }
+    return runs
+
+
 def measure(reviewers: int, takes: int) -> dict:
     from django.db import connections
 
@@ -345,9 +414,42 @@ def main() -> int:
     parser.add_argument("--takes", type=int, default=40)
     parser.add_argument("--label", default="now")
     parser.add_argument("--measure-only", action="store_true")
+    parser.add_argument(
+        "--latency",
+        help="comma-separated reviewers of an already seeded database: time take next alone "
+        "(--serial takes) and with all of them at once (--takes each), taking and releasing",
+    )
+    parser.add_argument("--serial", type=int, default=300)
     args = parser.parse_args()
     url = args.database_url or DEFAULT_URL
     django_setup(url)
+    if args.latency:
+        runs = measure_latency(args.latency.split(","), args.serial, args.takes)
+        import refunds
+
+        runs["code"] = str(Path(refunds.__file__).resolve().parent.parent)
+        print("code:", runs["code"])
+        path = write_json(f"seed_queue-latency-{args.label}.json", runs)
+        print(f"{args.label}: {runs['statements_per_take']} statements per take")
+        print(
+            md_table(
+                ["run", "takes", "min ms", "median ms", "p95 ms", "load before"],
+                [
+                    [
+                        f"{args.label}, {label}",
+                        run["takes"],
+                        run["take_next_ms"]["min"],
+                        run["take_next_ms"]["median"],
+                        run["p95_ms"],
+                        run["load_average_before"],
+                    ]
+                    for label, run in runs.items()
+                    if isinstance(run, dict)
+                ],
+            )
+        )
+        print("written:", path)
+        return 0
 
     payload: dict = {"label": args.label, "database": urlsplit(url).path.lstrip("/")}
     if not args.measure_only:

@@ -168,6 +168,12 @@ def _next_seq() -> int:
     return (last or 0) + 1
 
 
+_CHAIN_HEAD = (
+    f"SELECT chain_seq, hash FROM {AuditEvent._meta.db_table} "  # noqa: S608 - the model's table
+    "WHERE chain_key = %s AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
+)
+
+
 def record(
     *,
     action: str,
@@ -189,12 +195,11 @@ def record(
     chain_key = claim.pk if claim is not None else NO_CLAIM_CHAIN
     with connection.cursor() as cursor:
         seq = _lock_for_append(cursor, chain_key) if connection.vendor == "postgresql" else None
-        last = (
-            AuditEvent.objects.filter(chain_key=chain_key, chain_seq__isnull=False)
-            .order_by("-chain_seq")
-            .values_list("chain_seq", "hash")
-            .first()
-        )
+        # The chain's head, read after its lock. Plain SQL: every audited write sends
+        # it, and building the same ORM query cost more than running it (≈0.6 ms against
+        # 0.15: docs/performance.md, "take-next's Python").
+        cursor.execute(_CHAIN_HEAD, [chain_key])
+        last = cursor.fetchone()
         chain_seq, prev_hash = (last[0] + 1, last[1]) if last else (1, legacy_head())
         if seq is None:
             seq = _next_seq()  # SQLite: max + 1, writers serialised by the database

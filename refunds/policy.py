@@ -261,9 +261,14 @@ def first_decider_ids(claim: RefundClaim) -> set[int]:
     )
 
 
+def open_leases(user) -> QuerySet[Assignment]:
+    """The user's open assignments: the claims they hold now."""
+    return Assignment.objects.filter(reviewer_id=user.pk, released_at__isnull=True)
+
+
 def open_lease_count(user) -> int:
     """How many claims the user holds now (their open assignments)."""
-    return Assignment.objects.filter(reviewer_id=user.pk, released_at__isnull=True).count()
+    return open_leases(user).count()
 
 
 def _holder(claim, holder):

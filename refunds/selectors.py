@@ -77,17 +77,19 @@ def queues_in_take_order(*, waiting: QuerySet[RefundClaim], queue=None) -> list[
     next" serves them: active queues by priority, then inactive ones (their claims still
     wait for somebody). One query; inside it, one probe of the ``claim_take_next`` index
     per queue, whatever waits in them. ``queue`` narrows it to that queue."""
+    return [QueueToServe(*row) for row in _queues_to_serve(waiting, queue.pk if queue else None)]
+
+
+def _queues_to_serve(waiting: QuerySet[RefundClaim], queue_id: int | None) -> QuerySet:
+    """:func:`queues_in_take_order`'s query: ``(pk, slug, lease_minutes)`` rows."""
     from refunds.models import ReviewQueue
 
     queues = ReviewQueue.objects.annotate(head=_head_of_queue(waiting)).filter(head__isnull=False)
-    if queue is not None:
-        queues = queues.filter(pk=queue.pk)
-    return [
-        QueueToServe(pk, slug, minutes)
-        for pk, slug, minutes in queues.order_by(
-            "-is_active", "priority", "name", "pk"
-        ).values_list("pk", "slug", "lease_minutes")
-    ]
+    if queue_id is not None:
+        queues = queues.filter(pk=queue_id)
+    return queues.order_by("-is_active", "priority", "name", "pk").values_list(
+        "pk", "slug", "lease_minutes"
+    )
 
 
 def _head_of_queue(waiting: QuerySet[RefundClaim]) -> Subquery:
@@ -110,6 +112,87 @@ def queue_head(*, waiting: QuerySet[RefundClaim], queue_id: int | None) -> Query
     return (
         waiting.select_related(None).filter(in_queue).order_by("queue_id", "review_deadline", "id")
     )
+
+
+class TakeNextReads:
+    """The reads of ``claim_take_next`` for one reviewer (and, optionally, one queue):
+    how many claims they hold (:func:`refunds.policy.open_lease_count`), the queues
+    holding a claim they may take (:func:`queues_in_take_order`) and the head of one
+    queue, locked (:func:`queue_head` ``FOR UPDATE``, ``SKIP LOCKED`` or not). Their SQL
+    is a function of the reviewer's id, their :class:`~refunds.policy.Roles` (the whole
+    input of :func:`refunds.policy.takeable_by`) and the queue's id, nothing else: it is
+    compiled from those querysets once and kept (:func:`take_next_reads`), so a take does
+    not build and compile the same ORM expressions again (a few ms of Python per take,
+    more than the statements' own execution: docs/performance.md, "take-next's
+    Python")."""
+
+    def __init__(
+        self, waiting: QuerySet[RefundClaim], queue_id: int | None, leases: QuerySet[Assignment]
+    ):
+        self._waiting = waiting
+        self._queue_id = queue_id
+        # One row (the count) when the reviewer holds anything, none when not.
+        self._leases = leases.order_by().values("reviewer_id").annotate(n=Count("*"))
+        self._leases_sql: tuple[str, tuple] | None = None
+        self._queues_sql: tuple[str, tuple] | None = None
+        self._heads_sql: dict[tuple[int | None, bool], tuple[str, tuple]] = {}
+
+    def open_lease_count(self) -> int:
+        """:func:`refunds.policy.open_lease_count` of the reviewer."""
+        from django.db import connection
+
+        if self._leases_sql is None:
+            self._leases_sql = self._leases.values_list("n").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(*self._leases_sql)
+            row = cursor.fetchone()
+        return row[0] if row else 0
+
+    def queues(self) -> list[QueueToServe]:
+        """:func:`queues_in_take_order` of the reviewer's waiting claims."""
+        from django.db import connection
+
+        if self._queues_sql is None:
+            self._queues_sql = _queues_to_serve(
+                self._waiting, self._queue_id
+            ).query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(*self._queues_sql)
+            return [QueueToServe(*row) for row in cursor.fetchall()]
+
+    def head(self, queue_id: int | None, *, skip_locked: bool) -> RefundClaim | None:
+        """The first claim of :func:`queue_head` in ``queue_id``, locked
+        (``SELECT … FOR UPDATE [SKIP LOCKED] OF`` the claim, ``LIMIT 1``); call it in
+        a transaction."""
+        key = (queue_id, skip_locked)
+        if key not in self._heads_sql:
+            head = queue_head(waiting=self._waiting, queue_id=queue_id).select_for_update(
+                skip_locked=skip_locked, of=("self",)
+            )
+            self._heads_sql[key] = head[:1].query.sql_with_params()
+        sql, params = self._heads_sql[key]
+        return next(iter(RefundClaim.objects.raw(sql, params)), None)
+
+
+_TAKE_NEXT_READS: dict[tuple, TakeNextReads] = {}
+_TAKE_NEXT_READS_KEPT = 1024  # reviewers × queues; past it, start again
+
+
+def take_next_reads(*, reviewer, queue=None) -> TakeNextReads:
+    """The reviewer's :class:`TakeNextReads` (in ``queue``, when given): the claims
+    waiting for review that :func:`refunds.policy.takeable_by` lets them take. Kept per
+    reviewer id, roles and queue id, so a change of the reviewer's groups, shops or
+    platform (new roles) compiles new statements."""
+    from refunds import policy
+
+    key = (reviewer.pk, policy.roles(reviewer), queue.pk if queue is not None else None)
+    reads = _TAKE_NEXT_READS.get(key)
+    if reads is None:
+        if len(_TAKE_NEXT_READS) >= _TAKE_NEXT_READS_KEPT:
+            _TAKE_NEXT_READS.clear()
+        waiting = policy.takeable_by(claims_awaiting_review().order_by(), reviewer)
+        reads = _TAKE_NEXT_READS[key] = TakeNextReads(waiting, key[2], policy.open_leases(reviewer))
+    return reads
 
 
 def most_urgent_waiting(*, limit: int, reviewer=None) -> list[RefundClaim]:

@@ -66,12 +66,7 @@ from refunds.models import (
     RoutingRecord,
     WebhookEndpoint,
 )
-from refunds.selectors import (
-    QueueToServe,
-    claims_awaiting_review,
-    queue_head,
-    queues_in_take_order,
-)
+from refunds.selectors import QueueToServe, take_next_reads
 
 S = ClaimStatus
 log = logging.getLogger(__name__)
@@ -1206,18 +1201,17 @@ def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
     number of claims, nor, when a claim is found, with the number of queues."""
     if not policy.is_reviewer(reviewer):
         raise NotAllowed(_("Only platform reviewers review claims."))
-    waiting = policy.takeable_by(claims_awaiting_review().order_by(), reviewer)
+    reads = take_next_reads(reviewer=reviewer, queue=queue)
     with transaction.atomic():
         _lock_reviewer_leases(reviewer)
-        held = policy.open_lease_count(reviewer)
+        held = reads.open_lease_count()
         policy.enforce(policy.can_take_another(reviewer, open_leases=held))
-        queues = queues_in_take_order(waiting=waiting, queue=queue)
-        claim, served = _first_takeable(waiting, queues, reviewer, held)
+        claim, served = _first_takeable(reads, reads.queues(), reviewer, held)
         if claim is None and queue is None:
             # Claims in review without a queue (older data): served after every queue.
             # Rare, so one pass that waits for other takers' locks is enough.
             orphans = [QueueToServe(None, None, DEFAULT_LEASE_MINUTES)]
-            claim, served = _first_takeable(waiting, orphans, reviewer, held, passes=(False,))
+            claim, served = _first_takeable(reads, orphans, reviewer, held, passes=(False,))
         if claim is None:
             raise NothingToReview()
         assignment = _start_hold(claim, reviewer, lease_minutes=served.lease_minutes)
@@ -1225,21 +1219,19 @@ def claim_take_next(*, reviewer, queue=None) -> RefundClaim:
     return claim
 
 
-def _first_takeable(waiting, queues, reviewer, held, *, passes=(True, False)):
+def _first_takeable(reads, queues, reviewer, held, *, passes=(True, False)):
     """The first claim of ``queues`` (in order) the reviewer may take, locked: first
     skipping rows other transactions hold, then, when that found nothing, waiting for
     them (each becomes free again, or is gone: taken or moved)."""
     for skip_locked in passes:
         for served in queues:
-            head = queue_head(waiting=waiting, queue_id=served.pk).select_for_update(
-                skip_locked=skip_locked, of=("self",)
-            )
-            for claim in head[:1]:
-                # The lock re-read the row, so it still waits and nobody holds it; the
-                # policy has the last word on everything else.
-                if policy.can_take(reviewer, claim, holder=None, open_leases=held):
-                    return claim, served
-                break
+            claim = reads.head(served.pk, skip_locked=skip_locked)
+            # The lock re-read the row, so it still waits and nobody holds it; the
+            # policy has the last word on everything else.
+            if claim is not None and policy.can_take(
+                reviewer, claim, holder=None, open_leases=held
+            ):
+                return claim, served
     return None, None
 
 

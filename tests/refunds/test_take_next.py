@@ -192,6 +192,54 @@ def test_take_next_query_count_does_not_grow_with_queues_or_claims(
     assert large == small
 
 
+def test_one_take_sends_exactly_these_statements(make_claim, shop_a, alice, charlie):
+    """A pin: a regression that adds a statement to a take (or a per-take ORM build that
+    a query reveals) fails here first. The reviewer's roles are read once per user object
+    (three queries the first time, not counted here)."""
+    _setup_for_counting(make_claim, shop_a, alice, charlie, queues=0, claims=3)
+    reviewer = _fresh(charlie)
+    services.claim_take_next(reviewer=reviewer)  # roles read, the reads compiled
+
+    with CaptureQueriesContext(connection) as captured:
+        services.claim_take_next(reviewer=reviewer)
+
+    statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    if connection.vendor == "postgresql":
+        # savepoint, the reviewer's lease lock, lease count, queues, the head (locked),
+        # assignment, holder, the queue's waiting counter, audit append (chain lock and
+        # seq, head of the chain, insert), release
+        assert statements == [
+            "SAVEPOINT", "SELECT", "SELECT", "SELECT", "SELECT", "INSERT", "UPDATE",
+            "INSERT", "SELECT", "SELECT", "INSERT", "RELEASE",
+        ]  # fmt: skip
+    else:
+        # SQLite: no advisory locks; the audit seq is the table's max + 1
+        assert statements == [
+            "SAVEPOINT", "SELECT", "SELECT", "SELECT", "INSERT", "UPDATE", "INSERT",
+            "SELECT", "SELECT", "INSERT", "RELEASE",
+        ]  # fmt: skip
+
+
+def test_a_reviewer_made_senior_is_offered_appeals_at_once(
+    make_claim, shop_a, alice, charlie, erin
+):
+    """The take's statements are compiled once per reviewer id, roles and queue
+    (``selectors.take_next_reads``): new roles compile new ones, so nothing stale is
+    served (a non-senior's statements leave appeals out)."""
+    from django.contrib.auth.models import Group
+
+    standard = default_queue()
+    appeal = _appealed(make_claim, shop_a, alice, standard, erin)
+    ordinary = _waiting(make_claim, shop_a, alice, standard, hours=30)
+    assert services.claim_take_next(reviewer=_fresh(charlie)).pk == ordinary.pk
+    with pytest.raises(NothingToReview):
+        services.claim_take_next(reviewer=_fresh(charlie))
+
+    charlie.groups.add(Group.objects.get_or_create(name="senior reviewers")[0])
+
+    assert services.claim_take_next(reviewer=_fresh(charlie)).pk == appeal.pk
+
+
 def test_nothing_to_review_costs_the_same_few_queries_whatever_the_queues(
     make_claim, shop_a, alice, erin, charlie, django_assert_max_num_queries
 ):
