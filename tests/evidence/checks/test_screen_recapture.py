@@ -363,3 +363,25 @@ def test_a_look_alike_the_refinement_lines_up_is_no_recapture():
 
     assert "reference_screen_recapture" not in findings
     assert "reference_copy" not in findings
+
+
+def test_a_screen_fit_moire_pulled_off_the_picture_is_refined_before_the_display_test():
+    # given the listing on a delta panel whose ORB fit (45 % of the matches) lies off
+    # the picture by a few thumbnail pixels: neither display model explains the picture
+    # through it (0.55, 0.54); refined by ECC, both do (0.99, 0.98), and the grid is strong
+    artwork = synthetic.render_flat_artwork(308)
+    image, truth = _screen_case(artwork, 22009, "crack", [22, 9, 17])
+    context = context_for(artwork)
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    similarity = reference_match.register(claim, reference)
+    assert (
+        reference_match._display_agreement(claim, reference, similarity.homography)
+        < reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
+    )
+
+    findings = run(image, context)
+
+    recapture = findings["reference_screen_recapture"]
+    assert recapture.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
+    assert recapture.details["fit"] == "homography"
