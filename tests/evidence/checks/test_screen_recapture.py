@@ -192,12 +192,13 @@ def _screen_case(
 
 
 def test_a_screen_whose_moire_pulls_the_edges_apart_is_told_by_the_display_model():
-    # given the listing on an RGB-stripe panel (3.5 px pitch) photographed from a step
-    # back: the picture covers a tenth of the frame, moire bands and the display's tone
-    # pull the edge correlation under RECAPTURE_MIN_STRUCTURE (0.83), though the grid is
-    # strong (41,000)
-    listing = synthetic.render_product_photo(120)
-    image, truth = _screen_case(listing, 11008, "tear", [11, 8, 17])
+    # given the listing on a BGR-stripe panel (3.7 px pitch), chroma-smoothed by the
+    # phone: moire bands and the display's tone pull the edge correlation of both fits
+    # under RECAPTURE_MIN_STRUCTURE (0.31, 0.66), though the grid is strong (38,000).
+    # (The case first drawn here, [11, 8, 17], now reads 0.93 on its homography with
+    # this OpenCV build, on version 6 too: its edge test decides it.)
+    listing = synthetic.render_flat_artwork(310)
+    image, truth = _screen_case(listing, 22007, "stain", [22, 7, 17])
     context = context_for(listing)
     claim = reference_match.compute_features(image)
     reference = context.references[0].features
