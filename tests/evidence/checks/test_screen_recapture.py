@@ -5,6 +5,7 @@ the phone's noise reduction, glare, JPEG)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -191,12 +192,13 @@ def _screen_case(
 
 
 def test_a_screen_whose_moire_pulls_the_edges_apart_is_told_by_the_display_model():
-    # given the listing on an RGB-stripe panel (3.5 px pitch) photographed from a step
-    # back: the picture covers a tenth of the frame, moire bands and the display's tone
-    # pull the edge correlation under RECAPTURE_MIN_STRUCTURE (0.83), though the grid is
-    # strong (41,000)
-    listing = synthetic.render_product_photo(120)
-    image, truth = _screen_case(listing, 11008, "tear", [11, 8, 17])
+    # given the listing on a BGR-stripe panel (3.7 px pitch), chroma-smoothed by the
+    # phone: moire bands and the display's tone pull the edge correlation of both fits
+    # under RECAPTURE_MIN_STRUCTURE (0.31, 0.66), though the grid is strong (38,000).
+    # (The case first drawn here, [11, 8, 17], now reads 0.93 on its homography with
+    # this OpenCV build, on version 6 too: its edge test decides it.)
+    listing = synthetic.render_flat_artwork(310)
+    image, truth = _screen_case(listing, 22007, "stain", [22, 7, 17])
     context = context_for(listing)
     claim = reference_match.compute_features(image)
     reference = context.references[0].features
@@ -256,3 +258,131 @@ def test_a_small_slanted_screen_the_similarity_fits_too_few_points_of_is_still_l
 
     assert findings["reference_screen_recapture"].details["fit"] == "homography"
     assert boxed(findings["reference_altered_region"], truth)
+
+
+def test_a_small_screen_most_matches_miss_is_told_by_the_display_model():
+    # given the listing on a delta panel seen from a step back (12 % of the frame): the
+    # fit keeps under a third of the matches (moire scatters ORB's points), under
+    # RECAPTURE_MIN_RATIO, though the display model explains the picture (0.92) and the
+    # grid is strong (37,000)
+    artwork = synthetic.render_flat_artwork(301)
+    image, truth = _screen_case(artwork, 11005, "tear", [11, 5, 17])
+    context = context_for(artwork)
+    claim = reference_match.compute_features(image)
+    similarity = reference_match.register(claim, context.references[0].features)
+    assert similarity.inlier_ratio < reference_match.RECAPTURE_MIN_RATIO
+    assert reference_match._shows_whole_picture(
+        similarity, reference_match.RECAPTURE_DISPLAY_MIN_RATIO
+    )
+
+    findings = run(image, context)
+
+    recapture = findings["reference_screen_recapture"]
+    assert recapture.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
+
+
+def _monitor_case(listing_id: int, other_id: int, rng_seed: list[int]):
+    """The benchmark's honest monitor case: another product's listing on the buyer's
+    monitor, photographed; with the picture's true corners in the photo."""
+    listing = synthetic.render_product_photo(listing_id)
+    other = synthetic.render_product_photo(other_id)
+    rng = np.random.default_rng(rng_seed)
+    drawn: dict = {}
+    photo, _, _ = frames.screen_photo(downloaded(other), None, rng, params=drawn)
+    image = decoded(photo, quality=int(rng.integers(80, 96)))
+    return image, context_for(listing), np.float64(drawn["picture_quad"])
+
+
+def _true_homography(claim, reference, quad, image) -> np.ndarray:
+    """Reference working copy -> claim working copy, through the true corners ``quad``
+    (full-resolution photo pixels)."""
+    rw, rh = reference.width, reference.height
+    corners = np.float32([[0, 0], [rw, 0], [rw, rh], [0, rh]])
+    h = cv2.getPerspectiveTransform(corners, quad.astype(np.float32)).astype(np.float64)
+    f = image.width / claim.width
+    return np.diag([1 / f, 1 / f, 1.0]) @ h
+
+
+def test_another_colourway_of_the_same_packaging_is_told_by_the_physical_model():
+    # given the buyer's monitor showing the same box in another colour (blue; the
+    # listing's is green), seen small: at the picture's true position the flexible display
+    # model (a curve per channel) explains it as well as a screen of the listing (0.93)
+    image, context, quad = _monitor_case(117, 123, [11, 11, 17])
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    h = _true_homography(claim, reference, quad, image)
+    assert (
+        reference_match._display_agreement(claim, reference, h)
+        >= reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
+    )
+
+    # then one curve for the three channels cannot swap the colours
+    agreement = reference_match._physical_agreement(claim, reference, h)
+
+    assert agreement < reference_match.RECAPTURE_MIN_PHYSICAL_AGREEMENT
+
+
+def test_the_physical_model_explains_a_screen_of_the_listing():
+    # given the listing seen small on a screen (the firing case above), at its true
+    # position in the photo
+    artwork = synthetic.render_flat_artwork(301)
+    rng = np.random.default_rng([11, 5, 17])
+    forgery = synthetic.paint_damage(
+        downloaded(artwork), 11005, kind="tear", region=artwork.product_box
+    )
+    drawn: dict = {}
+    photo, _, _ = frames.screen_photo(forgery.image, forgery.damage_box, rng, params=drawn)
+    image = decoded(photo, quality=int(rng.integers(80, 96)))
+    claim = reference_match.compute_features(image)
+    reference = context_for(artwork).references[0].features
+    h = _true_homography(claim, reference, np.float64(drawn["picture_quad"]), image)
+
+    agreement = reference_match._physical_agreement(claim, reference, h)
+
+    assert agreement >= reference_match.RECAPTURE_MIN_PHYSICAL_AGREEMENT
+
+
+def test_a_look_alike_the_refinement_lines_up_is_no_recapture():
+    # given another product of the shop on a monitor (the quiet case above): refined by
+    # ECC, its fit lets the flexible display model explain the picture (0.91), with a
+    # strong grid; the physical model does not (0.80)
+    image, context, _ = _monitor_case(123, 105, [22, 0, 17])
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    similarity = reference_match.register(claim, reference)
+    refined = reference_match._refined_on_screen(claim, reference, similarity)
+    assert (
+        reference_match._display_agreement(claim, reference, refined.homography)
+        >= reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
+    )
+    assert (
+        reference_match._physical_agreement(claim, reference, refined.homography)
+        < reference_match.RECAPTURE_MIN_PHYSICAL_AGREEMENT
+    )
+
+    findings = run(image, context)
+
+    assert "reference_screen_recapture" not in findings
+    assert "reference_copy" not in findings
+
+
+def test_a_screen_fit_moire_pulled_off_the_picture_is_refined_before_the_display_test():
+    # given the listing on a delta panel whose ORB fit (45 % of the matches) lies off
+    # the picture by a few thumbnail pixels: neither display model explains the picture
+    # through it (0.55, 0.54); refined by ECC, both do (0.99, 0.98), and the grid is strong
+    artwork = synthetic.render_flat_artwork(308)
+    image, truth = _screen_case(artwork, 22009, "crack", [22, 9, 17])
+    context = context_for(artwork)
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    similarity = reference_match.register(claim, reference)
+    assert (
+        reference_match._display_agreement(claim, reference, similarity.homography)
+        < reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
+    )
+
+    findings = run(image, context)
+
+    recapture = findings["reference_screen_recapture"]
+    assert recapture.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
+    assert recapture.details["fit"] == "homography"
