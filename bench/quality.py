@@ -47,7 +47,13 @@ from evidence.checks.reference_match import (  # noqa: E402
 )
 from evidence.checks.registry import default_weights  # noqa: E402
 from evidence.checks.reuse import needs_registration  # noqa: E402
-from evidence.hashing import crop_hashes, hamming_distance, mirrored_phash, phash  # noqa: E402
+from evidence.hashing import (  # noqa: E402
+    CropBox,
+    crop_hashes,
+    hamming_distance,
+    mirrored_phash,
+    phash,
+)
 from evidence.pipeline import run_checks  # noqa: E402
 from evidence.scoring import DEFAULT_THRESHOLDS, combine  # noqa: E402
 from evidence.selectors import NEAR_DUPLICATE_RADIUS  # noqa: E402
@@ -586,16 +592,17 @@ REUSE_VARIANTS = (
     "resized_0.7",
     "cropped_3pct",
     "cropped_10pct",  # found through the index's crop hashes (evidence.hashing.crop_hashes)
-    "cropped_one_side",  # 12 % off the top, 4 % off the left: the ladder is centred
+    "cropped_one_side",  # 12 % off the left, 4 % off the bottom (syn.degrade's order)
 )
 
 
-def index_distance(query: int, whole: int, crops: list[tuple[int, int]]) -> tuple[int, int]:
+def index_distance(query: int, whole: int, crops: list[tuple[CropBox, int]]) -> tuple[int, int]:
     """What the index finds for ``query`` of a stored file: the distance to its nearest
-    hash and which (``crop_percent``, 0 for the whole picture's; the whole wins a tie)."""
+    hash and which (``crop_percent``: 0 for the whole picture's, else the most its crop
+    box cuts off a side; the whole wins a tie)."""
     return min(
         (hamming_distance(query, whole), 0),
-        *((hamming_distance(query, value), percent) for percent, value in crops),
+        *((hamming_distance(query, value), box.percent) for box, value in crops),
     )
 
 

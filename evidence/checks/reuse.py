@@ -12,8 +12,10 @@ so a candidate at :data:`HASH_ONLY_DISTANCE` + 1 .. :data:`MAX_DISTANCE` bits co
 when ORB registration against its stored features says it is the same picture (the
 ``reference_match`` check's test: a similarity transform, most of the frame, the same
 pixels). A mirrored candidate is registered against the mirrored picture. Candidates found
-through the hash of an earlier file's centred crop (:func:`evidence.hashing.crop_hashes`:
-a picture cut from it) are always registered, never taken on the hash alone.
+through the hash of one of an earlier file's crops (:func:`evidence.hashing.crop_hashes`:
+centred, one side, a corner or two opposite sides cut away; a picture cut from it) are
+always registered, never taken on the hash alone; ``crop_percent`` in a match's details
+is the most that crop cut off any one side (0: found through the whole picture's hash).
 """
 
 from __future__ import annotations
