@@ -1256,8 +1256,10 @@ def explain_product_lookups(queries: list[int]) -> dict:
 
 
 def _rows_read(node: dict) -> int:
-    # What the index scans hand up, before the distance filter.
-    own = node.get("Actual Rows", 0) if "Index" in node.get("Node Type", "") else 0
+    # What the index scans read: the rows they hand up and those the distance filter drops.
+    own = 0
+    if "Index" in node.get("Node Type", ""):
+        own = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
     return own + sum(_rows_read(child) for child in node.get("Plans", []))
 
 
