@@ -91,7 +91,7 @@ class ReuseCheck(Check):
     """
 
     name = "reuse"
-    version = 3
+    version = 4  # 4: a candidate found through a crop hash must register as a crop
     codes = {
         "reuse_confirmed_forgery": (
             90,
