@@ -47,7 +47,15 @@ from evidence.checks.reference_match import (  # noqa: E402
 )
 from evidence.checks.registry import default_weights  # noqa: E402
 from evidence.checks.reuse import needs_registration  # noqa: E402
-from evidence.hashing import crop_hashes, hamming_distance, mirrored_phash, phash  # noqa: E402
+from evidence.hashing import (  # noqa: E402
+    CROP_BOXES,
+    CROP_LADDER,
+    CropBox,
+    crop_hashes,
+    hamming_distance,
+    mirrored_phash,
+    phash,
+)
 from evidence.pipeline import run_checks  # noqa: E402
 from evidence.scoring import DEFAULT_THRESHOLDS, combine  # noqa: E402
 from evidence.selectors import NEAR_DUPLICATE_RADIUS  # noqa: E402
@@ -586,17 +594,69 @@ REUSE_VARIANTS = (
     "resized_0.7",
     "cropped_3pct",
     "cropped_10pct",  # found through the index's crop hashes (evidence.hashing.crop_hashes)
-    "cropped_one_side",  # 12 % off the top, 4 % off the left: the ladder is centred
+    "cropped_one_side",  # 12 % off the left, 4 % off the bottom (syn.degrade's order)
 )
 
 
-def index_distance(query: int, whole: int, crops: list[tuple[int, int]]) -> tuple[int, int]:
+def index_distance(query: int, whole: int, crops: list[tuple[CropBox, int]]) -> tuple[int, int]:
     """What the index finds for ``query`` of a stored file: the distance to its nearest
-    hash and which (``crop_percent``, 0 for the whole picture's; the whole wins a tie)."""
+    hash and which (``crop_percent``: 0 for the whole picture's, else the most its crop
+    box cuts off a side; the whole wins a tie)."""
     return min(
         (hamming_distance(query, whole), 0),
-        *((hamming_distance(query, value), percent) for percent, value in crops),
+        *((hamming_distance(query, value), box.percent) for box, value in crops),
     )
+
+
+def crop_coverage(photos: int = 24, crops: int = 40, seed: int = 2) -> dict:
+    """``--crop-coverage``: how many random crops of a claim photo the index finds through
+    the crop hashes (evidence.hashing.CROP_BOXES, beside the centred ladder alone).
+
+    Each of ``photos`` product photos (damage painted, JPEG q90, as a first use) is cut
+    ``crops`` times: a random non-empty set of sides (each of the 15 equally likely), each
+    side of the set cut by 1-20 %, a third of them resized ×0.7, JPEG q75-91. A crop is
+    found when its pHash is within the index's radius of the photo's own hash or of one
+    of its crop hashes. Reported by how many sides were cut."""
+    rng = np.random.default_rng(seed)
+    subsets = [
+        [side for side in range(4) if mask >> side & 1] for mask in range(1, 16)
+    ]  # top, bottom, left, right
+    found: dict[str, dict[int, list[int]]] = {"boxes": {}, "centred": {}}
+    for k in range(photos):
+        photo = syn.render_product_photo(201 + k)
+        first = syn.encode_jpeg(
+            syn.paint_damage(photo.image, 3000 + k, region=photo.product_box).image, quality=90
+        )
+        stored = imaging.decode(first)
+        whole, boxes = phash(stored), crop_hashes(stored)
+        centred = [(box, value) for box, value in boxes if len(set(box)) == 1]
+        pixels = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR)
+        for _ in range(crops):
+            cut = [0.0] * 4
+            sides = subsets[int(rng.integers(len(subsets)))]
+            for side in sides:
+                cut[side] = float(rng.uniform(0.01, 0.20))
+            top, bottom, left, right = cut
+            out, _ = syn.degrade(
+                pixels,
+                crop=(left, top, right, bottom),
+                scale=0.7 if rng.random() < 1 / 3 else 1.0,
+            )
+            query = phash(imaging.decode(syn.encode_jpeg(out, quality=int(rng.integers(75, 92)))))
+            for name, rows in (("boxes", boxes), ("centred", centred)):
+                distance, _crop = index_distance(query, whole, rows)
+                hits = found[name].setdefault(len(sides), [0, 0])
+                hits[0] += distance <= NEAR_DUPLICATE_RADIUS
+                hits[1] += 1
+    return {
+        name: {
+            "rows_per_photo": len(CROP_BOXES) if name == "boxes" else len(CROP_LADDER),
+            "found": sum(h[0] for h in by_sides.values()),
+            "total": sum(h[1] for h in by_sides.values()),
+            "by_sides_cut": {sides: f"{h[0]}/{h[1]}" for sides, h in sorted(by_sides.items())},
+        }
+        for name, by_sides in found.items()
+    }
 
 
 def reused_case(index: int, listings: list[Listing], rng: np.random.Generator) -> Case:
@@ -1227,6 +1287,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes checking cases")
     parser.add_argument(
+        "--crop-coverage",
+        action="store_true",
+        help="only measure which random crops the index's crop hashes find (crop_coverage)",
+    )
+    parser.add_argument(
         "--per-fraud", type=int, default=None, help="cases per fraud kind of the second set"
     )
     parser.add_argument(
@@ -1238,6 +1303,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> int:
     global SEED
     args = parse_args()
+    if args.crop_coverage:
+        coverage = crop_coverage()
+        print(json.dumps(coverage, indent=1))
+        print(f"wrote {common.write_json('quality_crop_coverage.json', coverage)}")
+        return 0
     SEED = args.seed
     frames_only = args.frames_only  # issue 10's second set of kinds alone
     # --kinds a,b,c: of the --frames-only run, only these kinds (the screens and their
@@ -1313,61 +1383,67 @@ def main() -> int:
             run(genuine_case(index, kind, product_seeds[i % N_PRODUCTS], rng))
             index += 1
 
-    # Issue 10's kinds: their own generators, case numbers and distractor draws.
-    flat_seeds = [301 + i for i in range(N_FLAT_PRODUCTS)]
-    flat_listings = {s: make_listing(s, flat=True) for s in flat_seeds}
-    new_rng = np.random.default_rng([SEED, 3])
-    new_ctx_rng = np.random.default_rng([SEED, 4])
+    # --kinds of the first set only (the reuse kinds, say): the later sets draw from
+    # generators of their own, so leaving them undrawn changes no case above.
+    first_set = {*FORGED_KINDS, *AI_KINDS, *REUSED_KINDS, *GENUINE_KINDS}
+    if only is None or not only <= first_set:
+        # Issue 10's kinds: their own generators, case numbers and distractor draws.
+        flat_seeds = [301 + i for i in range(N_FLAT_PRODUCTS)]
+        flat_listings = {s: make_listing(s, flat=True) for s in flat_seeds}
+        new_rng = np.random.default_rng([SEED, 3])
+        new_ctx_rng = np.random.default_rng([SEED, 4])
 
-    def run_new(case: Case, pool: dict[int, Listing]) -> None:
-        run(case, pool, new_ctx_rng)
+        def run_new(case: Case, pool: dict[int, Listing]) -> None:
+            run(case, pool, new_ctx_rng)
 
-    index = 2000
-    for kind in () if frames_only else (*MIRRORED_KINDS, *PERSPECTIVE_KINDS):
-        for i in range(PER_NEW_FORGED_KIND):
-            run_new(new_forged_case(index, kind, listing_list[i % N_PRODUCTS], new_rng), listings)
-            index += 1
-    for kind in () if frames_only else FLAT_FORGED_KINDS:
-        for i in range(PER_NEW_FORGED_KIND):
-            listing = flat_listings[flat_seeds[i % N_FLAT_PRODUCTS]]
-            run_new(new_forged_case(index, kind, listing, new_rng), flat_listings)
-            index += 1
-    # (--per-honest: then the later flat kinds' case numbers move)
-    per_flat_honest = args.per_honest or PER_FLAT_GENUINE_KIND
-    for kind in FLAT_GENUINE_KINDS:  # --frames-only too: the screens' closest honest photos
-        for i in range(per_flat_honest):
-            product = flat_seeds[i % N_FLAT_PRODUCTS]
-            case = flat_genuine_case(index, kind, product, new_rng)
-            run_new(case, flat_listings)
-            index += 1
+        index = 2000
+        for kind in () if frames_only else (*MIRRORED_KINDS, *PERSPECTIVE_KINDS):
+            for i in range(PER_NEW_FORGED_KIND):
+                run_new(
+                    new_forged_case(index, kind, listing_list[i % N_PRODUCTS], new_rng), listings
+                )
+                index += 1
+        for kind in () if frames_only else FLAT_FORGED_KINDS:
+            for i in range(PER_NEW_FORGED_KIND):
+                listing = flat_listings[flat_seeds[i % N_FLAT_PRODUCTS]]
+                run_new(new_forged_case(index, kind, listing, new_rng), flat_listings)
+                index += 1
+        # (--per-honest: then the later flat kinds' case numbers move)
+        per_flat_honest = args.per_honest or PER_FLAT_GENUINE_KIND
+        for kind in FLAT_GENUINE_KINDS:  # --frames-only too: the screens' closest honest photos
+            for i in range(per_flat_honest):
+                product = flat_seeds[i % N_FLAT_PRODUCTS]
+                case = flat_genuine_case(index, kind, product, new_rng)
+                run_new(case, flat_listings)
+                index += 1
 
-    # Issue 10's second set: their own generators, case numbers and distractor draws.
-    # (--per-fraud N / --per-honest N: fewer cases, for a loaded machine.)
-    per_fraud = args.per_fraud or PER_NEW_FORGED_KIND
-    per_honest = args.per_honest or PER_FLAT_GENUINE_KIND
-    frame_rng = np.random.default_rng([SEED, 5])
-    frame_ctx_rng = np.random.default_rng([SEED, 6])
-    others = [syn.render_other_shot(s, 9000).image for s in product_seeds[:6]]
-    index = 4000
-    for kind in FRAME_FORGED_KINDS:
-        for i in range(per_fraud):
-            flat = kind == "forged_flat_screen_photo"
-            pool = flat_listings if flat else listings
-            listing = (
-                flat_listings[flat_seeds[i % N_FLAT_PRODUCTS]]
-                if flat
-                else listing_list[i % N_PRODUCTS]
-            )
-            case = frame_forged_case(index, kind, listing, others, frame_rng)
-            run(case, pool, frame_ctx_rng)
-            index += 1
-    for kind in FRAME_GENUINE_KINDS:
-        for i in range(per_honest):
-            flat = "_flat_" in kind
-            product = flat_seeds[i % N_FLAT_PRODUCTS] if flat else product_seeds[i % N_PRODUCTS]
-            case = frame_genuine_case(index, kind, product, flat, frame_rng)
-            run(case, flat_listings if flat else listings, frame_ctx_rng)
-            index += 1
+        # Issue 10's second set: their own generators, case numbers and distractor draws.
+        # (--per-fraud N / --per-honest N: fewer cases, for a loaded machine.)
+        per_fraud = args.per_fraud or PER_NEW_FORGED_KIND
+        per_honest = args.per_honest or PER_FLAT_GENUINE_KIND
+        frame_rng = np.random.default_rng([SEED, 5])
+        frame_ctx_rng = np.random.default_rng([SEED, 6])
+        others = [syn.render_other_shot(s, 9000).image for s in product_seeds[:6]]
+        index = 4000
+        for kind in FRAME_FORGED_KINDS:
+            for i in range(per_fraud):
+                flat = kind == "forged_flat_screen_photo"
+                pool = flat_listings if flat else listings
+                listing = (
+                    flat_listings[flat_seeds[i % N_FLAT_PRODUCTS]]
+                    if flat
+                    else listing_list[i % N_PRODUCTS]
+                )
+                case = frame_forged_case(index, kind, listing, others, frame_rng)
+                run(case, pool, frame_ctx_rng)
+                index += 1
+        for kind in FRAME_GENUINE_KINDS:
+            for i in range(per_honest):
+                flat = "_flat_" in kind
+                product = flat_seeds[i % N_FLAT_PRODUCTS] if flat else product_seeds[i % N_PRODUCTS]
+                case = frame_genuine_case(index, kind, product, flat, frame_rng)
+                run(case, flat_listings if flat else listings, frame_ctx_rng)
+                index += 1
 
     for case, result in pending:
         record_done(case, result.get())

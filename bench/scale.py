@@ -45,7 +45,8 @@ from bench.common import md_table, percentile, summary_ms, write_json, write_tex
 
 BASE_URL = os.environ.get("BENCH_SCALE_URL", "postgres://postgres@127.0.0.1:5432/claimlens_scale")
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
-HASH_SIZES = {"10k": 10_000, "1m": 1_000_000, "10m": 10_000_000}  # --only neardup: hashes alone
+# --only neardup: hashes alone
+HASH_SIZES = {"10k": 10_000, "20k": 20_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 MERCHANTS = 200
 BIG_SHOP_SHARE = 0.20
 PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", "ingest" on request
@@ -1022,20 +1023,24 @@ def measure_ingest(threads: int = 4, per_thread: int = 50) -> dict:
     }
 
 
-def seed_hashes(url: str, rows: int) -> dict:
+def seed_hashes(url: str, rows: int, *, centred_crops_only: bool = False) -> dict:
     """A private database of ``rows`` indexed perceptual hashes (``--only neardup``,
     ``--sizes 10m``): the schema migrated, one platform, shop, buyer, order and claim,
     and ``rows`` checked claim photos attached to it whose pHash (and its four 16-bit
     chunks) is pseudo-random (md5 of the row number), inserted with generate_series; the
     chunk indexes built after the insert; VACUUM ANALYZE. Only what the lookup reads is
-    realistic: the rows' other columns are placeholders."""
+    realistic: the rows' other columns are placeholders. Each photo gets one crop hash per
+    box of ``evidence.hashing.CROP_BOXES`` (``centred_crops_only``: the centred ladder
+    alone, as migration 0009 stored)."""
     from django.core.management import call_command
     from django.db import connection
 
+    from evidence.hashing import CROP_BOXES
     from merchants import services as merchant_services
     from refunds import services
     from refunds.audit import Actor
 
+    boxes = [box for box in CROP_BOXES if not centred_crops_only or len(set(box)) == 1]
     started = time.perf_counter()
     recreate_database(url)
     connection.close()
@@ -1086,7 +1091,7 @@ def seed_hashes(url: str, rows: int) -> dict:
                                    AS h) AS g""",
             [claim.pk, rows],
         )
-        # Each photo's three crop hashes (evidence.hashing.crop_hashes), pseudo-random too.
+        # Each photo's crop hashes (evidence.hashing.crop_hashes), pseudo-random too.
         cursor.execute(
             "SELECT conname FROM pg_constraint WHERE conrelid = "
             "'evidence_crophash'::regclass AND contype IN ('u', 'f')"
@@ -1100,13 +1105,16 @@ def seed_hashes(url: str, rows: int) -> dict:
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(
-            """INSERT INTO evidence_crophash (evidence_id, percent, phash, phash_0, phash_1,
-                   phash_2, phash_3)
-               SELECT e.id, p, h, (h >> 48) & 65535, (h >> 32) & 65535, (h >> 16) & 65535,
-                      h & 65535
-               FROM evidence_evidencefile AS e CROSS JOIN (VALUES (5), (10), (15)) AS r(p)
-               CROSS JOIN LATERAL (SELECT ('x' || substr(md5(e.id || '-' || p), 1, 16))
-                                          ::bit(64)::bigint AS h) AS g"""
+            """INSERT INTO evidence_crophash (evidence_id, percent, top, bottom, "left",
+                   "right", phash, phash_0, phash_1, phash_2, phash_3)
+               SELECT e.id, GREATEST(t, b, l, r), t, b, l, r, h, (h >> 48) & 65535,
+                      (h >> 32) & 65535, (h >> 16) & 65535, h & 65535
+               FROM evidence_evidencefile AS e
+               CROSS JOIN unnest(%s::int[], %s::int[], %s::int[], %s::int[]) AS box(t, b, l, r)
+               CROSS JOIN LATERAL (SELECT ('x' || substr(md5(e.id || '-' || t || '-' || b
+                                                             || '-' || l || '-' || r), 1, 16))
+                                          ::bit(64)::bigint AS h) AS g""",
+            [list(side) for side in zip(*boxes, strict=True)],
         )
         for i, name in enumerate(indexes):
             # The product's own (migration evidence 0008): partial and covering.
@@ -1124,7 +1132,19 @@ def seed_hashes(url: str, rows: int) -> dict:
     with psycopg.connect(url, autocommit=True) as own:
         own.execute("VACUUM ANALYZE evidence_evidencefile")
         own.execute("VACUUM ANALYZE evidence_crophash")
-    return {"rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), pg_total_relation_size('evidence_crophash'), "
+            "pg_relation_size('evidence_crophash') FROM evidence_crophash"
+        )
+        crop_rows, crop_total, crop_heap = cursor.fetchone()
+    return {
+        "rows": rows,
+        "crop_rows": crop_rows,
+        "crop_boxes_per_photo": len(boxes),
+        "crophash_bytes": {"total": crop_total, "heap": crop_heap},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def dt_now():
@@ -1179,6 +1199,7 @@ def measure_near_duplicates(lookups: int = 300, covering_too: bool = False) -> d
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + LOOKUP_SQL, _explain_params(queries[1]))
         plan = "\n".join(row[0] for row in cursor.fetchall())
+    product = explain_product_lookups(queries)
     covering = measure_covering(queries) if covering_too else None
     return {
         "lookups": lookups,
@@ -1188,7 +1209,58 @@ def measure_near_duplicates(lookups: int = 300, covering_too: bool = False) -> d
         "process_cpu_ms": summary_ms(cpu),
         "database_ms": summary_ms(database),
         "plan": plan,
+        "product_lookup": product,
     }
+
+
+def explain_product_lookups(queries: list[int]) -> dict:
+    """EXPLAIN ANALYZE of the exact SQL ``near_duplicates`` sends (whole pictures' and
+    crop hashes' arms), captured as it runs: the database's time over all ``queries``,
+    the candidates its arms read, and one plan (it must show index-only scans)."""
+    import statistics
+
+    from django.db import connection
+
+    from evidence.selectors import near_duplicates
+
+    sent: list[tuple[str, dict]] = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    database, candidates = [], []
+    plan = ""
+    for value in queries:
+        sent.clear()
+        with connection.execute_wrapper(capture):
+            near_duplicates(phash=value)
+        sql, params = sent[0]
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+            top = cursor.fetchone()[0][0]
+        database.append(top["Execution Time"] / 1000)
+        candidates.append(_rows_read(top["Plan"]))
+        if not plan:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+    return {
+        "database_ms": summary_ms(database),
+        "candidates_read": {
+            "median": statistics.median(candidates),
+            "max": max(candidates),
+        },
+        "plan": plan,
+    }
+
+
+def _rows_read(node: dict) -> int:
+    # What the index scans read: the rows they hand up and those the distance filter drops.
+    own = 0
+    if "Index" in node.get("Node Type", ""):
+        own = node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+    return own + sum(_rows_read(child) for child in node.get("Plans", []))
 
 
 LOOKUP_SQL = (
@@ -1418,6 +1490,11 @@ def main() -> int:
     parser.add_argument(
         "--covering", action="store_true", help="neardup: also time covering chunk indexes"
     )
+    parser.add_argument(
+        "--centred-crops-only",
+        action="store_true",
+        help="neardup: seed 0009's three centred crop hashes per photo, not every crop box",
+    )
     args = parser.parse_args()
     parts = set(args.only.split(","))
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
@@ -1432,8 +1509,11 @@ def main() -> int:
     size = sizes[0]
     result: dict = {"size": size, "load_average_start": os.getloadavg()}
     if parts == {"neardup"}:
-        # Hashes alone, in a database of their own: claimlens_scale_10m (or _1m_hashes).
-        url = database_url(size if size == "10m" else f"{size}_hashes")
+        # Hashes alone, in a database of their own: claimlens_scale_10m (or _1m_hashes),
+        # or the one BENCH_NEARDUP_URL names (a helper's own database).
+        url = os.environ.get("BENCH_NEARDUP_URL") or database_url(
+            size if size == "10m" else f"{size}_hashes"
+        )
         django_setup(url)
         return run_near_duplicates(url, size, args, result)
     url = database_url(size)
@@ -1481,7 +1561,9 @@ def main() -> int:
 def run_near_duplicates(url: str, size: str, args, result: dict) -> int:
     if not (args.reuse and database_exists(url)):
         print(f"seeding {HASH_SIZES[size]} hashes into {url}", flush=True)
-        result["seed"] = seed_hashes(url, HASH_SIZES[size])
+        result["seed"] = seed_hashes(
+            url, HASH_SIZES[size], centred_crops_only=args.centred_crops_only
+        )
         print(f"  {result['seed']}", flush=True)
     result["near_duplicates"] = measure_near_duplicates(args.lookups, args.covering)
     figures = result["near_duplicates"]

@@ -18,16 +18,20 @@ so the index answers exactly up to :data:`INDEX_RADIUS` (see
 Crops (:func:`crop_hashes`): cutting 3 % off each side of a picture moves its pHash by
 2-12 bits (median 6), 5 % by up to 16 and 10 % by 16-24, past the index's radius: the
 commonest way to dress up a photo taken from someone else's claim. So a claim photo is
-indexed a second time through the hashes of its centred crops (:data:`CROP_LADDER`: 5, 10
-and 15 % off each side); a later picture cut from it lands within a few bits of the
-rung nearest its own crop. Crops off one side only are not covered (the ladder is
-centred); registration still decides for every candidate beyond
-:data:`GUARANTEED_RADIUS`.
+indexed again through the hashes of crops of it (:data:`CROP_BOXES`); a later picture cut
+from it is found when its own crop box lies close enough to one of them. How close is
+close enough was measured (docs/detection.md, "Crops off any side"): moving one edge of
+the box by 2 % of the picture keeps 94 % of such pairs within the radius, 3 % 72 %, 5 %
+40 %; shifting the box by 2 % keeps 62 %. A set covering every crop of up to 20 % off
+any combination of sides at that tolerance would need ~1,300 boxes, so the stored boxes
+are the commonest kinds of crop at a few rows each: the centred ladder, each side alone,
+two adjacent sides (a corner cut away) and two opposite sides. Registration still
+decides for every candidate found through a crop.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
 import numpy as np
@@ -42,11 +46,49 @@ CHUNK_BITS = 16
 CHUNKS = 4
 GUARANTEED_RADIUS = CHUNKS - 1  # pigeonhole: see the module docstring
 INDEX_RADIUS = 2 * CHUNKS - 1  # with one-bit probing of every chunk
-# Per cent cut off each side for the crop hashes. Rungs 5 points apart leave any centred
-# crop of 0-17 % within 2.5 points of one: measured on the benchmark's product photos,
-# 39-40 of 40 crops of 3, 5 and 10 % and 37 of 40 of 15 % within the radius (full hash
-# alone: 30, 12, 0 and 0 of 40); no other shot of the same product came within 10 bits.
+# Per cent cut off each side for the centred crop hashes. Rungs 5 points apart leave any
+# centred crop of 0-17 % within 2.5 points of one: measured on the benchmark's product
+# photos, 39-40 of 40 crops of 3, 5 and 10 % and 37 of 40 of 15 % within the radius (full
+# hash alone: 30, 12, 0 and 0 of 40); no other shot of the same product came within 10 bits.
 CROP_LADDER = (5, 10, 15)
+# Per cent cut off one side alone (4 boxes per rung) and off two sides at once (each of
+# the 4 corners and 2 pairs of opposite sides: 4 boxes per rung pair).
+ONE_SIDE_LADDER = (5, 10, 15, 20)
+TWO_SIDES_LADDER = (7, 14)
+
+
+class CropBox(NamedTuple):
+    """Per cent of the picture's height (top, bottom) or width (left, right) cut off."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def percent(self) -> int:
+        """The most cut off any one side (what a candidate's ``crop_percent`` reports)."""
+        return max(self)
+
+
+def _crop_boxes() -> tuple[CropBox, ...]:
+    boxes = [CropBox(p, p, p, p) for p in CROP_LADDER]
+    for side in range(4):
+        boxes += [CropBox(*(p if i == side else 0 for i in range(4))) for p in ONE_SIDE_LADDER]
+    # (top, left), (top, right), (bottom, left), (bottom, right), (top, bottom), (left, right)
+    for a, b in ((0, 2), (0, 3), (1, 2), (1, 3), (0, 1), (2, 3)):
+        for p in TWO_SIDES_LADDER:
+            for q in TWO_SIDES_LADDER:
+                boxes.append(CropBox(*(p if i == a else q if i == b else 0 for i in range(4))))
+    return tuple(dict.fromkeys(boxes))
+
+
+# 3 centred + 16 one-sided + 24 two-sided = 43 rows per claim photo (docs/performance.md,
+# "Crop boxes in the near-duplicate index").
+CROP_BOXES = _crop_boxes()
+# The long side of the grey thumbnail the crop hashes are cut from: one area resize for
+# all boxes (a box edge then falls within 0.4 % of where it is asked for).
+CROP_THUMBNAIL = 256
 
 
 def _gray(image: DecodedImage | Image.Image | np.ndarray) -> np.ndarray:
@@ -94,15 +136,21 @@ def phash(image: DecodedImage | Image.Image | np.ndarray) -> int:
     return _bits_to_int(low > np.median(low))
 
 
-def crop_hashes(image: DecodedImage | Image.Image | np.ndarray) -> list[tuple[int, int]]:
-    """``(percent, phash)`` of the picture's centred crops, one per rung of
-    :data:`CROP_LADDER` (the index's second entry for a claim photo)."""
+def crop_hashes(image: DecodedImage | Image.Image | np.ndarray) -> list[tuple[CropBox, int]]:
+    """``(box, phash)`` of the picture cut to each of :data:`CROP_BOXES` (the index's
+    further entries for a claim photo)."""
     gray = _gray(image)
     h, w = gray.shape[:2]
+    if max(h, w) > CROP_THUMBNAIL:
+        f = CROP_THUMBNAIL / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        h, w = gray.shape[:2]
     hashes = []
-    for percent in CROP_LADDER:
-        dy, dx = round(h * percent / 100), round(w * percent / 100)
-        hashes.append((percent, phash(gray[dy : h - dy, dx : w - dx])))
+    for box in CROP_BOXES:
+        y0, y1 = round(h * box.top / 100), h - round(h * box.bottom / 100)
+        x0, x1 = round(w * box.left / 100), w - round(w * box.right / 100)
+        hashes.append((box, phash(gray[y0:y1, x0:x1])))
     return hashes
 
 

@@ -209,13 +209,19 @@ class EvidenceFile(models.Model):
 
 
 class CropHash(models.Model):
-    """A claim photo's pHash after cutting ``percent`` off each side
-    (``evidence.hashing.crop_hashes``): the near-duplicate index's second entry for it,
-    so that a later photo cut from it is still found (``evidence.selectors
-    .near_duplicates``). Written with the file's own hash, when it is checked."""
+    """A claim photo's pHash after cutting ``top``, ``bottom``, ``left`` and ``right`` per
+    cent off those sides (one of ``evidence.hashing.CROP_BOXES``): the near-duplicate
+    index's further entries for it, so that a later photo cut from it is still found
+    (``evidence.selectors.near_duplicates``). ``percent`` is the most cut off any one side
+    (what the index reports: covered by its indexes). Written with the file's own hash,
+    when it is checked."""
 
     evidence = models.ForeignKey(EvidenceFile, on_delete=models.CASCADE, related_name="crop_hashes")
     percent = models.PositiveSmallIntegerField()
+    top = models.PositiveSmallIntegerField(default=0)
+    bottom = models.PositiveSmallIntegerField(default=0)
+    left = models.PositiveSmallIntegerField(default=0)
+    right = models.PositiveSmallIntegerField(default=0)
     phash = models.BigIntegerField()
     phash_0 = models.PositiveIntegerField()
     phash_1 = models.PositiveIntegerField()
@@ -224,7 +230,9 @@ class CropHash(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["evidence", "percent"], name="crophash_one_per_rung")
+            models.UniqueConstraint(
+                fields=["evidence", "top", "bottom", "left", "right"], name="crophash_one_per_box"
+            )
         ]
         indexes = [
             # As evidence_mih_<i>: the chunk, then what verifies a candidate in the index.
@@ -237,7 +245,7 @@ class CropHash(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.evidence_id} −{self.percent} %"
+        return f"{self.evidence_id} −{self.top}/{self.bottom}/{self.left}/{self.right} %"
 
 
 class CheckRun(models.Model):

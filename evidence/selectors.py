@@ -100,11 +100,12 @@ def near_duplicates(
     exclude_id: int | None = None,
     limit: int = 50,
 ) -> list[tuple[EvidenceFile, int]]:
-    """Claim files whose pHash, or the pHash of one of their centred crops
-    (:class:`~evidence.models.CropHash`), is within ``NEAR_DUPLICATE_RADIUS`` bits,
-    nearest first (ties by id), at most ``limit``, with their claims; ``features`` is
-    deferred. A file found both ways counts at its nearer distance; each file's
-    ``crop_percent`` says which hash matched (0: the whole picture's).
+    """Claim files whose pHash, or the pHash of one of their crops
+    (:class:`~evidence.models.CropHash`, one per box of ``hashing.CROP_BOXES``), is
+    within ``NEAR_DUPLICATE_RADIUS`` bits, nearest first (ties by id), at most ``limit``,
+    with their claims; ``features`` is deferred. A file found several ways counts at its
+    nearest hash; each file's ``crop_percent`` says which matched (0: the whole picture's;
+    else the most its crop box cuts off any one side).
 
     Multi-index hashing with one-bit probing: two 64-bit hashes within 7 bits differ by
     at most 1 bit in at least one of their four 16-bit chunks (pigeonhole: 4 chunks × 2

@@ -10,16 +10,19 @@ import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evidence import custody, imaging, video
 from evidence.models import AttachedTo, CropHash, EvidenceFile, SubmittedBy
+
+if TYPE_CHECKING:
+    from evidence.hashing import CropBox
 
 
 class EvidenceRejected(ValueError):
@@ -442,10 +445,10 @@ def evidence_mark_checked(
     chunks: list[int] | None,
     features: bytes | None,
     display: bytes | None,
-    crops: list[tuple[int, int]] = (),
+    crops: list[tuple[CropBox, int]] = (),
 ) -> None:
     """Record the derived data of a checked file (hash, cached features, display copy;
-    for a claim photo, the hashes of its centred crops: ``hashing.crop_hashes``)."""
+    for a claim photo, the hashes of its crops: ``hashing.crop_hashes``)."""
     evidence = EvidenceFile.objects.get(pk=evidence_id)
     if display is not None and not evidence.display:
         evidence.display.save("display.jpg", ContentFile(display), save=False)
@@ -464,7 +467,7 @@ def evidence_mark_checked(
         _store_crop_hashes(evidence, crops)
 
 
-def _store_crop_hashes(evidence: EvidenceFile, crops: list[tuple[int, int]]) -> None:
+def _store_crop_hashes(evidence: EvidenceFile, crops: list[tuple[CropBox, int]]) -> None:
     from evidence.hashing import hash_chunks
 
     if evidence.attached_to != AttachedTo.CLAIM or not crops:
@@ -473,34 +476,39 @@ def _store_crop_hashes(evidence: EvidenceFile, crops: list[tuple[int, int]]) -> 
     CropHash.objects.bulk_create(
         CropHash(
             evidence=evidence,
-            percent=percent,
+            percent=box.percent,
+            top=box.top,
+            bottom=box.bottom,
+            left=box.left,
+            right=box.right,
             phash=value,
             **{f"phash_{i}": chunk for i, chunk in enumerate(hash_chunks(value))},
         )
-        for percent, value in crops
+        for box, value in crops
     )
 
 
 def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
     """Compute and store what checked files kept since they were checked: ORB features
     for files that have none (files checked before every file kept them: the reuse check
-    can then confirm them by registration) and the crop hashes of claim photos that have
-    none (checked before the index kept them: a picture cut from them is then found).
+    can then confirm them by registration) and the crop hashes of claim photos that lack
+    some of :data:`evidence.hashing.CROP_BOXES` (checked before the index kept them, or
+    only their centred crops: a picture cut from them is then found).
 
     Idempotent: only what is still missing is written; a file that no longer decodes is
     counted and left as it is."""
     from evidence.checks.reference_match import compute_features, features_to_bytes
-    from evidence.hashing import crop_hashes
+    from evidence.hashing import CROP_BOXES, crop_hashes
 
     counts = {"stored": 0, "crops": 0, "undecodable": 0}
-    missing = Q(features__isnull=True) | Q(
-        attached_to=AttachedTo.CLAIM, phash__isnull=False, crop_hashes__isnull=True
+    missing = Q(features__isnull=True) | (
+        Q(attached_to=AttachedTo.CLAIM, phash__isnull=False) & ~Q(crop_count=len(CROP_BOXES))
     )
     last_id = 0
     while True:
         batch = list(
-            EvidenceFile.objects.filter(missing, pk__gt=last_id, status=EvidenceFile.Status.CHECKED)
-            .distinct()
+            EvidenceFile.objects.annotate(crop_count=Count("crop_hashes"))
+            .filter(missing, pk__gt=last_id, status=EvidenceFile.Status.CHECKED)
             .order_by("pk")
             .only("pk", "original", "attached_to", "features", "phash")[:batch_size]
         )
@@ -521,6 +529,9 @@ def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
                 ).update(features=features)
             if evidence.attached_to == AttachedTo.CLAIM and evidence.phash is not None:
                 with transaction.atomic():
-                    if not CropHash.objects.filter(evidence=evidence).exists():
+                    stored = CropHash.objects.filter(evidence=evidence).values_list(
+                        "top", "bottom", "left", "right"
+                    )
+                    if set(stored) != set(CROP_BOXES):
                         _store_crop_hashes(evidence, crop_hashes(image))
                         counts["crops"] += 1

@@ -85,9 +85,9 @@ class SimilarImage:
     same_sha256: bool = False
     # Found by the pHash of the horizontally flipped picture: a mirrored re-use.
     mirrored: bool = False
-    # Found through the hash of the earlier file's centred crop (per cent off each side,
-    # evidence.hashing.crop_hashes; 0: its whole picture's hash): never decided on the
-    # hash alone.
+    # Found through the hash of a crop of the earlier file (evidence.hashing.CROP_BOXES:
+    # the most per cent the box cuts off any one side; 0: its whole picture's hash):
+    # never decided on the hash alone.
     crop_percent: int = 0
     # Its stored ORB features (checks.reference_match.ImageFeatures), when the pipeline
     # loaded them for verification by registration; None for files checked before

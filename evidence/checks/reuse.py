@@ -12,8 +12,12 @@ so a candidate at :data:`HASH_ONLY_DISTANCE` + 1 .. :data:`MAX_DISTANCE` bits co
 when ORB registration against its stored features says it is the same picture (the
 ``reference_match`` check's test: a similarity transform, most of the frame, the same
 pixels). A mirrored candidate is registered against the mirrored picture. Candidates found
-through the hash of an earlier file's centred crop (:func:`evidence.hashing.crop_hashes`:
-a picture cut from it) are always registered, never taken on the hash alone.
+through the hash of one of an earlier file's crops (:func:`evidence.hashing.crop_hashes`:
+centred, one side, a corner or two opposite sides cut away; a picture cut from it) are
+always registered, never taken on the hash alone, and count only when the registration
+is that of a crop (no rotation, the picture inside the earlier one: a second genuine shot
+from nearly the same place can otherwise register); ``crop_percent`` in a match's details
+is the most that crop cut off any one side (0: found through the whole picture's hash).
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ if TYPE_CHECKING:
 HASH_ONLY_DISTANCE = hashing.GUARANTEED_RADIUS
 # The index's radius: farther candidates are not considered at all.
 MAX_DISTANCE = hashing.INDEX_RADIUS
+# A candidate found through a crop hash must register as a crop of it: cropping neither
+# rotates a picture nor shows anything outside it. (True crops register at 0.02-0.03
+# degrees and cover the claim frame entirely; a second genuine shot from nearly the same
+# place, which the crop hashes can bring within the radius, is turned at its own roll.)
+MAX_CROP_ROTATION_DEG = 1.0
+MIN_CROP_CLAIM_OVERLAP = 0.95
 # Registrations per file (each ~10 ms); nearest candidates first.
 MAX_REGISTRATIONS = 8
 MAX_LISTED = 20
@@ -81,7 +91,7 @@ class ReuseCheck(Check):
     """
 
     name = "reuse"
-    version = 3
+    version = 4  # 4: a candidate found through a crop hash must register as a crop
     codes = {
         "reuse_confirmed_forgery": (
             90,
@@ -199,7 +209,14 @@ class ReuseCheck(Check):
         if theirs.version != ours.version:  # computed by other code: not comparable
             return False
         registration = register(ours, theirs)
-        return registration is not None and registration.is_same_picture
+        if registration is None or not registration.is_same_picture:
+            return False
+        if candidate.crop_percent:
+            return (
+                abs(registration.rotation_deg) <= MAX_CROP_ROTATION_DEG
+                and registration.claim_overlap >= MIN_CROP_CLAIM_OVERLAP
+            )
+        return True
 
     def _finding(
         self,

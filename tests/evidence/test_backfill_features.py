@@ -90,6 +90,59 @@ def test_claim_photos_checked_before_the_crop_hashes_get_them(legacy_files):
     assert "crop hashes stored for 0 claim photo(s)" in again
     for evidence in legacy_files:
         image = imaging.decode(evidence.original.open("rb").read())
-        assert sorted(evidence.crop_hashes.values_list("percent", "phash")) == sorted(
-            crop_hashes(image)
+        stored = evidence.crop_hashes.values_list("top", "bottom", "left", "right", "phash")
+        assert sorted(stored) == sorted((*box, value) for box, value in crop_hashes(image))
+
+
+def test_rows_from_before_the_crop_boxes_become_centred_boxes(legacy_files):
+    # given: what 0009 stored (one centred crop per percent), whatever 0010's new
+    # columns first hold (their default, 0, but for the uniqueness of the rows)
+    import importlib
+
+    from django.apps import apps
+
+    from evidence.models import CropHash
+
+    migration = importlib.import_module("evidence.migrations.0010_crop_boxes")
+    evidence = legacy_files[0]
+    CropHash.objects.all().delete()
+    for n, percent in enumerate((5, 10, 15)):
+        CropHash.objects.create(
+            evidence=evidence,
+            percent=percent,
+            right=n,
+            phash=percent,
+            phash_0=0,
+            phash_1=0,
+            phash_2=0,
+            phash_3=percent,
         )
+
+    # when
+    migration.centred_boxes(apps, None)
+
+    # then
+    boxes = evidence.crop_hashes.values_list("percent", "top", "bottom", "left", "right")
+    assert sorted(boxes) == [(5, 5, 5, 5, 5), (10, 10, 10, 10, 10), (15, 15, 15, 15, 15)]
+
+
+def test_claim_photos_with_only_centred_crop_hashes_get_every_box(legacy_files):
+    from django.db.models import F
+
+    from evidence.hashing import CROP_BOXES, crop_hashes
+    from evidence.models import CropHash
+
+    # given: both files as migration 0010 leaves them (features aside): centred crops only
+    CropHash.objects.exclude(top=F("bottom"), bottom=F("left"), left=F("right")).delete()
+    assert [f.crop_hashes.count() for f in legacy_files] == [3, 3]
+
+    first = run()
+    again = run()
+
+    assert "crop hashes stored for 2 claim photo(s)" in first
+    assert "crop hashes stored for 0 claim photo(s)" in again
+    for evidence in legacy_files:
+        image = imaging.decode(evidence.original.open("rb").read())
+        stored = evidence.crop_hashes.values_list("top", "bottom", "left", "right", "phash")
+        assert len(stored) == len(CROP_BOXES)
+        assert sorted(stored) == sorted((*box, value) for box, value in crop_hashes(image))

@@ -79,15 +79,23 @@ def test_a_listing_photo_still_gets_its_features_stored(shop_a, django_capture_o
     )
 
 
-def test_a_claim_photo_is_indexed_by_its_centred_crops_too(claim_photo):
-    from evidence.hashing import CROP_LADDER, crop_hashes
+def test_a_claim_photo_is_indexed_by_its_crops_too(claim_photo):
+    from evidence.hashing import CROP_BOXES, crop_hashes
 
     evidence, data = claim_photo
 
-    stored = sorted(evidence.crop_hashes.values_list("percent", "phash"))
-    assert stored == sorted(crop_hashes(imaging.decode(data)))
-    assert [percent for percent, _hash in stored] == list(CROP_LADDER)
-    assert all(value != evidence.phash for _percent, value in stored)
+    stored = sorted(
+        ((top, bottom, left, right), percent, value)
+        for top, bottom, left, right, percent, value in evidence.crop_hashes.values_list(
+            "top", "bottom", "left", "right", "percent", "phash"
+        )
+    )
+    fresh = sorted(
+        (tuple(box), box.percent, value) for box, value in crop_hashes(imaging.decode(data))
+    )
+    assert stored == fresh
+    assert sorted(box for box, _percent, _hash in stored) == sorted(map(tuple, CROP_BOXES))
+    assert all(value != evidence.phash for _box, _percent, value in stored)
 
 
 def test_a_listing_photo_gets_no_crop_hashes(shop_a, django_capture_on_commit_callbacks):

@@ -40,9 +40,17 @@ def crop(pixels: np.ndarray, fraction: float = 0.03) -> np.ndarray:
     return synthetic.degrade(pixels, crop=(fraction,) * 4)[0]
 
 
-def checked(claim, data: bytes, *, store_features: bool = True, store_crops: bool = True):
-    """A claim file as the pipeline leaves it: hashed (its centred crops too), with
-    features stored (or, for files checked before features were stored, without)."""
+def checked(
+    claim,
+    data: bytes,
+    *,
+    store_features: bool = True,
+    store_crops: bool = True,
+    centred_only: bool = False,
+):
+    """A claim file as the pipeline leaves it: hashed (its crops too), with
+    features stored (or, for files checked before features were stored, without; or
+    with only the centred crops' hashes, as before migration 0010)."""
     evidence = evidence_add(upload=data, submitted_by="buyer", claim=claim)
     image = imaging.decode(data)
     value = hashing.phash(image)
@@ -52,7 +60,11 @@ def checked(claim, data: bytes, *, store_features: bool = True, store_crops: boo
         chunks=list(hashing.hash_chunks(value)),
         features=features_to_bytes(compute_features(image)) if store_features else None,
         display=None,
-        crops=hashing.crop_hashes(image) if store_crops else [],
+        crops=[
+            (box, value)
+            for box, value in (hashing.crop_hashes(image) if store_crops else [])
+            if not centred_only or len(set(box)) == 1
+        ],
     )
     return evidence
 
@@ -86,8 +98,9 @@ def test_crop_of_another_buyers_file_is_found_and_registered(
     # when
     image, context = context_for(evidence, data)
 
-    # then
-    [candidate] = context.similar_images
+    # then (the mirrored lookup may find it too, through a one-sided crop: registration
+    # turns that candidate down)
+    [candidate] = [c for c in context.similar_images if not c.mirrored]
     assert candidate.evidence_id == earlier.pk
     # the whole pictures' hashes are 6 bits apart; the earlier one's 5 % crop is nearer
     assert candidate.distance <= MAX_DISTANCE and candidate.crop_percent == 5
@@ -106,7 +119,7 @@ def test_crop_of_an_older_file_without_stored_features_is_not_reported(
 
     image, context = context_for(evidence, data)
 
-    assert [c.features for c in context.similar_images] == [None]
+    assert [c.features for c in context.similar_images if not c.mirrored] == [None]
     assert verdict(image, context) == {}
 
 
@@ -227,4 +240,78 @@ def test_a_crop_hash_alone_never_decides(make_claim, shop_a, other_buyer):
 
     [candidate] = [c for c in context.similar_images if not c.mirrored]
     assert candidate.crop_percent and candidate.distance <= HASH_ONLY_DISTANCE
+    assert verdict(image, context) == {}
+
+
+def cut(pixels: np.ndarray, *, top=0.0, bottom=0.0, left=0.0, right=0.0) -> np.ndarray:
+    return synthetic.degrade(pixels, crop=(left, top, right, bottom))[0]
+
+
+@pytest.mark.parametrize(
+    "sides",
+    [
+        {"left": 0.12, "bottom": 0.04},  # bench/quality.py's cropped_one_side
+        {"right": 0.17},
+        {"bottom": 0.09, "top": 0.15},
+    ],
+)
+def test_a_picture_cut_off_one_side_of_another_buyers_file_is_found_and_reported(
+    make_claim, shop_a, other_buyer, sides
+):
+    # given: another buyer's earlier claim photo; this claim's picture is it with one
+    # side (or two) cut off, which moves the whole picture's hash past the index's radius
+    pixels = synthetic.render_product_photo(6).image
+    earlier_data = jpeg(pixels)
+    earlier = checked(make_claim(shop_a, the_buyer=other_buyer), earlier_data)
+    data = jpeg(cut(pixels, **sides), quality=85)
+    whole = hashing.hamming_distance(
+        hashing.phash(imaging.decode(earlier_data)), hashing.phash(imaging.decode(data))
+    )
+    evidence = evidence_add(upload=data, submitted_by="buyer", claim=make_claim(shop_a))
+
+    # when
+    image, context = context_for(evidence, data)
+    findings = verdict(image, context)
+
+    # then: found through one of its crop boxes, confirmed by registration, reported
+    direct = [c for c in context.similar_images if not c.mirrored]
+    assert whole > MAX_DISTANCE
+    assert [c.evidence_id for c in direct] == [earlier.pk]
+    assert direct[0].crop_percent > 0 and direct[0].distance <= MAX_DISTANCE
+    [match] = findings["reuse_other_buyer"].details["matches"]
+    assert (match["evidence_id"], match["verified_by"]) == (earlier.pk, "registration")
+    assert match["crop_percent"] == direct[0].crop_percent
+
+
+def test_without_its_one_sided_crop_hashes_the_cut_picture_is_not_found(
+    make_claim, shop_a, other_buyer
+):
+    # what the boxes add: the centred ladder alone (what 0009 stored) misses this crop
+    pixels = synthetic.render_product_photo(6).image
+    checked(make_claim(shop_a, the_buyer=other_buyer), jpeg(pixels), centred_only=True)
+    data = jpeg(cut(pixels, top=0.12, left=0.04), quality=85)
+    evidence = evidence_add(upload=data, submitted_by="buyer", claim=make_claim(shop_a))
+
+    image, context = context_for(evidence, data)
+
+    assert [c for c in context.similar_images if not c.mirrored] == []
+    assert verdict(image, context) == {}
+
+
+@pytest.mark.parametrize("sides", [{"top": 0.12, "left": 0.04}, {"right": 0.15}])
+def test_a_genuine_shot_of_the_same_product_cut_off_one_side_is_not_reported(
+    make_claim, shop_a, other_buyer, sides
+):
+    # given: another buyer's genuine photo of product 2, all its crop hashes stored; now
+    # a second genuine shot from nearly the same place, cut off one side
+    first = synthetic.render_other_shot(2, 1001, similar=True).image
+    second = synthetic.render_other_shot(2, 1002, similar=True).image
+    checked(make_claim(shop_a, the_buyer=other_buyer), jpeg(first))
+    data = jpeg(cut(second, **sides))
+    evidence = evidence_add(upload=data, submitted_by="buyer", claim=make_claim(shop_a))
+
+    image, context = context_for(evidence, data)
+
+    # then: whatever the index hands over is registered and turned down
+    assert all(c.features is not None for c in context.similar_images)
     assert verdict(image, context) == {}

@@ -127,9 +127,14 @@ def test_a_lookup_without_matches_is_one_query(planted, django_assert_num_querie
 
 
 def crop_of(evidence: EvidenceFile, value: int, percent: int = 10) -> CropHash:
+    """A stored centred crop's hash (``percent`` off every side)."""
     return CropHash.objects.create(
         evidence=evidence,
         percent=percent,
+        top=percent,
+        bottom=percent,
+        left=percent,
+        right=percent,
         phash=value,
         **{f"phash_{i}": chunk for i, chunk in enumerate(hash_chunks(value))},
     )

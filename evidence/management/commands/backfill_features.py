@@ -7,8 +7,8 @@ class Command(BaseCommand):
     help = (
         "Store ORB features for checked evidence files that have none (checked before "
         "every file kept them), so the reuse check can confirm them by registration, and "
-        "the crop hashes of claim photos that have none, so a picture cut from them is "
-        "found. Safe to run again."
+        "the crop hashes of claim photos that lack some of the index's crop boxes, so a "
+        "picture cut from them is found. Safe to run again."
     )
 
     def handle(self, *args, **options):

@@ -300,3 +300,46 @@ def test_a_re_shared_copy_within_two_bits_is_confirmed_by_registration():
 
     match = findings["reuse_other_buyer"].details["matches"][0]
     assert match["verified_by"] == "registration"
+
+
+def test_a_second_genuine_shot_found_through_a_crop_hash_is_not_a_crop():
+    # given: two genuine shots of product 111 from nearly the same place (the benchmark's
+    # genuine_similar_shot_no_exif-492 and an earlier buyer's shot 5001): the second is
+    # within the radius of one of the first's two-sided crop hashes, and registers as the
+    # same photograph, turned by 2.7 degrees (the shots' own roll)
+    image = decoded(synthetic.render_other_shot(111, 1492, similar=True).image)
+    earlier = stored_features(111, shot=5001)
+
+    def candidate(crop_percent):
+        return similar(
+            9,
+            claim_id=40,
+            buyer_id=OTHER_BUYER,
+            distance=6,
+            crop_percent=crop_percent,
+            features=earlier,
+        )
+
+    # when / then: found through the crop hash it is turned down (cropping rotates
+    # nothing); had the whole picture's hash found it, registration alone would decide
+    assert run(candidate(14), image=image) == {}
+    assert "reuse_other_buyer" in run(candidate(0), image=image)
+
+
+def test_a_picture_cut_off_one_side_and_found_through_a_crop_hash_counts():
+    pixels, _ = synthetic.degrade(synthetic.render_product_photo(6).image, crop=(0.12, 0, 0, 0.04))
+
+    findings = run(
+        similar(
+            9,
+            claim_id=40,
+            buyer_id=OTHER_BUYER,
+            distance=5,
+            crop_percent=10,
+            features=stored_features(6),
+        ),
+        image=decoded(pixels, quality=85),
+    )
+
+    [match] = findings["reuse_other_buyer"].details["matches"]
+    assert (match["verified_by"], match["crop_percent"]) == ("registration", 10)
