@@ -48,6 +48,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """Passwords of the tests' users are hashed with a fast hasher (Django's advice for
+    test suites): the production PBKDF2 costs ≈0.5 s of CPU a hash here, and every user a
+    fixture creates and every login pays it (about a third of the suite's time). Nothing
+    outside this process checks a test user's password."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _private_media_root(tmp_path_factory):
     """Uploaded files and audit checkpoints of the tests go to a folder of this run, never
     to the checkout's var/media (a demo's files there would be read as the tests' own).
