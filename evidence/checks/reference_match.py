@@ -1139,16 +1139,12 @@ def _register(
     if not result.registers:
         return result
 
-    try:
-        reference_small = reference.thumbnail
-    except CorruptFeatures:
+    thumbnails = _thumbnail_homography(claim, reference, h)
+    if thumbnails is None:
         # As a reference whose stored features cannot be read at all: not comparable.
         logger.warning("unreadable stored thumbnail; the reference is set aside")
         return None
-    claim_small = claim.thumbnail
-    sc = claim_small.shape[1] / claim.width
-    sr = reference_small.shape[1] / reference.width
-    h_small = np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
+    reference_small, claim_small, h_small = thumbnails
     difference = _difference(claim, reference_small, h_small)
     result.residual = difference.residual
     valid_pixels = int(difference.valid.sum())
@@ -1469,15 +1465,11 @@ def _display_model(
     screen's and camera's changes (the blur, a per-channel tone curve, a colour matrix,
     the slow field of glare and light), where the reference lies, and the thumbnail
     homography; None when too little of the reference lies in the photo."""
-    try:
-        reference_small = reference.thumbnail
-    except CorruptFeatures:
+    thumbnails = _thumbnail_homography(claim, reference, h)
+    if thumbnails is None:
         return None
-    claim_small = claim.thumbnail
+    reference_small, claim_small, h_small = thumbnails
     ch, cw = claim_small.shape[:2]
-    sc = cw / claim.width
-    sr = reference_small.shape[1] / reference.width
-    h_small = np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
     warped = cv2.warpPerspective(
         reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
@@ -1606,7 +1598,7 @@ def _thumbnail_homography(
     claim_small = claim.thumbnail
     sc = claim_small.shape[1] / claim.width
     sr = reference_small.shape[1] / reference.width
-    return reference_small, claim_small, np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1])
+    return reference_small, claim_small, np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
 
 
 def _refined_on_screen(
@@ -1723,14 +1715,10 @@ def _warped_reference_grey(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """The claim thumbnail's grey, the reference thumbnail's warped onto it by ``h``, and
     where the reference lies (eroded from its edges); None when too little overlaps."""
-    try:
-        reference_small = reference.thumbnail
-    except CorruptFeatures:
+    thumbnails = _thumbnail_homography(claim, reference, h)
+    if thumbnails is None:
         return None
-    claim_small = claim.thumbnail
-    sc = claim_small.shape[1] / claim.width
-    sr = reference_small.shape[1] / reference.width
-    h_small = np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
+    reference_small, claim_small, h_small = thumbnails
     ch, cw = claim_small.shape[:2]
     warped = cv2.warpPerspective(reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR)
     inside = np.full(reference_small.shape[:2], 255, np.uint8)
