@@ -1465,19 +1465,10 @@ def _display_model(
     screen's and camera's changes (the blur, a per-channel tone curve, a colour matrix,
     the slow field of glare and light), where the reference lies, and the thumbnail
     homography; None when too little of the reference lies in the photo."""
-    thumbnails = _thumbnail_homography(claim, reference, h)
-    if thumbnails is None:
+    placed = _reference_on_claim(claim, reference, h)
+    if placed is None:
         return None
-    reference_small, claim_small, h_small = thumbnails
-    ch, cw = claim_small.shape[:2]
-    warped = cv2.warpPerspective(
-        reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    inside = np.full(reference_small.shape[:2], 255, np.uint8)
-    valid = cv2.warpPerspective(inside, h_small, (cw, ch), flags=cv2.INTER_NEAREST)
-    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)) > 0
-    if int(valid.sum()) < MIN_EVIDENCE_SAMPLES:
-        return None
+    reference_small, claim_small, h_small, warped, valid = placed
     claim_soft = cv2.GaussianBlur(claim_small, (0, 0), RECAPTURE_BLUR_SIGMA)
     claim_f = claim_soft.astype(np.float32)
     # The screen shows the picture at its own, often lower, resolution (and the camera
@@ -1601,6 +1592,26 @@ def _thumbnail_homography(
     return reference_small, claim_small, np.diag([sc, sc, 1.0]) @ h @ np.diag([1 / sr, 1 / sr, 1.0])
 
 
+def _reference_on_claim(claim: ImageFeatures, reference: ImageFeatures, h: np.ndarray):
+    """:func:`_thumbnail_homography`, the reference thumbnail warped onto the claim's (edges
+    replicated) and where it lies, eroded from its edges: ``(reference_small,
+    claim_small, h_small, warped, valid)``; None when unreadable or too little overlaps."""
+    thumbnails = _thumbnail_homography(claim, reference, h)
+    if thumbnails is None:
+        return None
+    reference_small, claim_small, h_small = thumbnails
+    ch, cw = claim_small.shape[:2]
+    warped = cv2.warpPerspective(
+        reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    inside = np.full(reference_small.shape[:2], 255, np.uint8)
+    valid = cv2.warpPerspective(inside, h_small, (cw, ch), flags=cv2.INTER_NEAREST)
+    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)) > 0
+    if int(valid.sum()) < MIN_EVIDENCE_SAMPLES:
+        return None
+    return reference_small, claim_small, h_small, warped, valid
+
+
 def _refined_on_screen(
     claim: ImageFeatures, reference: ImageFeatures, registration: Registration
 ) -> Registration | None:
@@ -1660,19 +1671,11 @@ def _physical_agreement(claim: ImageFeatures, reference: ImageFeatures, h: np.nd
     """As :func:`_display_agreement`, through a screen's and a camera's narrower model
     (see RECAPTURE_MIN_PHYSICAL_AGREEMENT): one tone curve shared by the channels, a gain
     and an offset per channel, a grey field at the picture's scale."""
-    pair = _thumbnail_homography(claim, reference, h)
-    if pair is None:
+    placed = _reference_on_claim(claim, reference, h)
+    if placed is None:
         return 0.0
-    reference_small, claim_small, h_small = pair
+    _reference_small, claim_small, _h_small, warped, valid = placed
     ch, cw = claim_small.shape[:2]
-    warped = cv2.warpPerspective(
-        reference_small, h_small, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    inside = np.full(reference_small.shape[:2], 255, np.uint8)
-    valid = cv2.warpPerspective(inside, h_small, (cw, ch), flags=cv2.INTER_NEAREST)
-    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)) > 0
-    if int(valid.sum()) < MIN_EVIDENCE_SAMPLES:
-        return 0.0
     observed = cv2.GaussianBlur(claim_small, (0, 0), RECAPTURE_BLUR_SIGMA)[valid].astype(np.float64)
     total = float(((observed - observed.mean(axis=0)) ** 2).sum())
     if total <= 0:
