@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import md_table, percentile, summary_ms, write_json, write_text  # noqa: E402
+from bench.common import md_table, summary_ms, write_json, write_text  # noqa: E402
 
 BASE_URL = os.environ.get("BENCH_SCALE_URL", "postgres://postgres@127.0.0.1:5432/claimlens_scale")
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -50,7 +50,6 @@ HASH_SIZES = {"10k": 10_000, "20k": 20_000, "100k": 100_000, "1m": 1_000_000, "1
 MERCHANTS = 200
 BIG_SHOP_SHARE = 0.20
 PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", "ingest" on request
-RATIONALE = "Scale benchmark decision: the buyer's photo is an edited listing photo."
 
 
 def database_url(size: str) -> str:
@@ -1330,60 +1329,11 @@ def _explain_params(value: int) -> list:
     return [value, *probes, value]
 
 
-def _take_worker(url: str, username: str, takes: int, barrier, results) -> None:
-    django_setup(url)
-    from django.contrib.auth import get_user_model
-    from django.db import connection
+def measure_take(reviewers: int, takes: int) -> dict:
+    """``reviewers`` processes taking and deciding at once (``bench/take_next.py``)."""
+    from bench import take_next
 
-    from refunds import services
-    from refunds.exceptions import NothingToReview
-
-    reviewer = get_user_model().objects.get(username=username)
-    rows = []
-    barrier.wait()
-    for _ in range(takes):
-        started = time.perf_counter()
-        try:
-            claim = services.claim_take_next(reviewer=reviewer)
-        except NothingToReview:
-            rows.append((time.perf_counter() - started, None))
-            continue
-        rows.append((time.perf_counter() - started, claim.pk))
-        services.claim_decide(
-            claim=claim, reviewer=reviewer, outcome="refund_denied", rationale=RATIONALE
-        )
-    connection.close()
-    results.put(rows)
-
-
-def measure_take(url: str, reviewers: int, takes: int) -> dict:
-    from django.db import connections
-
-    names = [f"scale-reviewer-{n}" for n in range(reviewers) if n % 4 != 3]
-    names += [f"scale-reviewer-{n}" for n in range(8, 8 + reviewers - len(names))]
-    connections.close_all()
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(len(names))
-    queue = context.Queue()
-    processes = [
-        context.Process(target=_take_worker, args=(url, name, takes, barrier, queue))
-        for name in names
-    ]
-    for process in processes:
-        process.start()
-    rows = [row for _ in processes for row in queue.get()]
-    for process in processes:
-        process.join()
-    taken = [pk for _t, pk in rows if pk is not None]
-    seconds = [t for t, _pk in rows]
-    return {
-        "reviewers": len(names),
-        "takes": len(rows),
-        "nothing_to_review": sum(1 for _t, pk in rows if pk is None),
-        "claims_shared": len(taken) - len(set(taken)),
-        "take_next_ms": summary_ms(seconds),
-        "p95_ms": round(1000 * percentile(seconds, 95), 1),
-    }
+    return take_next.take_together(take_next.reviewers(reviewers), takes)
 
 
 def measure_deadlines(due: int) -> dict:
@@ -1541,7 +1491,7 @@ def main() -> int:
         )
     if "take" in parts:
         print(f"take-next at {size}", flush=True)
-        result["take_next"] = measure_take(url, args.reviewers, args.takes)
+        result["take_next"] = measure_take(args.reviewers, args.takes)
         print(f"  {result['take_next']}", flush=True)
     if "audit" in parts:
         result["audit"] = measure_audit(url, args.writers, args.audit_seconds)
