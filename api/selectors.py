@@ -43,6 +43,17 @@ def products_by_id(*, client: PlatformClient, ids) -> dict[int, Product]:
     }
 
 
+def orders_by_id(*, client: PlatformClient, ids) -> dict[int, Order]:
+    """The client's orders among ``ids``, with their shop and without their items (one
+    query; others are simply absent)."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {
+        o.pk: o for o in orders_for_client(client=client).prefetch_related(None).filter(pk__in=ids)
+    }
+
+
 def products_for_client(*, client: PlatformClient) -> QuerySet[Product]:
     return (
         Product.objects.filter(

@@ -325,14 +325,36 @@ class BatchOrderInputSerializer(OrderInputSerializer):
 
 
 class BatchClaimInputSerializer(ClaimInputSerializer):
-    """As for ``POST /claims/``, on the order given with it."""
+    """As for ``POST /claims/``: on the order given with it, or on one recorded before."""
 
-    order = None
+    order = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        help_text=(
+            "An order recorded before (its id, as in `POST /claims/`), for an item without "
+            "an `order` of its own."
+        ),
+    )
 
 
 class ClaimBatchItemSerializer(serializers.Serializer):
-    order = BatchOrderInputSerializer()
+    order = BatchOrderInputSerializer(
+        required=False,
+        help_text="A new order with the claim; leave it out to name one recorded before "
+        "as `claim.order`.",
+    )
     claim = BatchClaimInputSerializer()
+
+    def validate(self, attrs):
+        if "order" in attrs and "order" in attrs["claim"]:
+            raise serializers.ValidationError(
+                {"order": [_("Give a new order or claim.order (one recorded before), not both.")]}
+            )
+        if "order" not in attrs and "order" not in attrs["claim"]:
+            raise serializers.ValidationError(
+                {"order": [_("Each claim needs its order: a new one, or claim.order.")]}
+            )
+        return attrs
 
 
 class ClaimBatchSerializer(serializers.Serializer):

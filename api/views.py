@@ -480,10 +480,11 @@ class ClaimViewSet(
         return Response(s.ClaimSerializer(claim).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Submit many orders, each with its claim, in one request",
+        summary="Submit many claims, with their new orders or on orders sent before",
         description=(
             "Up to 100 items, each an order (as for `POST /orders/`, the shop and products "
-            "by id) with its claim (as for `POST /claims/`). Each item is checked on its "
+            "by id) with its claim (as for `POST /claims/`), or a claim alone whose "
+            "`order` is the id of an order sent before. Each item is checked on its "
             "own and answered in `results` (same order): 201 with the ids written, 400 "
             "with its field errors, 409 when its order id or claim id is already recorded "
             "(with the ids recorded). The accepted items are written together; a refused "
@@ -514,7 +515,8 @@ class ClaimViewSet(
                                 "reason": "damaged",
                                 "platform_id": "claim-77",
                             },
-                        }
+                        },
+                        {"claim": {"order": 5007, "amount": "59.00", "reason": "damaged"}},
                     ]
                 },
             )
@@ -627,16 +629,29 @@ def _claim_batch(request, client) -> dict:
             parsed.append((index, parser.run_validation(item)))
         except ValidationError as exc:
             results[index] = _refused(index, 400, "validation_error", exc.detail)
-    shops = selectors.merchants_by_id(
-        client=client, ids=(d["order"]["merchant"] for _i, d in parsed)
-    )
+    new = [d["order"] for _i, d in parsed if "order" in d]
+    shops = selectors.merchants_by_id(client=client, ids=(order["merchant"] for order in new))
     products = selectors.products_by_id(
         client=client,
-        ids=(i["product"] for _i, d in parsed for i in d["order"]["items"] if i.get("product")),
+        ids=(i["product"] for order in new for i in order["items"] if i.get("product")),
+    )
+    recorded = selectors.orders_by_id(
+        client=client, ids=(d["claim"]["order"] for _i, d in parsed if "order" in d["claim"])
     )
     entries, places = [], []
     for index, data in parsed:
-        order, claim = data["order"], data["claim"]
+        claim = data["claim"]
+        if "order" in claim:  # an order recorded before
+            order_id = claim.pop("order")
+            if order_id not in recorded:
+                results[index] = _refused(
+                    index, 400, "validation_error", {"claim": {"order": [_unknown(order_id)]}}
+                )
+                continue
+            entries.append((recorded[order_id], services.ClaimInput(**claim)))
+            places.append(index)
+            continue
+        order = data["order"]
         missing = {}
         if order["merchant"] not in shops:
             missing["merchant"] = [_unknown(order["merchant"])]

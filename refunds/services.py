@@ -437,21 +437,22 @@ MAX_INGEST_ENTRIES = 100
 
 
 def claims_ingest(
-    *, entries: list[tuple[OrderInput, ClaimInput]], tenant, actor: Actor
+    *, entries: list[tuple[OrderInput | Order, ClaimInput]], tenant, actor: Actor
 ) -> list[Ingested]:
-    """Record many orders of one platform (``tenant``), each with its buyer's claim:
+    """Record many claims of one platform (``tenant``), each with its order: a new one
+    (:class:`OrderInput`, its buyer inline) or one recorded before (an :class:`Order`):
     what a platform's system sends in bulk. One result per entry, in order.
 
     Each entry is checked alone by the rules :func:`order_create` and
     :func:`claim_submit` apply (the same functions), and against the others (an order
     or a claim id given twice: the first is kept) and what is already recorded (one
-    read each for order ids and claim ids); a refused entry writes nothing. The
-    accepted ones are then written together in one transaction, in a fixed number of
-    statements (buyers, orders, items, claims, counters, audit, webhooks). Should the
-    database still refuse that (another request wrote one of these ids in between),
-    nothing of it stays and the entries are written one by one, each in its own
-    transaction: a bad entry never loses the good ones, and no order is left without
-    its claim."""
+    read each for new order ids, claim ids and the recorded orders' open claims); a
+    refused entry writes nothing. The accepted ones are then written together in one
+    transaction, in a fixed number of statements (buyers, orders, items, claims,
+    counters, audit, webhooks). Should the database still refuse that (another request
+    wrote one of these ids, or a claim on one of these orders, in between), nothing of it
+    stays and the entries are written one by one, each in its own transaction: a bad
+    entry never loses the good ones, and no order is left without its claim."""
     if len(entries) > MAX_INGEST_ENTRIES:
         raise ClaimValidationError(
             _("At most %(count)s orders with claims at once.") % {"count": MAX_INGEST_ENTRIES}
@@ -464,7 +465,14 @@ def claims_ingest(
     totals: dict[int, Decimal] = {}
     for index, (order, claim) in enumerate(entries):
         try:
-            total = _order_total(order, tenant_id=tenant_id)
+            if isinstance(order, Order):
+                if order.merchant.tenant_id != tenant_id:
+                    raise ClaimValidationError(
+                        _("The order and the claim belong to different platforms.")
+                    )
+                total = order.total_amount
+            else:
+                total = _order_total(order, tenant_id=tenant_id)
             _claim_checked(amount=claim.amount, order_total=total)
             if (order.merchant.pk, order.platform_id) in orders_seen:
                 raise AlreadyExists(_("This order is given twice in the batch."))
@@ -492,27 +500,37 @@ def claims_ingest(
                 with transaction.atomic():
                     _ingest_write(entries, [index], totals, results, tenant_id, actor)
             except IntegrityError:
+                order = entries[index][0]
                 results[index] = Ingested(
                     error=AlreadyExists(
-                        _("This order, or this claim id, is already recorded for this shop.")
-                    )
+                        _("This order already has an open refund claim, or the claim id is taken.")
+                        if isinstance(order, Order)
+                        else _("This order, or this claim id, is already recorded for this shop.")
+                    ),
+                    existing_order_id=order.pk if isinstance(order, Order) else None,
                 )
     return results
 
 
 def _without_recorded(entries, accepted: list[int], results: list[Ingested]) -> list[int]:
-    """Refuse the accepted entries whose order id or claim id the shop already has
-    (naming the recorded order and claim); the others."""
+    """Refuse the accepted entries whose new order's id or whose claim id the shop already
+    has, or whose recorded order already has an open claim (naming the recorded order and
+    claim); the others."""
     if not accepted:
         return accepted
     shops = {entries[i][0].merchant.pk for i in accepted}
-    order_ids = {entries[i][0].platform_id for i in accepted}
-    recorded_orders = {
-        (shop, platform_id): pk
-        for shop, platform_id, pk in Order.objects.filter(
-            merchant_id__in=shops, platform_id__in=order_ids
-        ).values_list("merchant_id", "platform_id", "pk")
-    }
+    given = [i for i in accepted if not isinstance(entries[i][0], Order)]
+    order_ids = {entries[i][0].platform_id for i in given}
+    recorded_orders = (
+        {
+            (shop, platform_id): pk
+            for shop, platform_id, pk in Order.objects.filter(
+                merchant_id__in=shops, platform_id__in=order_ids
+            ).values_list("merchant_id", "platform_id", "pk")
+        }
+        if order_ids
+        else {}
+    )
     claim_ids = {entries[i][1].platform_id for i in accepted} - {""}
     recorded_claims = (
         {
@@ -531,12 +549,31 @@ def _without_recorded(entries, accepted: list[int], results: list[Ingested]) -> 
             .order_by("order_id", "pk")
             .values_list("order_id", "pk")
         )
+    named = {entries[i][0].pk for i in accepted if isinstance(entries[i][0], Order)}
+    open_claims = (
+        dict(
+            RefundClaim.objects.filter(order_id__in=named, status__in=lifecycle.OPEN_STATUSES)
+            .order_by("order_id", "pk")
+            .values_list("order_id", "pk")
+        )
+        if named
+        else {}
+    )
     kept = []
     for index in accepted:
         order, claim = entries[index]
-        found_order = recorded_orders.get((order.merchant.pk, order.platform_id))
         found_claim = recorded_claims.get((order.merchant.pk, claim.platform_id))
-        if found_order is not None:
+        recorded = isinstance(order, Order)
+        found_order = (
+            None if recorded else recorded_orders.get((order.merchant.pk, order.platform_id))
+        )
+        if recorded and order.pk in open_claims:
+            results[index] = Ingested(
+                error=AlreadyExists(_("This order already has an open refund claim.")),
+                existing_order_id=order.pk,
+                existing_claim_id=open_claims[order.pk],
+            )
+        elif found_order is not None:
             results[index] = Ingested(
                 error=AlreadyExists(
                     _("An order with this platform id already exists for this shop.")
@@ -558,38 +595,43 @@ def _without_recorded(entries, accepted: list[int], results: list[Ingested]) -> 
 
 
 def _ingest_write(entries, indexes: list[int], totals, results, tenant_id, actor) -> None:
-    """Write the checked entries ``indexes`` (``totals``: their orders' totals): their
-    buyers, orders and claims, through the writes :func:`order_create` and
-    :func:`claim_submit` use. In a transaction. Each order keeps the buyer's name and
-    phone as given with it (the phone known before when none is given), as
-    :func:`order_create` does after :func:`buyer_upsert`."""
-    buyers = buyers_upsert(buyers=[entries[i][0].buyer for i in indexes], tenant=tenant_id)
-    orders = []
-    for index in indexes:
-        given = entries[index][0]
-        buyer = buyers[given.buyer.platform_id]
-        order = _new_order(
-            given,
-            buyer=buyer,
-            total=totals[index],
-            name=given.buyer.display_name,
-            phone=given.buyer.phone or buyer.phone,
-        )
-        orders.append((order, given.items))
-    _orders_insert(orders)
+    """Write the checked entries ``indexes`` (``totals``: their orders' totals): the new
+    orders' buyers and orders, and every entry's claim, through the writes
+    :func:`order_create` and :func:`claim_submit` use. In a transaction. Each new order
+    keeps the buyer's name and phone as given with it (the phone known before when none
+    is given), as :func:`order_create` does after :func:`buyer_upsert`."""
+    orders: dict[int, Order] = {
+        i: entries[i][0] for i in indexes if isinstance(entries[i][0], Order)
+    }
+    new = [i for i in indexes if i not in orders]
+    if new:
+        buyers = buyers_upsert(buyers=[entries[i][0].buyer for i in new], tenant=tenant_id)
+        written = []
+        for index in new:
+            given = entries[index][0]
+            buyer = buyers[given.buyer.platform_id]
+            orders[index] = _new_order(
+                given,
+                buyer=buyer,
+                total=totals[index],
+                name=given.buyer.display_name,
+                phone=given.buyer.phone or buyer.phone,
+            )
+            written.append((orders[index], given.items))
+        _orders_insert(written)
     claims = []
-    for index, (order, _items) in zip(indexes, orders, strict=True):
+    for index in indexes:
         given = entries[index][1]
         claims.append(
             _new_claim(
-                order=order,
+                order=orders[index],
                 amount=given.amount,
                 reason=given.reason,
                 description=given.description,
                 platform_id=given.platform_id,
             )
         )
-        results[index] = Ingested(order=order, claim=claims[-1])
+        results[index] = Ingested(order=orders[index], claim=claims[-1])
     _claims_insert(claims, actor=actor)
 
 

@@ -37,5 +37,7 @@ open(sys.argv[2], "w", encoding="utf-8").write(header + "\n" + body)
 PYEOF
 rm "$PO.new"
 $PY manage.py compilemessages -l zh_Hans --ignore=.venv >/dev/null
+# A fuzzy entry is not compiled: on the pages it is as untranslated as an empty one.
 echo "untranslated:"; msgattrib --untranslated "$PO" | grep -c '^msgid ' || true
+echo "fuzzy (shown untranslated):"; msgattrib --only-fuzzy "$PO" | grep -c '^msgid ' || true
 rm -rf "$tmp"

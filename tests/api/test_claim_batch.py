@@ -186,6 +186,116 @@ def test_an_order_recorded_through_the_single_endpoint_is_a_409_in_a_batch(api_a
     assert result["claim"] is None
 
 
+def recorded_orders(api, shop_id: int, count: int, first: int = 1) -> list[int]:
+    """Orders sent before their claims, through ``POST /orders/``."""
+    ids = []
+    for n in range(first, first + count):
+        response = api.post(
+            "/api/v1/orders/", order_body(shop_id, platform_id=f"earlier-{n}"), format="json"
+        )
+        assert response.status_code == 201, response.content
+        ids.append(response.json()["id"])
+    return ids
+
+
+def claim_on(order_id: int, *, amount="99.00", claim_id=None):
+    claim = {"order": order_id, "amount": amount, "reason": "damaged"}
+    if claim_id is not None:
+        claim["platform_id"] = claim_id
+    return {"claim": claim}
+
+
+def test_a_batch_writes_claims_on_orders_recorded_before_beside_new_orders(api_a, shop_a):
+    # given: two orders sent when they were placed
+    earlier = recorded_orders(api_a, shop_a.pk, 2)
+
+    # when: their claims come later, in one batch with a new order and its claim
+    body = post(
+        api_a,
+        [claim_on(earlier[0], claim_id="c-1"), item(shop_a.pk, 9), claim_on(earlier[1])],
+    ).json()
+
+    # then
+    assert [r["status"] for r in body["results"]] == [201, 201, 201]
+    assert [body["results"][i]["order"] for i in (0, 2)] == earlier
+    for result in body["results"]:
+        claim = RefundClaim.objects.get(pk=result["claim"])
+        assert claim.order_id == result["order"] and claim.status == "received"
+        assert AuditEvent.objects.filter(claim=claim, action="claim_submitted").count() == 1
+    assert Order.objects.count() == 3  # the recorded orders were not written again
+    assert RefundClaim.objects.get(order_id=earlier[0]).platform_id == "c-1"
+
+
+def test_a_recorded_order_with_an_open_claim_is_a_409_naming_it(api_a, shop_a):
+    # given: an order with an open claim, and one whose claim was withdrawn
+    busy, free = recorded_orders(api_a, shop_a.pk, 2)
+    open_claim = post(api_a, [claim_on(busy)]).json()["results"][0]["claim"]
+    withdrawn = post(api_a, [claim_on(free)]).json()["results"][0]["claim"]
+    assert api_a.post(f"/api/v1/claims/{withdrawn}/withdraw/", {}, format="json").status_code == 200
+
+    # when
+    again, after_withdrawal = post(api_a, [claim_on(busy), claim_on(free)]).json()["results"]
+
+    # then
+    assert again["status"] == 409 and again["code"] == "already_exists"
+    assert (again["order"], again["claim"]) == (busy, open_claim)
+    assert after_withdrawal["status"] == 201  # a new claim once the last one is closed
+    assert RefundClaim.objects.filter(order_id=busy).count() == 1
+
+
+def test_a_recorded_order_twice_in_a_batch_keeps_the_first(api_a, shop_a):
+    (order,) = recorded_orders(api_a, shop_a.pk, 1)
+
+    first, second = post(api_a, [claim_on(order), claim_on(order, amount="10.00")]).json()[
+        "results"
+    ]
+
+    assert (first["status"], second["status"]) == (201, 409)
+    assert RefundClaim.objects.get().amount == 99
+
+
+def test_claims_on_recorded_orders_are_checked_like_single_claims(api_a, api_b, shop_a, shop_b):
+    (mine,) = recorded_orders(api_a, shop_a.pk, 1)
+    (theirs,) = recorded_orders(api_b, shop_b.pk, 1, first=5)
+    both = item(shop_a.pk, 7)
+    both["claim"]["order"] = mine
+
+    body = post(
+        api_a,
+        [
+            claim_on(mine, amount="500.00"),  # more than the order's 199
+            claim_on(theirs),  # another client's order does not exist for this one
+            claim_on(10**9),
+            both,  # a new order and a recorded one for one claim
+            {"claim": {"amount": "1.00", "reason": "damaged"}},  # no order at all
+        ],
+    ).json()
+
+    over, foreign, unknown, twice, neither = body["results"]
+    assert over["status"] == 400 and over["code"] == "invalid" and "199" in over["detail"]
+    for refused in (foreign, unknown):
+        assert refused["status"] == 400 and refused["code"] == "validation_error"
+        assert [e["field"] for e in refused["errors"]] == ["claim.order"]
+        assert refused["order"] is None
+    for refused in (twice, neither):
+        assert refused["status"] == 400 and [e["field"] for e in refused["errors"]] == ["order"]
+    assert not RefundClaim.objects.exists()
+    assert not Order.objects.filter(platform_id="order-7").exists()
+
+
+def test_claims_on_recorded_orders_cost_the_same_statements_for_10_and_for_50(api_a, shop_a):
+    orders = recorded_orders(api_a, shop_a.pk, 60)
+
+    counts = []
+    for chunk in (orders[:10], orders[10:]):
+        with CaptureQueriesContext(connection) as captured:
+            body = post(api_a, [claim_on(pk, claim_id=f"c-{pk}") for pk in chunk]).json()
+        assert body["created"] == len(chunk)
+        counts.append(len(_collapsed(_statements(captured))))
+
+    assert counts[0] == counts[1]
+
+
 def test_a_batch_replays_with_its_idempotency_key(api_a, shop_a):
     items = [item(shop_a.pk, n) for n in range(2)]
 

@@ -143,3 +143,72 @@ def test_buyers_created_meanwhile_by_another_request_are_taken_and_the_others_cr
     assert buyers["buyer-2"].pk is not None
     assert Buyer.objects.get(platform_id="buyer-1").display_name == "New name"
     assert Buyer.objects.filter(platform_id="buyer-2").count() == 1
+
+
+def _recorded_order(shop, number: int) -> Order:
+    return services.order_create(
+        merchant=shop,
+        buyer=services.buyer_upsert(
+            platform_id=f"buyer-r{number}", display_name="R", tenant=shop.tenant_id
+        ),
+        platform_id=f"recorded-{number}",
+        items=[services.ItemInput(title="Mug", unit_price=Decimal("99.00"))],
+        paid_at=timezone.now() - dt.timedelta(days=3),
+    )
+
+
+def claim_on(order: Order, *, amount="50.00", claim_id=""):
+    return (
+        order,
+        services.ClaimInput(amount=Decimal(amount), reason="damaged", platform_id=claim_id),
+    )
+
+
+def test_claims_on_recorded_orders_and_new_orders_are_written_together(shop_a):
+    recorded = _recorded_order(shop_a, 1)
+
+    results = services.claims_ingest(
+        entries=[claim_on(recorded, claim_id="c-1"), entry(shop_a, 2)],
+        tenant=shop_a.tenant_id,
+        actor=ACTOR,
+    )
+
+    assert [r.error for r in results] == [None, None]
+    assert results[0].order == recorded and results[0].claim.order_id == recorded.pk
+    assert results[0].claim.buyer_id == recorded.buyer_id
+    assert Order.objects.count() == 2  # the recorded order was not written again
+    assert RefundClaim.objects.filter(order=recorded, platform_id="c-1").count() == 1
+
+
+def test_a_concurrent_claim_on_a_recorded_order_keeps_the_other_entries(shop_a, monkeypatch):
+    # given: another request opens a claim on the order between the batch's check and its
+    # insert (simulated: the check sees nothing recorded)
+    recorded = _recorded_order(shop_a, 1)
+    services.claim_submit(order=recorded, amount=Decimal("10.00"), reason="damaged", actor=ACTOR)
+    monkeypatch.setattr(services, "_without_recorded", lambda entries, accepted, results: accepted)
+
+    # when
+    results = services.claims_ingest(
+        entries=[entry(shop_a, 1), claim_on(recorded), entry(shop_a, 3)],
+        tenant=shop_a.tenant_id,
+        actor=ACTOR,
+    )
+
+    # then: the one open claim per order held; the other entries were written one by one
+    assert [r.error is None for r in results] == [True, False, True]
+    assert isinstance(results[1].error, services.AlreadyExists)
+    assert results[1].existing_order_id == recorded.pk
+    assert RefundClaim.objects.filter(order=recorded).count() == 1
+
+
+def test_a_recorded_order_of_another_platform_is_refused(shop_a, django_user_model):
+    from tests.platforms import platform_world
+
+    other = platform_world("other", django_user_model=django_user_model)
+
+    results = services.claims_ingest(
+        entries=[claim_on(_recorded_order(other.shop, 1))], tenant=shop_a.tenant_id, actor=ACTOR
+    )
+
+    assert isinstance(results[0].error, services.ClaimValidationError)
+    assert not RefundClaim.objects.exists()
