@@ -7,6 +7,7 @@ import functools
 import operator
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import groupby
 
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.http import Http404
@@ -70,6 +71,7 @@ class QueueToServe:
     pk: int | None  # None: the claims in review that have no queue
     slug: str | None
     lease_minutes: int
+    priority: int = 0
 
 
 def queues_in_take_order(*, waiting: QuerySet[RefundClaim], queue=None) -> list[QueueToServe]:
@@ -88,7 +90,7 @@ def _queues_to_serve(waiting: QuerySet[RefundClaim], queue_id: int | None) -> Qu
     if queue_id is not None:
         queues = queues.filter(pk=queue_id)
     return queues.order_by("-is_active", "priority", "name", "pk").values_list(
-        "pk", "slug", "lease_minutes"
+        "pk", "slug", "lease_minutes", "priority"
     )
 
 
@@ -198,23 +200,30 @@ def take_next_reads(*, reviewer, queue=None) -> TakeNextReads:
 def most_urgent_waiting(*, limit: int, reviewer=None) -> list[RefundClaim]:
     """The first ``limit`` of :func:`claims_awaiting_review`, in its order, without
     sorting everything that waits: the head of each queue's ``claim_take_next`` index
-    range (one short query per queue holding waiting claims, plus one for the claims of
-    no queue), merged here. Sorting the joined queues' priority over every waiting claim
-    read them all (≈190 ms at 1M claims, docs/performance.md). With ``reviewer``: what
-    that reviewer's platform holds only."""
+    range, queue by queue in priority order (queues of one priority merged by deadline),
+    until ``limit`` are found; the claims of no queue come last. Sorting the joined
+    queues' priority over every waiting claim read them all (≈190 ms at 1M claims,
+    docs/performance.md); reading ``limit`` of every queue read claims a busy first queue
+    leaves off the list. With ``reviewer``: what that reviewer's platform holds only."""
     waiting = claims_awaiting_review(reviewer=reviewer)
-    heads: list[RefundClaim] = []
-    for served in [*queues_in_take_order(waiting=waiting), QueueToServe(None, None, 0)]:
-        heads += queue_head(waiting=waiting, queue_id=served.pk).select_related(
-            "queue", "merchant"
-        )[:limit]
+    by_priority = sorted(queues_in_take_order(waiting=waiting), key=operator.attrgetter("priority"))
+    groups = [
+        list(group) for _p, group in groupby(by_priority, key=operator.attrgetter("priority"))
+    ]
     never = dt.datetime.max.replace(tzinfo=dt.UTC)
-
-    def order(claim):
-        priority = claim.queue.priority if claim.queue_id else float("inf")
-        return (priority, claim.review_deadline or never, claim.pk)
-
-    return sorted(heads, key=order)[:limit]
+    urgent: list[RefundClaim] = []
+    for group in [*groups, [QueueToServe(None, None, 0)]]:
+        wanted = limit - len(urgent)
+        if wanted <= 0:
+            break
+        heads: list[RefundClaim] = []
+        for served in group:
+            heads += queue_head(waiting=waiting, queue_id=served.pk).select_related(
+                "queue", "merchant"
+            )[:wanted]
+        heads.sort(key=lambda claim: (claim.review_deadline or never, claim.pk))
+        urgent += heads[:wanted]
+    return urgent
 
 
 # Criminal Law art. 266 thresholds for fraud (数额较大 / 巨大 / 特别巨大), CNY.

@@ -55,3 +55,33 @@ def test_the_queue_overview_counts_waiting_appeals_and_overdue_per_queue(
         queues = {q.slug: q for q in selectors.review_queue_overview()}
     row = queues[standard.slug]
     assert (row.waiting, row.appeals, row.overdue) == (3, 1, 1)
+
+
+def test_most_urgent_waiting_stops_at_the_queue_that_fills_the_list(
+    make_claim, shop_a, django_assert_num_queries
+):
+    # given: the first queue alone holds more than the list shows
+    urgent = ReviewQueue.objects.create(slug="urgent", name="Urgent", priority=1)
+    for n in range(5):
+        _waiting(make_claim, shop_a, urgent, hours=n)
+    _waiting(make_claim, shop_a, default_queue(), hours=-5)  # due first, but a later queue
+    _waiting(make_claim, shop_a, None, hours=-9)
+    expected = list(selectors.claims_awaiting_review().values_list("pk", flat=True))
+
+    # then: the queues, and the head of the first one only
+    with django_assert_num_queries(2):
+        heads = selectors.most_urgent_waiting(limit=4)
+    assert [c.pk for c in heads] == expected[:4]
+    assert {c.queue_id for c in heads} == {urgent.pk}
+
+
+def test_queues_of_one_priority_are_merged_by_deadline(make_claim, shop_a):
+    first = ReviewQueue.objects.create(slug="first", name="First", priority=1)
+    twin = ReviewQueue.objects.create(slug="twin", name="Twin", priority=1)
+    made = [_waiting(make_claim, shop_a, first if n % 2 else twin, hours=n) for n in range(6)]
+    _waiting(make_claim, shop_a, default_queue(), hours=-5)
+    expected = list(selectors.claims_awaiting_review().values_list("pk", flat=True))
+    assert expected[:6] == made  # by deadline across the two queues
+
+    assert [c.pk for c in selectors.most_urgent_waiting(limit=5)] == expected[:5]
+    assert [c.pk for c in selectors.most_urgent_waiting(limit=7)] == expected
