@@ -29,3 +29,25 @@ def test_claim_shows_the_rule_that_routed_it_and_its_inputs(api_a, make_claim, s
 def test_claim_not_routed_yet_has_no_routing(api_a, make_claim, shop_a):
     claim = make_claim(shop_a, evaluate=False)
     assert api_a.get(f"/api/v1/claims/{claim.pk}/").json()["routing"] is None
+
+
+def test_a_list_builds_the_routing_serializer_once_not_once_per_claim(
+    api_a, make_claim, shop_a, monkeypatch
+):
+    from api import serializers
+
+    for _n in range(3):
+        make_claim(shop_a)
+    built = []
+    original = serializers.RoutingSerializer.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(serializers.RoutingSerializer, "__init__", counting)
+
+    listed = api_a.get("/api/v1/claims/").json()["results"]
+
+    assert len(listed) == 3 and all(claim["routing"] for claim in listed)
+    assert len(built) == 1
