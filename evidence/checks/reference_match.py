@@ -350,7 +350,10 @@ def compute_features(image: DecodedImage | np.ndarray) -> ImageFeatures:
 
 def _compute_features(image: DecodedImage | np.ndarray) -> ImageFeatures:
     bgr = _working_array(image)
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if not isinstance(image, np.ndarray) and bgr is image.working:
+        gray = image.gray  # the same conversion, shared with the checks that read it
+    else:
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     orb = cv2.ORB_create(
         nfeatures=ORB_FEATURES, scaleFactor=ORB_SCALE_FACTOR, nlevels=8, fastThreshold=12
     )

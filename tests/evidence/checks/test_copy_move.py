@@ -2,8 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
+from evidence.checks import copy_move
 from evidence.checks.base import CheckContext, Severity
-from evidence.checks.copy_move import CopyMoveCheck, find_copy_move
+from evidence.checks.copy_move import CopyMoveCheck, candidate_pairs, find_copy_move
 from evidence.checks.reference_match import compute_features
 from evidence.checks.registry import all_checks, default_weights
 from evidence.imaging import ImageRejected, decode
@@ -154,3 +155,81 @@ def test_registered_for_buyer_claim_files_only_with_a_low_weight():
     assert CHECK.applies_to(image, CheckContext(submitted_by="buyer"))
     assert not CHECK.applies_to(image, CheckContext(submitted_by="merchant"))
     assert not CHECK.applies_to(image, CheckContext(attached_to="product"))
+
+
+def knn_loop_pairs(points: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+    """The pair selection as it was written before it was vectorised: BFMatcher.knnMatch
+    (k=3) and a Python loop over its DMatch objects."""
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = []
+    for matches in matcher.knnMatch(descriptors, descriptors, k=3):
+        others = [m for m in matches if m.trainIdx != m.queryIdx]
+        if len(others) < 2:
+            continue
+        best, second = others[0], others[1]
+        if best.queryIdx > best.trainIdx:
+            continue
+        if (
+            best.distance > copy_move.MAX_DESCRIPTOR_DISTANCE
+            or best.distance >= copy_move.RATIO_TEST * second.distance
+        ):
+            continue
+        p, q = points[best.queryIdx], points[best.trainIdx]
+        if float(np.hypot(*(p - q))) < copy_move.MIN_SHIFT:
+            continue
+        pairs.append((best.queryIdx, best.trainIdx))
+    return np.array(pairs, dtype=np.intp).reshape(-1, 2)
+
+
+def planted_clones(seed: int, n: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Random descriptors with exact duplicates (ties at distance 0, some triplets, so
+    that a keypoint is not always its own first neighbour), near copies a few bits
+    off, and points some of them too close to count."""
+    rng = np.random.default_rng(seed)
+    descriptors = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    points = rng.uniform(0, 1024, (n, 2)).astype(np.float32)
+    for i in rng.choice(n, 120, replace=False):
+        j = int(rng.integers(0, n))
+        descriptors[j] = descriptors[i]
+        if rng.random() < 0.3:
+            descriptors[int(rng.integers(0, n))] = descriptors[i]  # a third copy
+        if rng.random() < 0.3:
+            points[j] = points[i] + rng.uniform(-20, 20, 2).astype(np.float32)
+    for i in rng.choice(n, 200, replace=False):
+        j = int(rng.integers(0, n))
+        bits = np.unpackbits(descriptors[i])
+        bits[rng.choice(256, int(rng.integers(1, 60)), replace=False)] ^= 1
+        descriptors[j] = np.packbits(bits)
+    return points, descriptors
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_vectorised_pairs_are_the_knn_loops(seed):
+    points, descriptors = planted_clones(seed)
+
+    expected = knn_loop_pairs(points, descriptors)
+
+    assert len(expected) > 20  # the planted clones are there to be found
+    np.testing.assert_array_equal(candidate_pairs(points, descriptors), expected)
+
+
+def test_the_vectorised_pairs_are_the_knn_loops_on_a_photo_with_a_clone():
+    img = smooth_photo()
+    patch = textured_patch(180, seed=1)
+    img[100:280, 150:330] = patch
+    img[560:740, 800:980] = patch
+    features = compute_features(decode(synthetic.encode_jpeg(img, quality=85)))
+
+    expected = knn_loop_pairs(features.points, features.descriptors)
+
+    assert len(expected) >= copy_move.MIN_INLIERS
+    np.testing.assert_array_equal(candidate_pairs(features.points, features.descriptors), expected)
+
+
+def test_the_features_share_the_images_grey_copy():
+    image = decode(synthetic.encode_jpeg(smooth_photo(400, 300)))
+
+    compute_features(image)
+
+    assert "gray" in image.__dict__  # computed once, for the ORB and the other checks
+    np.testing.assert_array_equal(image.gray, cv2.cvtColor(image.working, cv2.COLOR_BGR2GRAY))
