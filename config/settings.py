@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.utils.translation import gettext_lazy as _
 
@@ -363,7 +364,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.rollups_refresh_task",
         "schedule": env.float("ROLLUPS_REFRESH_SECONDS", default=300.0),
     },
+    # ...and every night the last ROLLUPS_REBUILD_DAYS days rebuilt whole, for the changes
+    # that do not save a claim (a refresh cannot see them).
+    "rollups-rebuild-recent": {
+        "task": "reporting.tasks.rollups_rebuild_recent_task",
+        "schedule": crontab(hour=env.int("ROLLUPS_REBUILD_HOUR", default=3), minute=30),
+    },
 }
+ROLLUPS_REBUILD_DAYS = env.int("ROLLUPS_REBUILD_DAYS", default=7)
 # ...and after the commit of every Nth audit event (0: only the periodic one).
 AUDIT_CHECKPOINT_EVERY = env.int("AUDIT_CHECKPOINT_EVERY", default=100)
 

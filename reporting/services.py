@@ -88,6 +88,15 @@ def rollups_rebuild(*, since: dt.date | None = None) -> int:
     return days
 
 
+def rollups_rebuild_recent(*, days: int, today: dt.date | None = None) -> int:
+    """:func:`rollups_rebuild` of the last ``days`` local days (today included): what the
+    nightly beat entry runs, so that a change the refresh cannot see (one that does not
+    save the claim: a late finding leaving its score and status as they were, a queue's
+    SLA edited in the admin) is in the figures by the next morning."""
+    today = today or timezone.localdate()
+    return rollups_rebuild(since=today - dt.timedelta(days=max(days, 1) - 1))
+
+
 # --- Which days -------------------------------------------------------------------------
 
 

@@ -375,3 +375,37 @@ def test_the_rebuild_command_rebuilds_from_a_day(decided_month):
     )
     with pytest.raises(CommandError):
         call_command("rebuild_rollups", "--since", "2026-13-01")
+
+
+def test_the_nightly_rebuild_sees_a_change_that_did_not_save_the_claim(settings, decided_month):
+    from reporting.tasks import rollups_rebuild_recent_task
+
+    # given: the rollups up to date an hour after the claims last changed, then a decision
+    # of today changed without its claim being saved (a data fix, an admin edit): its
+    # claim's updated_at does not move
+    RefundClaim.objects.update(updated_at=timezone.now() - dt.timedelta(hours=1))
+    rollups_refresh()
+    today = timezone.localdate()
+    changed = Decision.objects.filter(outcome="refund_denied", on_appeal=False).get()
+    Decision.objects.filter(pk=changed.pk).update(outcome="refund_approved")
+    assert rollups_refresh().days == 0  # nothing the refresh can find
+
+    def outcomes():
+        return dict(
+            DecisionDay.objects.filter(day=timezone.localtime(changed.created_at).date())
+            .filter(merchant=None)
+            .values_list("outcome")
+            .annotate(n=Sum("decisions"))
+        )
+
+    assert outcomes().get("refund_approved", 0) == 1  # still the old figures
+
+    # when: the beat's nightly entry
+    entry = settings.CELERY_BEAT_SCHEDULE["rollups-rebuild-recent"]
+    result = rollups_rebuild_recent_task.delay().get()
+
+    # then: the last 7 days rebuilt, the change counted; the older day untouched
+    assert entry["task"] == rollups_rebuild_recent_task.name
+    assert settings.ROLLUPS_REBUILD_DAYS == 7 and result["days"] >= 1  # the days written
+    assert outcomes()["refund_approved"] == 2
+    assert DecisionDay.objects.filter(day=today - dt.timedelta(days=40)).exists()
