@@ -804,7 +804,12 @@ class AuditEvent(models.Model):
 
     seq = models.PositiveBigIntegerField(_("sequence"), unique=True)
     claim = models.ForeignKey(
-        RefundClaim, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        RefundClaim,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        db_index=False,  # audit_by_claim (claim, seq) serves every lookup by claim
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -830,7 +835,11 @@ class AuditEvent(models.Model):
     chain_key = models.BigIntegerField(_("chain"), null=True, blank=True)
     chain_seq = models.PositiveIntegerField(_("place in chain"), null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # No index: nothing looks an event up by its hash, and a fork is refused by
+    # audit_chain_position. An index of random SHA-256 values takes every append to a
+    # random page of it: at 6M events its two indexes (unique and LIKE) were 1.5 GB read
+    # back from disk page by page, the audit INSERT's p95 155 ms (docs/performance.md).
+    hash = models.CharField(max_length=64)
 
     class Meta:
         verbose_name = _("audit event")

@@ -319,3 +319,21 @@ def test_the_incremental_walk_reads_older_links_once_per_batch(
     broken = audit.verify_since(audit.checkpoint_latest().seq).broken
     assert broken is not None and "does not match its hash" in broken.problem
     assert newer.pk != claims[0].pk
+
+
+@pytest.mark.django_db
+def test_the_log_has_no_index_on_random_hashes_nor_a_duplicate_claim_index():
+    """Each append wrote its random SHA-256 into a unique index (and on PostgreSQL a LIKE
+    twin): 1.5 GB read back page by page at 6M events. A claim's events are found through
+    audit_by_claim (claim_id, seq)."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, AuditEvent._meta.db_table)
+    indexed = [
+        c["columns"]
+        for c in constraints.values()
+        if (c["index"] or c["unique"]) and not c["foreign_key"] and not c["primary_key"]
+    ]
+    assert ["claim_id"] not in indexed
+    assert ["claim_id", "seq"] in indexed
+    if connection.vendor == "postgresql":  # SQLite keeps its inline UNIQUE (migration 0020)
+        assert ["hash"] not in indexed
