@@ -51,6 +51,8 @@ from evidence.hashing import (  # noqa: E402
     CROP_BOXES,
     CROP_LADDER,
     CropBox,
+    crop_chunk_probes,
+    crop_hash_chunks,
     crop_hashes,
     hamming_distance,
     mirrored_phash,
@@ -601,10 +603,20 @@ REUSE_VARIANTS = (
 def index_distance(query: int, whole: int, crops: list[tuple[CropBox, int]]) -> tuple[int, int]:
     """What the index finds for ``query`` of a stored file: the distance to its nearest
     hash and which (``crop_percent``: 0 for the whole picture's, else the most its crop
-    box cuts off a side; the whole wins a tie)."""
+    box cuts off a side; the whole wins a tie). A crop hash counts only when the crop
+    index's probes reach it (``crop_chunk_probes``: every one within 6 bits), as in
+    ``near_duplicates``; one they miss is reported as out of reach (65)."""
+    probes = [set(p) for p in crop_chunk_probes(query)]
+
+    def reached(value: int) -> bool:
+        return any(c in p for c, p in zip(crop_hash_chunks(value), probes, strict=True))
+
     return min(
         (hamming_distance(query, whole), 0),
-        *((hamming_distance(query, value), box.percent) for box, value in crops),
+        *(
+            (hamming_distance(query, value) if reached(value) else 65, box.percent)
+            for box, value in crops
+        ),
     )
 
 

@@ -46,7 +46,15 @@ from bench.common import md_table, summary_ms, write_json, write_text  # noqa: E
 BASE_URL = os.environ.get("BENCH_SCALE_URL", "postgres://postgres@127.0.0.1:5432/claimlens_scale")
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 # --only neardup: hashes alone
-HASH_SIZES = {"10k": 10_000, "20k": 20_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
+HASH_SIZES = {
+    "10k": 10_000,
+    "20k": 20_000,
+    "100k": 100_000,
+    # 230k photos: 230k whole-picture hashes + 43 crop hashes each = 10.1M indexed hashes
+    "230k": 230_000,
+    "1m": 1_000_000,
+    "10m": 10_000_000,
+}
 MERCHANTS = 200
 BIG_SHOP_SHARE = 0.20
 PARTS = ("pages", "take", "deadlines", "audit")  # and "explain", "ingest" on request
@@ -1038,7 +1046,7 @@ def seed_hashes(url: str, rows: int, *, centred_crops_only: bool = False) -> dic
     from django.core.management import call_command
     from django.db import connection
 
-    from evidence.hashing import CROP_BOXES
+    from evidence.hashing import CROP_BOXES, CROP_CHUNK_BITS
     from merchants import services as merchant_services
     from refunds import services
     from refunds.audit import Actor
@@ -1094,7 +1102,12 @@ def seed_hashes(url: str, rows: int, *, centred_crops_only: bool = False) -> dic
                                    AS h) AS g""",
             [claim.pk, rows],
         )
-        # Each photo's crop hashes (evidence.hashing.crop_hashes), pseudo-random too.
+        # Each photo's crop hashes (evidence.hashing.crop_hashes), pseudo-random too, with
+        # their chunks as evidence.hashing.crop_hash_chunks cuts them.
+        chunks, shift = [], 64
+        for bits in CROP_CHUNK_BITS:
+            shift -= bits
+            chunks.append(f"(h >> {shift}) & {(1 << bits) - 1}")
         cursor.execute(
             "SELECT conname FROM pg_constraint WHERE conrelid = "
             "'evidence_crophash'::regclass AND contype IN ('u', 'f')"
@@ -1108,15 +1121,14 @@ def seed_hashes(url: str, rows: int, *, centred_crops_only: bool = False) -> dic
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
         cursor.execute(
-            """INSERT INTO evidence_crophash (evidence_id, percent, top, bottom, "left",
-                   "right", phash, phash_0, phash_1, phash_2, phash_3)
-               SELECT e.id, GREATEST(t, b, l, r), t, b, l, r, h, (h >> 48) & 65535,
-                      (h >> 32) & 65535, (h >> 16) & 65535, h & 65535
+            f"""INSERT INTO evidence_crophash (evidence_id, percent, top, bottom, "left",
+                   "right", phash, {", ".join(f"chunk_{i}" for i in range(len(chunks)))})
+               SELECT e.id, GREATEST(t, b, l, r), t, b, l, r, h, {", ".join(chunks)}
                FROM evidence_evidencefile AS e
                CROSS JOIN unnest(%s::int[], %s::int[], %s::int[], %s::int[]) AS box(t, b, l, r)
                CROSS JOIN LATERAL (SELECT ('x' || substr(md5(e.id || '-' || t || '-' || b
                                                              || '-' || l || '-' || r), 1, 16))
-                                          ::bit(64)::bigint AS h) AS g""",
+                                          ::bit(64)::bigint AS h) AS g""",  # noqa: S608
             [list(side) for side in zip(*boxes, strict=True)],
         )
         for i, name in enumerate(indexes):
@@ -1125,8 +1137,10 @@ def seed_hashes(url: str, rows: int, *, centred_crops_only: bool = False) -> dic
                 f"CREATE INDEX {name} ON evidence_evidencefile (phash_{i}) "
                 "INCLUDE (phash, id) WHERE attached_to = 'claim' AND phash IS NOT NULL"
             )
+        for i in range(len(CROP_CHUNK_BITS)):
+            # The crop hashes' own chunks (migration evidence 0011), covering too.
             cursor.execute(
-                f"CREATE INDEX crophash_mih_{i} ON evidence_crophash (phash_{i}) "
+                f"CREATE INDEX crophash_chunk_{i} ON evidence_crophash (chunk_{i}) "
                 "INCLUDE (phash, evidence_id, percent)"
             )
     connection.close()

@@ -31,6 +31,7 @@ decides for every candidate found through a crop.
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import TYPE_CHECKING, NamedTuple
 
 import cv2
@@ -46,6 +47,21 @@ CHUNK_BITS = 16
 CHUNKS = 4
 GUARANTEED_RADIUS = CHUNKS - 1  # pigeonhole: see the module docstring
 INDEX_RADIUS = 2 * CHUNKS - 1  # with one-bit probing of every chunk
+# The crop hashes' index (43 rows a claim photo) has chunks of its own, longer ones, so
+# that a lookup's candidates do not grow with the 43 rows as the 16-bit chunks' do (each
+# 16-bit value holds rows / 65,536 entries; a 21-bit one rows / 2M). A hash within
+# CROP_INDEX_RADIUS bits of a stored one is, in at least one chunk i, within
+# CROP_PROBE_RADII[i] bits of it (pigeonhole: the radii plus one sum to 7 > 6), so a
+# lookup probes 232 + 22 + 23 = 277 chunk values, whatever the number of rows.
+# 6 and not 7 bits: a pHash has exactly 32 bits set (64 coefficients against their
+# median), so two pHashes differ by an even number of bits and 6 finds what 7 does (the
+# radius 7 exactly would take radii (2, 2, 1): 487 probes, measured slower;
+# docs/scaling.md, "The perceptual-hash index beyond 10M rows").
+CROP_CHUNK_BITS = (21, 21, 22)
+CROP_PROBE_RADII = (2, 1, 1)
+CROP_INDEX_RADIUS = sum(radius + 1 for radius in CROP_PROBE_RADII) - 1
+assert sum(CROP_CHUNK_BITS) == 64
+assert CROP_INDEX_RADIUS == INDEX_RADIUS - 1  # the nearest even radius: see above
 # Per cent cut off each side for the centred crop hashes. Rungs 5 points apart leave any
 # centred crop of 0-17 % within 2.5 points of one: measured on the benchmark's product
 # photos, 39-40 of 40 crops of 3, 5 and 10 % and 37 of 40 of 15 % within the radius (full
@@ -180,6 +196,40 @@ def hash_chunks(value: int) -> tuple[int, int, int, int]:
     return tuple(  # type: ignore[return-value]
         (u >> (CHUNK_BITS * (CHUNKS - 1 - i))) & 0xFFFF for i in range(CHUNKS)
     )
+
+
+def crop_hash_chunks(value: int) -> tuple[int, ...]:
+    """The chunks of :data:`CROP_CHUNK_BITS` (most significant first) of a 64-bit hash: the
+    crop hashes' own multi-index keys (``CropHash.chunk_<i>``)."""
+    u, shift, chunks = value & MASK64, 64, []
+    for bits in CROP_CHUNK_BITS:
+        shift -= bits
+        chunks.append((u >> shift) & ((1 << bits) - 1))
+    return tuple(chunks)
+
+
+def chunk_neighbours(chunk: int, *, bits: int, radius: int) -> list[int]:
+    """``chunk`` first, then every other ``bits``-bit value within ``radius`` bits of it
+    (1 + bits + C(bits, 2) + ... values)."""
+    found = [chunk]
+    for flips in range(1, radius + 1):
+        for positions in combinations(range(bits), flips):
+            value = chunk
+            for position in positions:
+                value ^= 1 << position
+            found.append(value)
+    return found
+
+
+def crop_chunk_probes(value: int) -> list[list[int]]:
+    """For each crop-table chunk of ``value``, the chunk values to look up so that every
+    stored crop hash within :data:`CROP_INDEX_RADIUS` bits is among the candidates."""
+    return [
+        chunk_neighbours(chunk, bits=bits, radius=radius)
+        for chunk, bits, radius in zip(
+            crop_hash_chunks(value), CROP_CHUNK_BITS, CROP_PROBE_RADII, strict=True
+        )
+    ]
 
 
 def is_low_information(image: DecodedImage | Image.Image | np.ndarray) -> bool:

@@ -223,10 +223,11 @@ class CropHash(models.Model):
     left = models.PositiveSmallIntegerField(default=0)
     right = models.PositiveSmallIntegerField(default=0)
     phash = models.BigIntegerField()
-    phash_0 = models.PositiveIntegerField()
-    phash_1 = models.PositiveIntegerField()
-    phash_2 = models.PositiveIntegerField()
-    phash_3 = models.PositiveIntegerField()
+    # The multi-index keys of ``evidence.hashing.crop_hash_chunks`` (21, 21 and 22 bits),
+    # not the whole pictures' four 16-bit chunks: see ``hashing.CROP_CHUNK_BITS``.
+    chunk_0 = models.PositiveIntegerField()
+    chunk_1 = models.PositiveIntegerField()
+    chunk_2 = models.PositiveIntegerField()
 
     class Meta:
         constraints = [
@@ -237,11 +238,11 @@ class CropHash(models.Model):
         indexes = [
             # As evidence_mih_<i>: the chunk, then what verifies a candidate in the index.
             models.Index(
-                fields=[f"phash_{i}"],
+                fields=[f"chunk_{i}"],
                 include=["phash", "evidence", "percent"],
-                name=f"crophash_mih_{i}",
+                name=f"crophash_chunk_{i}",
             )
-            for i in range(4)
+            for i in range(3)
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from django.db import connections
 from django.db.models import Prefetch, Q, QuerySet, Value
 
-from evidence.hashing import INDEX_RADIUS, hamming_distance, hash_chunks
+from evidence.hashing import INDEX_RADIUS, crop_chunk_probes, hamming_distance, hash_chunks
 from evidence.models import CropHash, EvidenceFile, EvidenceVerdict, Finding
 
 UNSETTLED = (EvidenceFile.Status.PENDING, EvidenceFile.Status.CHECKING)
@@ -110,11 +110,15 @@ def near_duplicates(
     Multi-index hashing with one-bit probing: two 64-bit hashes within 7 bits differ by
     at most 1 bit in at least one of their four 16-bit chunks (pigeonhole: 4 chunks × 2
     bits = 8 > 7). So querying each chunk column for the chunk and its 16 one-bit
-    neighbours finds every such hash through four indexed IN lookups per table; every
-    candidate is then verified by its full Hamming distance. On PostgreSQL 14+ the
-    database verifies, orders and cuts (at 1M rows ~1000 candidates per query never
-    leave it); elsewhere (SQLite) the candidates' bare (id, hash) tuples are verified
-    here. One query when nothing matches, two when something does.
+    neighbours finds every such hash through four indexed IN lookups. The crop hashes,
+    43 rows a photo, have longer chunks of their own (21, 21 and 22 bits,
+    ``hashing.CROP_CHUNK_BITS``) probed within 2, 1 and 1 bits (277 values; 3 + 2 + 2 =
+    7 > 6): every crop hash within 6 bits, which for pHashes (32 bits set: even
+    distances) is every one within 7, for an eighth of the candidates. Every candidate is
+    then verified by its full Hamming distance. On PostgreSQL 14+ the database verifies,
+    orders and cuts (the candidates never leave it); elsewhere (SQLite) the candidates'
+    bare (id, hash) tuples are verified here. One query when nothing matches, two when
+    something does.
     """
     chunks = hash_chunks(phash) if chunks is None else chunks
     if _distance_in_database(EvidenceFile.objects.db):
@@ -124,7 +128,10 @@ def near_duplicates(
     for i, chunk in enumerate(chunks):
         condition |= Q(**{f"phash_{i}__in": _one_bit_neighbours(chunk)})
     files = EvidenceFile.objects.filter(condition, attached_to="claim", phash__isnull=False)
-    crops = CropHash.objects.filter(condition)
+    crop_condition = Q()
+    for i, probes in enumerate(crop_chunk_probes(phash)):
+        crop_condition |= Q(**{f"chunk_{i}__in": probes})
+    crops = CropHash.objects.filter(crop_condition)
     if exclude_id is not None:
         files = files.exclude(pk=exclude_id)
         crops = crops.exclude(evidence_id=exclude_id)
@@ -145,9 +152,9 @@ def near_duplicates(
 
 
 # One arm per chunk and table, each answered by an index-only scan of its covering index
-# (``evidence_mih_<i>``, partial: claim photos; ``crophash_mih_<i>``: the chunk, then the
+# (``evidence_mih_<i>``, partial: claim photos; ``crophash_chunk_<i>``: the chunk, then the
 # full hash and the file's id); as a UNION, not an OR, which would force a bitmap of the
-# four and a read of every candidate's table row.
+# chunks and a read of every candidate's table row.
 _ARM = (
     "SELECT id, bit_count((phash # %(hash)s)::bit(64)) AS distance, 0 AS percent FROM {table} "
     "WHERE attached_to = 'claim' AND phash IS NOT NULL AND phash_{i} = ANY(%(probes{i})s)"
@@ -155,7 +162,7 @@ _ARM = (
 )
 _CROP_ARM = (
     "SELECT evidence_id AS id, bit_count((phash # %(hash)s)::bit(64)) AS distance, percent "
-    "FROM {table} WHERE phash_{i} = ANY(%(probes{i})s){exclude}"
+    "FROM {table} WHERE chunk_{i} = ANY(%(crop_probes{i})s){exclude}"
 )
 
 # Each file once, at its nearest hash (the whole picture's first on a tie).
@@ -167,19 +174,20 @@ _NEAREST = (
 
 
 def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, int, int]]:
-    """PostgreSQL 14+: the candidates verified, ordered and cut in the database (at 10M
-    hashes ~10,000 candidates per lookup never leave it; docs/scaling.md)."""
+    """PostgreSQL 14+: the candidates verified, ordered and cut in the database (they
+    never leave it; docs/scaling.md)."""
     connection = connections[EvidenceFile.objects.db]
     exclude = " AND id <> %(exclude)s" if exclude_id is not None else ""
     crop_exclude = " AND evidence_id <> %(exclude)s" if exclude_id is not None else ""
     table = connection.ops.quote_name(EvidenceFile._meta.db_table)
     crop_table = connection.ops.quote_name(CropHash._meta.db_table)
+    crop_probes = crop_chunk_probes(phash)
     arms = " UNION ALL ".join(
         [
             *(_ARM.format(table=table, i=i, exclude=exclude) for i in range(len(chunks))),
             *(
                 _CROP_ARM.format(table=crop_table, i=i, exclude=crop_exclude)
-                for i in range(len(chunks))
+                for i in range(len(crop_probes))
             ),
         ]
     )
@@ -190,6 +198,7 @@ def _nearest_in_database(phash, chunks, exclude_id, limit) -> list[tuple[int, in
         "radius": NEAR_DUPLICATE_RADIUS,
         "limit": limit,
         **{f"probes{i}": _one_bit_neighbours(chunk) for i, chunk in enumerate(chunks)},
+        **{f"crop_probes{i}": probes for i, probes in enumerate(crop_probes)},
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -468,7 +468,7 @@ def evidence_mark_checked(
 
 
 def _store_crop_hashes(evidence: EvidenceFile, crops: list[tuple[CropBox, int]]) -> None:
-    from evidence.hashing import hash_chunks
+    from evidence.hashing import crop_hash_chunks
 
     if evidence.attached_to != AttachedTo.CLAIM or not crops:
         return
@@ -482,7 +482,7 @@ def _store_crop_hashes(evidence: EvidenceFile, crops: list[tuple[CropBox, int]])
             left=box.left,
             right=box.right,
             phash=value,
-            **{f"phash_{i}": chunk for i, chunk in enumerate(hash_chunks(value))},
+            **{f"chunk_{i}": chunk for i, chunk in enumerate(crop_hash_chunks(value))},
         )
         for box, value in crops
     )

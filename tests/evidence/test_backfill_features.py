@@ -112,10 +112,9 @@ def test_rows_from_before_the_crop_boxes_become_centred_boxes(legacy_files):
             percent=percent,
             right=n,
             phash=percent,
-            phash_0=0,
-            phash_1=0,
-            phash_2=0,
-            phash_3=percent,
+            chunk_0=0,
+            chunk_1=0,
+            chunk_2=percent,
         )
 
     # when

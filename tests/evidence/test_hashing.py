@@ -142,3 +142,56 @@ def test_radius_eight_is_beyond_one_bit_probing():
 
     assert hashing.hamming_distance(0, other) == hashing.INDEX_RADIUS + 1
     assert min(chunk_distances) == 2
+
+
+@given(st.integers(min_value=0, max_value=(1 << 64) - 1))
+def test_crop_chunks_reassemble_the_hash(value):
+    chunks = hashing.crop_hash_chunks(hashing.to_signed64(value))
+
+    assert all(c.bit_length() <= bits for c, bits in zip(chunks, (21, 21, 22), strict=True))
+    assert (chunks[0] << 43 | chunks[1] << 22 | chunks[2]) == value
+
+
+def test_crop_chunk_probes_enumerate_each_chunks_radius():
+    probes = hashing.crop_chunk_probes(hashing.to_signed64(0xF0E1_D2C3_B4A5_9687))
+
+    # 1 + 21 + 210, 1 + 21 and 1 + 22: constant, whatever the number of rows
+    assert [len(p) for p in probes] == [232, 22, 23]
+    assert all(len(set(p)) == len(p) for p in probes)
+
+
+@given(
+    st.integers(min_value=0, max_value=(1 << 64) - 1),
+    st.sets(st.integers(min_value=0, max_value=63), max_size=hashing.CROP_INDEX_RADIUS),
+)
+def test_a_crop_hash_within_the_crop_radius_is_among_one_chunks_probes(value, flipped_bits):
+    other = value
+    for bit in flipped_bits:
+        other ^= 1 << bit
+
+    probes = hashing.crop_chunk_probes(hashing.to_signed64(value))
+    stored = hashing.crop_hash_chunks(hashing.to_signed64(other))
+
+    assert any(c in p for c, p in zip(stored, probes, strict=True))
+
+
+def test_seven_bits_are_beyond_the_crop_chunks_probes():
+    # 3, 2 and 2 bits in the three chunks: one past each chunk's probing radius
+    other = sum(1 << bit for bit in (63, 62, 61, 42, 41, 1, 0))
+
+    probes = hashing.crop_chunk_probes(0)
+    stored = hashing.crop_hash_chunks(other)
+
+    assert hashing.hamming_distance(0, other) == hashing.CROP_INDEX_RADIUS + 1
+    assert not any(c in p for c, p in zip(stored, probes, strict=True))
+
+
+def test_phashes_have_32_bits_set_so_their_distances_are_even():
+    # What lets the crop index stop at 6 bits: no two pHashes are 7 apart.
+    hashes = []
+    for seed in range(6):
+        photo = synthetic.render_product_photo(seed).image
+        hashes += [hashing.phash(photo), *(value for _box, value in hashing.crop_hashes(photo))]
+
+    assert {hashing.to_unsigned64(value).bit_count() for value in hashes} == {32}
+    assert all(hashing.hamming_distance(hashes[0], value) % 2 == 0 for value in hashes)

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from evidence import selectors
-from evidence.hashing import hamming_distance, hash_chunks, to_signed64
+from evidence.hashing import crop_hash_chunks, hamming_distance, hash_chunks, to_signed64
 from evidence.models import CropHash, EvidenceFile
 
 # The top bit set: the stored value is a negative bigint on every backend.
@@ -136,7 +136,7 @@ def crop_of(evidence: EvidenceFile, value: int, percent: int = 10) -> CropHash:
         left=percent,
         right=percent,
         phash=value,
-        **{f"phash_{i}": chunk for i, chunk in enumerate(hash_chunks(value))},
+        **{f"chunk_{i}": chunk for i, chunk in enumerate(crop_hash_chunks(value))},
     )
 
 
@@ -193,3 +193,67 @@ def test_the_files_own_crops_are_excluded_with_it(cropped):
     matches = selectors.near_duplicates(phash=QUERY, exclude_id=cropped["only_crop"].pk)
 
     assert cropped["only_crop"].pk not in [f.pk for f, _d in matches]
+
+
+# Bits by crop chunk (chunk 0 holds bits 43-63, chunk 1 bits 22-42, chunk 2 bits 0-21):
+# 6 bits that leave one chunk only within its probing radius (2, 1 and 1 bits).
+CROP_EDGE = {
+    "through chunk 0": [63, 62, 42, 41, 21, 20],
+    "through chunk 1": [63, 62, 61, 42, 21, 20],
+    "through chunk 2": [63, 62, 61, 42, 41, 0],
+}
+
+
+def test_crop_hashes_at_the_edge_of_the_radius_are_found_through_each_chunk(make_claim, shop_a):
+    claim = make_claim(shop_a)
+    far = to_signed64(~QUERY)
+    files = {}
+    for name, bits in CROP_EDGE.items():
+        files[name] = index(claim, far)
+        crop_of(files[name], flip(QUERY, bits))
+    # 3, 2 and 2 bits: one past every chunk's radius (never two pHashes' distance: odd)
+    crop_of(index(claim, far), flip(QUERY, [63, 62, 61, 42, 41, 1, 0]))
+
+    matches = selectors.near_duplicates(phash=QUERY)
+
+    assert sorted((f.pk, d) for f, d in matches) == sorted((f.pk, 6) for f in files.values())
+
+
+def lookup_candidates(phash: int, monkeypatch) -> int:
+    """How many stored hashes the lookup's chunk conditions select before any distance
+    is computed: the rows of its portable form (what Python verifies on SQLite)."""
+    sent = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append((sql, params))
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(selectors, "_distance_in_database", lambda using: False)
+    with connection.execute_wrapper(capture):
+        selectors.near_duplicates(phash=phash)
+    monkeypatch.undo()
+    sql, params = sent[0]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({sql}) AS candidates", params)  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def test_crop_hashes_sharing_only_a_16_bit_chunk_are_not_candidates(
+    make_claim, shop_a, monkeypatch
+):
+    # given: 200 crop hashes equal to the query in its top 16 bits, far everywhere else:
+    # under 16-bit chunks (as the whole pictures' index) all 200 are read and rejected
+    evidence = index(make_claim(shop_a), to_signed64(~QUERY))
+    CropHash.objects.bulk_create(
+        CropHash(
+            evidence=evidence,
+            percent=k,
+            top=k,
+            phash=(value := to_signed64(QUERY ^ ((1 << 48) - 1) ^ k)),
+            **{f"chunk_{i}": c for i, c in enumerate(crop_hash_chunks(value))},
+        )
+        for k in range(200)
+    )
+
+    assert lookup_candidates(QUERY, monkeypatch) == 0
+    assert selectors.near_duplicates(phash=QUERY) == []
