@@ -551,9 +551,9 @@ def test_a_small_pictures_working_copy_is_its_own_writable_array(fmt):
 # --- one header parse for a whole JPEG ---------------------------------------------------
 
 
-def test_a_whole_jpeg_is_parsed_by_pillow_once(monkeypatch):
-    """OpenCV decodes the pixels; the Pillow parser that sized the photo and read its
-    orientation is the one the metadata readers get (headers and EXIF not parsed twice)."""
+@pytest.fixture
+def opened_headers(monkeypatch) -> list[str]:
+    """The formats ``imaging.open_header`` is called for, in order."""
     from evidence import imaging
 
     opened = []
@@ -564,31 +564,26 @@ def test_a_whole_jpeg_is_parsed_by_pillow_once(monkeypatch):
         return real(data, fmt)
 
     monkeypatch.setattr(imaging, "open_header", counting)
+    return opened
+
+
+def test_a_whole_jpeg_is_parsed_by_pillow_once(opened_headers):
+    """OpenCV decodes the pixels; the Pillow parser that sized the photo and read its
+    orientation is the one the metadata readers get (headers and EXIF not parsed twice)."""
     exif = camera_exif()
     exif[0x0112] = 6  # rotated: the orientation was read from this parser's EXIF
 
     image = decode(jpeg_bytes(photo(640, 480, seed=3), exif=exif))
 
-    assert opened == ["JPEG"]
+    assert opened_headers == ["JPEG"]
     assert image.exif.get(0x010F) == "Canon" and image.exif.get(0x0112) == 6
     assert (image.width, image.height) == (480, 640)
     assert image.pil.size == (640, 480) and image.pil.format == "JPEG"
     assert image.pil._im is None  # headers only: no pixels loaded by Pillow
 
 
-def test_other_files_still_get_a_fresh_parser_for_their_metadata(monkeypatch):
-    from evidence import imaging
-
-    opened = []
-    real = imaging.open_header
-
-    def counting(data, fmt):
-        opened.append(fmt)
-        return real(data, fmt)
-
-    monkeypatch.setattr(imaging, "open_header", counting)
-
+def test_other_files_still_get_a_fresh_parser_for_their_metadata(opened_headers):
     image = decode(png_bytes(photo(64, 48, seed=1)))
 
-    assert opened == ["PNG", "PNG"]  # the first one was loaded and closed
+    assert opened_headers == ["PNG", "PNG"]  # the first one was loaded and closed
     assert image.pil.size == (64, 48)
