@@ -851,12 +851,28 @@ def _sample_ids() -> dict:
             "ORDER BY id DESC LIMIT 20"
         )
         review_claims = [r[0] for r in cursor.fetchall()]
-    return {"big": big, "merchant_claims": merchant_claims, "review_claims": review_claims}
+    from refunds import selectors
+    from refunds.models import RefundClaim
+
+    # The large shop's inbox half-way down, in the date sort (a cursor, as its pages link).
+    shop = RefundClaim.objects.filter(merchant_id=big)
+    middle = (
+        shop.order_by("-created_at", "-id").only("pk", "created_at")[shop.count() // 2 :].first()
+    )
+    deep = selectors._encode_cursor(0, middle, selectors._SEGMENTS["date"][0].key)
+    return {
+        "big": big,
+        "merchant_claims": merchant_claims,
+        "review_claims": review_claims,
+        "deep_cursor": deep,
+    }
 
 
 def _pages(ids: dict) -> list[tuple[str, str, str]]:
     """(name, who, url or a pattern with {claim})."""
     return [
+        ("inbox, first page", "merchant", "/claims/"),
+        ("inbox, deep page", "merchant", "/claims/?sort=date&cursor={deep_cursor}"),
         ("claim page (merchant)", "merchant", "/claims/{merchant_claim}/"),
         ("review page", "reviewer", "/review/claims/{review_claim}/"),
         ("queues overview", "reviewer", "/review/"),
@@ -882,6 +898,7 @@ def _client(who: str):
 
 def _get(client, pattern: str, ids: dict, n: int) -> float:
     url = pattern.format(
+        deep_cursor=ids["deep_cursor"],
         merchant_claim=ids["merchant_claims"][n % len(ids["merchant_claims"])],
         review_claim=ids["review_claims"][n % len(ids["review_claims"])],
     )
