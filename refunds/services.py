@@ -501,14 +501,19 @@ def claims_ingest(
                     _ingest_write(entries, [index], totals, results, tenant_id, actor)
             except IntegrityError:
                 order = entries[index][0]
-                results[index] = Ingested(
-                    error=AlreadyExists(
-                        _("This order already has an open refund claim, or the claim id is taken.")
-                        if isinstance(order, Order)
-                        else _("This order, or this claim id, is already recorded for this shop.")
-                    ),
-                    existing_order_id=order.pk if isinstance(order, Order) else None,
-                )
+                if isinstance(order, Order):  # recorded before: its claim is what clashed
+                    message = _(
+                        "This order already has an open refund claim, or the claim id is taken."
+                    )
+                    results[index] = Ingested(
+                        error=AlreadyExists(message), existing_order_id=order.pk
+                    )
+                else:
+                    results[index] = Ingested(
+                        error=AlreadyExists(
+                            _("This order, or this claim id, is already recorded for this shop.")
+                        )
+                    )
     return results
 
 
