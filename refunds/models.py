@@ -451,12 +451,24 @@ class RefundClaim(models.Model):
         indexes = [
             # The merchant inbox: a shop's claims by status, newest first.
             models.Index(fields=["merchant", "status", "-created_at"], name="claim_inbox"),
-            # "Take next": the claims waiting for a reviewer, per queue, in the order they
+            # No index names held_by, in its fields or in its condition: a take or a release
+            # writes held_by alone, and PostgreSQL makes that UPDATE a HOT update (the new row
+            # version on the same page, no index touched) only when no indexed column, key
+            # or partial-index predicate, changes. Were held_by in one, every take and
+            # release inserted into each of this table's indexes (~600 MB at 1M claims): the
+            # slow statement of a take under I/O pressure (docs/performance.md, session 10).
+            # The table keeps free space on its pages for those versions (fillfactor,
+            # migration 0021).
+            #
+            # "Take next": the claims in review or appealed, per queue, in the order they
             # are handed out (the review deadline, then the oldest); one index range per
             # queue, so taking the head of a queue reads a few entries, whatever waits.
+            # "Nobody holds it" (held_by IS NULL) is a filter on the rows the range yields:
+            # it steps over the claims held now, a handful per queue (a reviewer holds at
+            # most REVIEW_MAX_OPEN_LEASES).
             models.Index(
                 fields=["queue", "review_deadline", "id"],
-                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True),
+                condition=Q(status__in=["in_review", "appealed"]),
                 name="claim_take_next",
             ),
             # The same for the claims in review only: what a reviewer who does not decide
@@ -465,19 +477,14 @@ class RefundClaim(models.Model):
             # proves a partial index's predicate only from the same clauses).
             models.Index(
                 fields=["queue", "review_deadline", "id"],
-                condition=Q(status__in=["in_review", "appealed"], held_by__isnull=True)
-                & ~Q(status="appealed"),
+                condition=Q(status__in=["in_review", "appealed"]) & ~Q(status="appealed"),
                 name="claim_take_next_in_review",
             ),
             # (No index for the queue page's counts: it reads QueueWaitingCount. One on
             # (queue, status, review_deadline) here made PostgreSQL sort a whole queue's
             # waiting claims for every "take next" instead of reading this one's head.)
-            # "My claims": the few claims somebody holds, by holder.
-            models.Index(
-                fields=["held_by", "review_deadline"],
-                condition=Q(held_by__isnull=False),
-                name="claim_held_by",
-            ),
+            # ("My claims", the few claims somebody holds, are read through the open
+            # assignments: Assignment's assignment_open_by_reviewer.)
             # The deadline sweeper reads only claims waiting on somebody.
             models.Index(
                 fields=["merchant_deadline"],

@@ -672,10 +672,17 @@ def review_queue_overview(*, reviewer=None):
 
 def claims_held_by(*, reviewer) -> QuerySet[RefundClaim]:
     """Claims the reviewer holds, most urgent first, each with ``lease_expires_at`` (when
-    it goes back to its queue unless the reviewer works on it)."""
+    it goes back to its queue unless the reviewer works on it).
+
+    Found through the reviewer's open assignments (``assignment_open_by_reviewer``), then
+    the claims by primary key: no index of the claim table names ``held_by``, so that a
+    take's write of it is a HOT update (``refunds.models.RefundClaim.Meta.indexes``). The
+    services keep ``held_by`` and the one open assignment in step; ``held_by`` is checked
+    on the few rows read all the same."""
     lease = Assignment.objects.filter(claim=OuterRef("pk"), released_at__isnull=True)
+    leases = Assignment.objects.filter(reviewer=reviewer, released_at__isnull=True)
     return (
-        RefundClaim.objects.filter(held_by=reviewer)
+        RefundClaim.objects.filter(pk__in=leases.values("claim_id"), held_by=reviewer)
         .annotate(lease_expires_at=Subquery(lease.values("expires_at")[:1]))
         .select_related("queue", "merchant")
         .order_by("review_deadline", "id")
