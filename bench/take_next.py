@@ -88,7 +88,8 @@ def explain(reviewer) -> tuple[str, list[dict]]:
 
 def _taker(username: str, takes: int, decide: bool, barrier, results) -> None:
     """``takes`` times: take the next claim, then decide it (``decide``) or give it back.
-    Puts ``[(seconds, claim id or None for "nothing to review"), …]``."""
+    Puts ``[(seconds, claim id or None for "nothing to review", seconds to decide or to
+    give it back), …]``."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -110,17 +111,47 @@ def _taker(username: str, takes: int, decide: bool, barrier, results) -> None:
         try:
             claim = services.claim_take_next(reviewer=reviewer)
         except NothingToReview:
-            rows.append((time.perf_counter() - started, None))
+            rows.append((time.perf_counter() - started, None, None))
             continue
-        rows.append((time.perf_counter() - started, claim.pk))
+        took = time.perf_counter() - started
+        started = time.perf_counter()
         if decide:
             services.claim_decide(
                 claim=claim, reviewer=reviewer, outcome="refund_denied", rationale=RATIONALE
             )
         else:
             services.claim_release(claim=claim, reviewer=reviewer)
+        rows.append((took, claim.pk, time.perf_counter() - started))
     connection.close()
     results.put(rows)
+
+
+def claim_updates() -> tuple[int, int]:
+    """The claim table's ``(n_tup_upd, n_tup_hot_upd)`` from ``pg_stat_user_tables``: the
+    backends that ran the takes have exited (so flushed their statistics); a fresh
+    snapshot is read."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+            " WHERE relname = 'refunds_refundclaim'"
+        )
+        row = cursor.fetchone()
+    connection.close()  # the takers fork after this: none inherits the connection
+    return row[0], row[1]
+
+
+def _hot_share(before: tuple[int, int], after: tuple[int, int]) -> dict:
+    """The claim table's updates between two :func:`claim_updates` readings, and the
+    share of them that were HOT (no index entry written)."""
+    updates, hot = after[0] - before[0], after[1] - before[1]
+    return {
+        "updates": updates,
+        "hot": hot,
+        "hot_share": round(hot / updates, 3) if updates else None,
+    }
 
 
 def take_together(usernames: list[str], takes: int, *, decide: bool = True) -> dict:
@@ -132,6 +163,7 @@ def take_together(usernames: list[str], takes: int, *, decide: bool = True) -> d
     barrier = context.Barrier(len(usernames)) if len(usernames) > 1 else None
     results = context.Queue()
     load_before = os.getloadavg()
+    updates_before = claim_updates()
     started = time.perf_counter()
     processes = [
         context.Process(target=_taker, args=(name, takes, decide, barrier, results))
@@ -142,8 +174,11 @@ def take_together(usernames: list[str], takes: int, *, decide: bool = True) -> d
     rows = [row for _ in processes for row in results.get()]
     for process in processes:
         process.join()
-    taken = [pk for _t, pk in rows if pk is not None]
-    seconds = [t for t, _pk in rows]
+    wall = time.perf_counter() - started
+    updates = _hot_share(updates_before, claim_updates())
+    taken = [pk for _t, pk, _d in rows if pk is not None]
+    seconds = [t for t, _pk, _d in rows]
+    after = [d for _t, _pk, d in rows if d is not None]
     return {
         "reviewers": len(usernames),
         "takes": len(rows),
@@ -152,7 +187,9 @@ def take_together(usernames: list[str], takes: int, *, decide: bool = True) -> d
         "claims_shared": len(taken) - len(set(taken)) if decide else "–",
         "take_next_ms": summary_ms(seconds),
         "p95_ms": round(1000 * percentile(seconds, 95), 1),
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        ("decide_ms" if decide else "release_ms"): summary_ms(after) if after else None,
+        "claim_table_updates": updates,
+        "wall_seconds": round(wall, 1),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
     }
@@ -177,6 +214,11 @@ def measure_latency(usernames: list[str], serial: int, takes: int) -> dict:
         "1 reviewer": take_together(usernames[:1], serial, decide=False),
         "together": take_together(usernames, takes, decide=False),
     }
+
+
+def _after_take(run: dict) -> str:
+    summary = run.get("decide_ms") or run.get("release_ms")
+    return f"{summary['median']}, {summary['p95']}" if summary else "–"
 
 
 def main() -> int:
@@ -216,7 +258,18 @@ def main() -> int:
     path = write_json(f"take_next-{args.label}.json", runs)
     print(
         md_table(
-            ["run", "takes", "nothing", "shared", "min ms", "median ms", "p95 ms", "load"],
+            [
+                "run",
+                "takes",
+                "nothing",
+                "shared",
+                "min ms",
+                "median ms",
+                "p95 ms",
+                "then decide/release median, p95 ms",
+                "claim updates (HOT)",
+                "load",
+            ],
             [
                 [
                     f"{args.label}, {label}",
@@ -226,6 +279,8 @@ def main() -> int:
                     run["take_next_ms"]["min"],
                     run["take_next_ms"]["median"],
                     run["p95_ms"],
+                    _after_take(run),
+                    "{updates} ({hot}, {hot_share})".format(**run["claim_table_updates"]),
                     run["load_average_before"],
                 ]
                 for label, run in runs.items()
