@@ -3,7 +3,8 @@
 compacted, rebuilt and checked, and how the queues overview reads them.
 
 A claim *waits* when it is in review or appealed and nobody holds it (the predicate of
-``claims_awaiting_review`` and of the ``claim_take_next`` index). Its counter key is its
+``claims_awaiting_review``: the ``claim_take_next`` index's, and ``held_by IS NULL`` on
+the rows it yields). Its counter key is its
 platform, queue, status and the hour of its review deadline: the hour lets "overdue"
 (deadline before now) be read from the counters for every hour already past, and
 counted from the index only for the claims due earlier in the current hour.

@@ -49,8 +49,10 @@ def claim_for_merchant_user(*, user, claim_id: int) -> RefundClaim:
 def claims_awaiting_review(*, queue=None, reviewer=None) -> QuerySet[RefundClaim]:
     """Claims a reviewer may take: in review or appealed, nobody holding them
     (``held_by`` is kept with the open assignment by the services), most urgent first
-    (queue priority, then the review deadline, then the oldest). The predicate is the
-    one of the ``claim_take_next`` index. ``reviewer``: only their platform's claims."""
+    (queue priority, then the review deadline, then the oldest). ``status IN (…)`` is
+    the predicate of the ``claim_take_next`` index; ``held_by IS NULL`` filters the rows
+    its range yields (no index names ``held_by``: a take is then a HOT update).
+    ``reviewer``: only their platform's claims."""
     from refunds import policy
 
     qs = RefundClaim.objects.filter(status__in=[S.IN_REVIEW, S.APPEALED], held_by__isnull=True)
