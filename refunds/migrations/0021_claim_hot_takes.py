@@ -17,8 +17,8 @@ statement of a take when the host reclaims page cache (docs/performance.md, sess
   (docs/deployment.md). SQLite has no fillfactor; there this step does nothing.
 
 The indexes are rebuilt in this migration's transaction (``CREATE INDEX``, which blocks the
-claim table's writes while it runs: a few seconds at 1M claims, the two partial indexes
-covering the ~6 % of claims in review or appealed).
+claim table's writes while it runs: seconds on a large table, each build reading the whole
+table for the ~6 % of claims in review or appealed; docs/deployment.md).
 """
 
 from django.db import migrations, models
