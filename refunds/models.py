@@ -332,10 +332,16 @@ class RefundClaim(models.Model):
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="claims")
     # Denormalised from the order so every scoped query is a single indexed filter.
+    # No single-column index: the inbox's indexes lead with merchant (claim_inbox and the
+    # keyset ones) and serve every lookup by shop, the PROTECT check of a shop's deletion
+    # included; one more index would be written by every insert and non-HOT update.
     merchant = models.ForeignKey(
-        "merchants.Merchant", on_delete=models.PROTECT, related_name="claims"
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="claims", db_index=False
     )
-    buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="claims")
+    # No single-column index either: claim_buyer_history (buyer, -created_at) serves it.
+    buyer = models.ForeignKey(
+        Buyer, on_delete=models.PROTECT, related_name="claims", db_index=False
+    )
     # Denormalised from the merchant (the services set it from the order's shop), so a
     # reviewer's and the policy's platform scoping is a column of the row they hold.
     tenant = models.ForeignKey(
