@@ -63,8 +63,10 @@ def explain(reviewer) -> tuple[str, list[dict]]:
         ("take next", q["sql"]) for q in captured.captured_queries if q["sql"].startswith("SELECT")
     ]
     with CaptureQueriesContext(connection) as page:
-        list(selectors.claims_awaiting_review().select_related("merchant")[:25])
-        selectors.review_queue_overview()
+        # What the queues page reads (refunds.views.reviewer): the most urgent claims,
+        # queue by queue, and the cards.
+        selectors.most_urgent_waiting(limit=25, reviewer=reviewer)
+        selectors.review_queue_overview(reviewer=reviewer)
     statements += [("queue page", q["sql"]) for q in page.captured_queries]
     due = (
         Assignment.objects.filter(released_at__isnull=True, expires_at__lte=timezone.now())
