@@ -7,6 +7,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from refunds import policy
 from refunds.models import (
     ClaimReason,
     ClaimStatus,
@@ -241,6 +242,13 @@ class BulkFilterForm(forms.Form):
     )
     buyer = forms.CharField(label=_("Buyer (platform id)"), max_length=64, required=False)
     finding = forms.CharField(label=_("Has the finding"), max_length=64, required=False)
+
+    def __init__(self, *args, reviewer, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the queues of the platform the reviewer works for are a choice.
+        self.fields["queue"].queryset = policy.scope_to_reviewer_platform(
+            ReviewQueue.objects.all(), reviewer
+        )
 
 
 class BulkDecisionForm(forms.Form):

@@ -736,12 +736,15 @@ def claim_visible_to(*, user, claim_id: int) -> bool:
     return policy.scope_to_reviewer_platform(claims, user).exists()
 
 
-def claims_for_bulk(*, queue_id=None, buyer_platform_id: str = "", finding_code: str = ""):
-    """Waiting claims (as "take next" sees them) narrowed for a bulk decision: by queue,
-    by buyer, by a finding code on the buyer's evidence; with the shop and the buyer."""
+def claims_for_bulk(
+    *, reviewer, queue_id=None, buyer_platform_id: str = "", finding_code: str = ""
+):
+    """Waiting claims (as "take next" sees them) of the reviewer's platform, narrowed for
+    a bulk decision: by queue, by buyer, by a finding code on the buyer's evidence; with
+    the shop and the buyer."""
     from evidence.models import Finding
 
-    qs = claims_awaiting_review().select_related("merchant", "buyer")
+    qs = claims_awaiting_review(reviewer=reviewer).select_related("merchant", "buyer")
     if queue_id:
         qs = qs.filter(queue_id=queue_id)
     if buyer_platform_id:

@@ -1576,9 +1576,11 @@ def claim_appeal(*, claim: RefundClaim, filed_by: str, reason: str, user=None) -
 
 
 def _appeal_queue_updates(claim: RefundClaim) -> dict[str, Any]:
-    """An appeal waits in the seeded "appeals" queue (when it is active) under that
-    queue's SLA; otherwise it stays in its queue under ``REVIEW_SLA_HOURS``."""
-    queue = ReviewQueue.objects.filter(slug=APPEALS_QUEUE_SLUG, is_active=True).first()
+    """An appeal waits in its platform's "appeals" queue (when it has an active one)
+    under that queue's SLA; otherwise it stays in its queue under ``REVIEW_SLA_HOURS``."""
+    queue = ReviewQueue.objects.filter(
+        tenant_id=claim.tenant_id, slug=APPEALS_QUEUE_SLUG, is_active=True
+    ).first()
     if queue is None:
         return {"review_deadline": timezone.now() + _hours("REVIEW_SLA_HOURS")}
     return {"queue": queue, "review_deadline": timezone.now() + dt.timedelta(hours=queue.sla_hours)}
@@ -1808,14 +1810,16 @@ LEGAL_QUEUE_SLUG = "legal"
 def claim_escalate_to_legal(*, claim: RefundClaim, reviewer, reason: str = "") -> RefundClaim:
     """The reviewer holding the claim sends it to the legal queue
     (:func:`refunds.policy.can_escalate_to_legal`) and lets go of it; recorded as
-    ``escalated_to_legal`` with both queues."""
-    legal = ReviewQueue.objects.filter(slug=LEGAL_QUEUE_SLUG, is_active=True).first()
-    if legal is None:
-        raise ClaimValidationError(_("There is no active legal queue."))
+    ``escalated_to_legal`` with both queues. The legal queue is the claim's platform's."""
     with transaction.atomic():
         locked = _lock_claim(claim.pk)
         holder = _open_assignment_locked(locked.pk)
         policy.enforce(policy.can_escalate_to_legal(reviewer, locked, holder=holder))
+        legal = ReviewQueue.objects.filter(
+            tenant_id=locked.tenant_id, slug=LEGAL_QUEUE_SLUG, is_active=True
+        ).first()
+        if legal is None:
+            raise ClaimValidationError(_("There is no active legal queue."))
         previous = locked.queue.slug if locked.queue else None
         _end_hold(locked)
         lifecycle.claim_change(locked, queue=legal)

@@ -290,12 +290,13 @@ def bulk(request):
     """A bulk decision on a filtered list of waiting claims: filter, preview (ticked),
     then each claim decided in its own transaction; the result list says which were
     decided and why the others were refused."""
-    filters = BulkFilterForm(request.GET or None)
+    filters = BulkFilterForm(request.GET or None, reviewer=request.user)
     claims = []
     if filters.is_valid() and any(filters.cleaned_data.values()):
         data = filters.cleaned_data
         claims = list(
             selectors.claims_for_bulk(
+                reviewer=request.user,
                 queue_id=data["queue"].pk if data["queue"] else None,
                 buyer_platform_id=data["buyer"],
                 finding_code=data["finding"],

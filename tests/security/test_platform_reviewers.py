@@ -203,3 +203,82 @@ def test_the_admin_refuses_to_bind_a_client_to_another_platforms_shop(admin_clie
     assert add("own", alpha.shop).status_code == 302
     names = set(PlatformClient.objects.values_list("name", flat=True))
     assert "own" in names and "mixed" not in names
+
+
+def test_the_bulk_page_previews_only_its_own_platforms_claims_and_queues(alpha, beta, alpha_claim):
+    # given a claim waiting on each platform, by buyers with the same platform id
+    beta_claim = claim_in_review(beta, 1)
+    browser = _browser(beta.reviewer)
+
+    preview = browser.get(
+        reverse("review_bulk") + f"?buyer={beta.buyer.platform_id}", HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert preview.status_code == 200
+    assert [c.pk for c in preview.context["claims"]] == [beta_claim.pk]
+    queues = preview.context["filters"].fields["queue"].queryset
+    assert {q.tenant_id for q in queues} == {beta.platform.pk}
+    # another platform's queue is no choice at all (the form refuses it)
+    other = browser.get(reverse("review_bulk") + f"?queue={alpha_claim.queue_id}")
+    assert other.context["claims"] == []
+
+
+def test_a_bulk_decision_refuses_another_platforms_claim(alpha, beta, alpha_claim):
+    from refunds import services
+
+    before = _state(alpha_claim)
+
+    results = services.claims_decide_bulk(
+        reviewer=beta.reviewer,
+        claim_ids=[alpha_claim.pk],
+        outcome="refund_denied",
+        rationale="forged",
+        confirmed_forgery=False,
+    )
+
+    assert [r.done for r in results] == [False]
+    assert _state(alpha_claim) == before
+
+
+def test_an_appeal_waits_in_its_own_platforms_appeals_queue(alpha, beta):
+    from refunds import services
+    from refunds.models import ReviewQueue
+
+    # given an appeals queue on each platform (the default platform's is seeded)
+    for world in (alpha, beta):
+        ReviewQueue.objects.create(tenant=world.platform, slug="appeals", name="Appeals")
+    claim = claim_in_review(beta, 1)
+    services.claim_assign(claim=claim, reviewer=beta.reviewer)
+    services.claim_decide(
+        claim=claim, reviewer=beta.reviewer, outcome="refund_denied", rationale="painted crack"
+    )
+
+    services.claim_appeal(
+        claim=claim, filed_by="buyer", reason="The crack is real, see the courier's note."
+    )
+
+    claim.refresh_from_db()
+    assert claim.status == "appealed"
+    assert (claim.queue.tenant_id, claim.queue.slug) == (beta.platform.pk, "appeals")
+
+
+def test_an_escalation_to_legal_goes_to_its_own_platforms_legal_queue(alpha, beta):
+    from refunds import services
+    from refunds.exceptions import ClaimValidationError
+    from refunds.models import ReviewQueue
+
+    claim = claim_in_review(beta, 1)
+    services.claim_assign(claim=claim, reviewer=beta.reviewer)
+    ReviewQueue.objects.create(tenant=alpha.platform, slug="legal", name="Legal")
+    # only another platform has a legal queue: refused, the claim stays held where it is
+    with pytest.raises(ClaimValidationError):
+        services.claim_escalate_to_legal(claim=claim, reviewer=beta.reviewer, reason="fraud ring")
+    claim.refresh_from_db()
+    assert claim.held_by_id == beta.reviewer.pk and claim.queue.slug != "legal"
+
+    ReviewQueue.objects.create(tenant=beta.platform, slug="legal", name="Legal")
+    services.claim_escalate_to_legal(claim=claim, reviewer=beta.reviewer, reason="fraud ring")
+
+    claim.refresh_from_db()
+    assert (claim.queue.tenant_id, claim.queue.slug) == (beta.platform.pk, "legal")
+    assert claim.held_by_id is None
