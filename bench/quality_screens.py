@@ -2,7 +2,8 @@
 check every one of these cases turns on), for a host too loaded for bench/quality.py's
 full pipeline (docs/detection.md, "Photos of a screen, made hard").
 
-Run: ``nice -n 10 .venv/bin/python bench/quality_screens.py MODE SEED N > out.jsonl``,
+Run: ``nice -n 10 .venv/bin/python bench/quality_screens.py MODE SEED N [START] > out.jsonl``
+(cases START..N-1),
 MODE one of ``screen`` (the listing, damage painted, photographed on a screen by
 ``frames.screen_photo``; product and flat listings in turn), ``halftone`` (an honest
 close-up of an offset print), ``halftone_grey`` (the same of a black-only print of a grey
@@ -140,7 +141,8 @@ def case(mode: str, seed: int, i: int) -> dict:
 
 def main() -> int:
     mode, seed, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    for i in range(n):
+    start = int(sys.argv[4]) if len(sys.argv) > 4 else 0  # to extend an earlier run
+    for i in range(start, n):
         print(json.dumps(case(mode, seed, i)), flush=True)
     return 0
 

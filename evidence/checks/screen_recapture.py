@@ -314,6 +314,8 @@ def _aliased_grid(
         return 0.0  # a screen's grid covers the whole picture
     observed = np.array([frequency for frequency, _, _ in first_peaks], np.float64)
     jacobians = np.array([jacobian for _, _, jacobian in first_peaks], np.float64)
+    if np.any(np.abs(np.linalg.det(jacobians)) < 1e-6):
+        return 0.0  # a degenerate fit: no frame to read the peaks in
     # The screen's reading: one pitch along the picture's axes, each tile's peak the
     # nearer of the x and the y grid's alias (and a spectrum's two signs).
     inverse_t = np.linalg.inv(jacobians).transpose(0, 2, 1)
