@@ -701,7 +701,9 @@ def halftone_print_photo(
     photo = camera_model(scene, rng)
     small = quad / scale2
     if params is not None:
-        params.update({"period": round(period / scale2, 2), "picture_quad": small.round(1).tolist()})
+        params.update(
+            {"period": round(period / scale2, 2), "picture_quad": small.round(1).tolist()}
+        )
     return photo, (
         int(max(0, small[:, 0].min())),
         int(max(0, small[:, 1].min())),

@@ -78,7 +78,8 @@ DIAGONAL_PARENT = 0.05
 # is the other lattice with this geometry: its axis peak is the pixel grid itself (a green
 # dot in every pixel, the gaps between them) and its 45-degree peak the weaker red-blue
 # checker, which the phone's chroma smoothing has mostly taken out of luma. Measured (luma
-# amplitude, axis over diagonal): halftone close-ups 0.26-0.45, PenTile screens 1.07-1.82.
+# amplitude, axis over diagonal): halftone close-ups 0.26-0.45 (4 tiles of 300: the rule
+# rarely fires on prints), PenTile screens 0.84-1.86 (10 of 11 tiles over 1.0).
 PARENT_MIN_AMPLITUDE = 1.0
 # A striped pattern in the picture itself (a shirt's stripes, a barcode, lines of text)
 # is as regular as a grid, and beats out of step where its colours alternate: a peak the
