@@ -2,14 +2,18 @@
 check every one of these cases turns on), for a host too loaded for bench/quality.py's
 full pipeline (docs/detection.md, "Photos of a screen, made hard").
 
-Run: ``nice -n 10 .venv/bin/python bench/quality_screens.py MODE SEED N > out.jsonl``,
+Run: ``nice -n 10 .venv/bin/python bench/quality_screens.py MODE SEED N [START] > out.jsonl``
+(cases START..N-1),
 MODE one of ``screen`` (the listing, damage painted, photographed on a screen by
 ``frames.screen_photo``; product and flat listings in turn), ``halftone`` (an honest
-close-up of an offset print), ``near`` (an honest near-listing photo of a print),
-``monitor`` (an honest photo of a monitor showing another product). One JSON line a
+close-up of an offset print), ``halftone_grey`` (the same of a black-only print of a grey
+listing: its 45-degree black screen alone, the look-alike of an OLED's PenTile),
+``near`` (an honest near-listing photo of a print), ``monitor`` (an honest photo of a
+monitor showing another product). One JSON line a
 case: the codes, the grid strength, detected/accused, damage boxed, spurious boxes.
 """
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -90,6 +94,11 @@ def case(mode: str, seed: int, i: int) -> dict:
     elif mode == "halftone":
         art, key = syn.render_flat_artwork(fid), ("f", fid)
         img, _ = frames.halftone_print_photo(dl(art.image), rng)
+    elif mode == "halftone_grey":  # a black-only print: its 45-degree screen alone
+        art = syn.render_flat_artwork(fid)
+        grey = cv2.cvtColor(cv2.cvtColor(art.image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        art, key = dataclasses.replace(art, image=grey), ("g", fid)
+        img, _ = frames.halftone_print_photo(dl(grey), rng)
     elif mode == "near":
         art, key = syn.render_flat_artwork(fid), ("f", fid)
         img = syn.render_printed_shot(fid, 9000 + seed + i, similar=True).image
@@ -132,7 +141,8 @@ def case(mode: str, seed: int, i: int) -> dict:
 
 def main() -> int:
     mode, seed, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    for i in range(n):
+    start = int(sys.argv[4]) if len(sys.argv) > 4 else 0  # to extend an earlier run
+    for i in range(start, n):
         print(json.dumps(case(mode, seed, i)), flush=True)
     return 0
 

@@ -632,14 +632,19 @@ def _phone_processing(photo: np.ndarray, rng: np.random.Generator, drawn: dict) 
 
 
 def halftone_print_photo(
-    artwork: np.ndarray, rng: np.random.Generator, *, size: tuple[int, int] = (1600, 1200)
+    artwork: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    size: tuple[int, int] = (1600, 1200),
+    params: dict | None = None,
 ) -> tuple[np.ndarray, Box]:
     """An honest close-up of an offset-printed card or cover: the artwork as CMYK halftone
     dots (screens at 15, 75, 0 and 45 degrees, a dot period of 2-5 camera pixels, so the
     rosette itself aliases into a regular pattern: the printed matter's own "moire"), on
     paper with grain, lit unevenly, slightly tilted, on a table, through
     :func:`camera_model`. The hardest honest photo for a screen-grid test. Returns the
-    photo and the print's bounding box."""
+    photo and the print's bounding box; ``params``, when given, receives the dot period
+    and the print's corners in the photo (``picture_quad``), as ``screen_photo``'s."""
     w, h = size
     ah, aw = artwork.shape[:2]
     fill = float(rng.uniform(0.6, 0.9))
@@ -695,6 +700,10 @@ def halftone_print_photo(
     scene = cv2.resize(scene, (w, h), interpolation=cv2.INTER_AREA)
     photo = camera_model(scene, rng)
     small = quad / scale2
+    if params is not None:
+        params.update(
+            {"period": round(period / scale2, 2), "picture_quad": small.round(1).tolist()}
+        )
     return photo, (
         int(max(0, small[:, 0].min())),
         int(max(0, small[:, 1].min())),

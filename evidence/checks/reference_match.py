@@ -1842,7 +1842,11 @@ class ReferenceMatchCheck(Check):
     # 7 (screens, issue 10): fewer matches on the fit, or the fit refined by ECC, where a
     # screen's physical display model explains the picture too (RECAPTURE_MIN_PHYSICAL_
     # AGREEMENT).
-    version = 7
+    # 8 (screens, session 10): a panel's grid aliased by the camera (finer than two
+    # camera pixels) read from its motion across the picture, an OLED's PenTile lattice
+    # told from a print's 45-degree screen by its harmonic's amplitude (screen_recapture),
+    # and every whole-picture fit measured, not only the first the edges accept.
+    version = 8
     codes = {
         "reference_copy": (90, "The photo is a copy of the merchant's listing or packing photo."),
         "reference_altered_region": (
@@ -1950,9 +1954,13 @@ class ReferenceMatchCheck(Check):
                 and _structure_agreement(claim, features, r.homography) >= RECAPTURE_MIN_STRUCTURE
             ]
             # The display model costs ~0.25 s of CPU: asked only of a fit whose picture
-            # carries a screen's grid, which honest photos almost never do.
+            # carries a screen's grid, which honest photos almost never do. Every whole
+            # fit is measured: the similarity can pass the edge test on a slanted screen
+            # and place the tiles too roughly for an aliased grid's reading (see
+            # screen_recapture.ALIAS_PITCH_RANGE), which the homography places right.
+            told_by_edges = {id(r) for r in by_edges}
             found = None
-            for registration in by_edges[:1] or whole:
+            for registration in [*by_edges, *(r for r in whole if id(r) not in told_by_edges)]:
                 source = _oriented_source(image)
                 f = source.shape[1] / claim.width
                 rw, rh = features.width, features.height
@@ -1966,7 +1974,11 @@ class ReferenceMatchCheck(Check):
                 measured = max(measured or 0.0, strength)
                 if strength < screen_recapture.MIN_GRID_STRENGTH:
                     continue
-                told = registration if by_edges else _told_by_display(claim, features, registration)
+                told = (
+                    registration
+                    if id(registration) in told_by_edges
+                    else _told_by_display(claim, features, registration)
+                )
                 if told is not None:
                     found = told, strength
                     break

@@ -386,3 +386,91 @@ def test_a_screen_fit_moire_pulled_off_the_picture_is_refined_before_the_display
     recapture = findings["reference_screen_recapture"]
     assert recapture.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
     assert recapture.details["fit"] == "homography"
+
+
+# Session 10: a fine panel the camera aliases, and an OLED's PenTile lattice.
+
+
+def _halftone_case(seed: int, i: int):
+    """The benchmark's honest halftone close-up (bench/quality_screens.py halftone SEED,
+    case i), decoded, with the print's true corners and the listing's features."""
+    artwork = synthetic.render_flat_artwork(301 + (i * 5 + seed) % 12)
+    rng = np.random.default_rng([seed, i, 17])
+    drawn: dict = {}
+    photo, _ = frames.halftone_print_photo(downloaded(artwork), rng, params=drawn)
+    image = decoded(photo, quality=int(rng.integers(80, 96)))
+    return image, artwork, np.float64(drawn["picture_quad"])
+
+
+def _grid_on_true_corners(image, artwork, quad) -> float | None:
+    """grid_strength on the picture's true corners, with the content rule's reference."""
+    claim = reference_match.compute_features(image)
+    reference = context_for(artwork).references[0].features
+    h = _true_homography(claim, reference, quad, image)
+    source = reference_match._oriented_source(image)
+    f = source.shape[1] / claim.width
+    return screen_recapture.grid_strength(
+        source, quad, reference_match._reference_tiles(reference, h, f)
+    )
+
+
+def test_a_fine_panel_the_camera_aliases_is_read_from_its_motion_across_the_picture():
+    # given the listing on an RGB-stripe panel of 1.43 camera pixels' pitch (finer than
+    # two: the grid aliases, its peaks 4-6 degrees off the picture's axes, where a single
+    # tile reads a print's halftone); across the slanted picture the peaks move as a
+    # 1.4-px axis grid's alias does (0.2 bins rms on the true corners), not as a print's
+    # (a 50-bin spread): benchmark case screen 11 #7
+    artwork = synthetic.render_flat_artwork(311)
+    image, _ = _screen_case(artwork, 11007, "stain", [11, 7, 17])
+
+    findings = run(image, context_for(artwork))
+
+    recapture = findings["reference_screen_recapture"]
+    assert recapture.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
+
+
+@pytest.mark.parametrize("case", [0, 5, 8])
+def test_an_honest_halftone_close_up_whose_peaks_run_askew_is_not_read_as_an_aliased_grid(
+    case,
+):
+    # given honest close-ups of offset prints whose every tile's first peak runs askew
+    # (9,000-40,000: a screen's strength), the one reading an aliased grid would turn
+    # into a screen's (halftone 11 #0, #5, #8 of the benchmark; an axis grid's alias fits
+    # their peaks no better than 20-40 bins rms)
+    image, artwork, quad = _halftone_case(11, case)
+    source = reference_match._oriented_source(image)
+    centre = quad.mean(axis=0).astype(int)
+    tile = source[centre[1] - 128 : centre[1] + 128, centre[0] - 128 : centre[0] + 128]
+    assert screen_recapture.tile_strength(tile) >= screen_recapture.MIN_GRID_STRENGTH
+
+    strength = _grid_on_true_corners(image, artwork, quad)
+
+    assert strength is not None and strength < 1_000
+
+
+def test_a_pentile_lattice_whose_pixel_grid_outshines_its_checker_is_a_screens():
+    # given an OLED's PenTile lattice after the phone's chroma smoothing: the pixel grid
+    # along the axes (a green dot in every pixel, 2.5 px), and the red-blue checker at
+    # 45 degrees left in luma at a third of its amplitude: the geometry of a black
+    # halftone screen's (1, 1) harmonic and its fundamental, but a harmonic is never
+    # stronger than its fundamental
+    def pentile(yy, xx):
+        grid = 24 * (np.cos(2 * np.pi * xx / 2.5) + np.cos(2 * np.pi * yy / 2.5))
+        checker = 8 * np.cos(np.pi * (xx + yy) / 2.5)
+        return [grid + checker] * 3
+
+    tile = _tile(pentile, np.random.default_rng(7))
+
+    assert screen_recapture.tile_strength(tile, UPRIGHT) >= screen_recapture.MIN_GRID_STRENGTH
+
+
+def test_a_pentile_screen_of_the_listing_is_a_recapture():
+    # given the listing on a PenTile panel (2.66 px), chroma-smoothed by the phone
+    # (sigma 2.9 px): the tiles' axis peaks (30,000-84,000) have their 45-degree checker
+    # at 0.55-0.94 of their luma amplitude (benchmark case screen 11 #9)
+    artwork = synthetic.render_flat_artwork(309)
+    image, _ = _screen_case(artwork, 11009, "crack", [11, 9, 17])
+
+    findings = run(image, context_for(artwork))
+
+    assert "reference_screen_recapture" in findings
