@@ -1760,20 +1760,24 @@ def _structure_agreement(claim: ImageFeatures, reference: ImageFeatures, h: np.n
 
 
 def _told_by_display(
-    claim: ImageFeatures, features: ImageFeatures, registration: Registration
+    claim: ImageFeatures,
+    features: ImageFeatures,
+    registration: Registration,
+    *,
+    edges_agree: bool = False,
 ) -> Registration | None:
-    """The fit through which the display model explains the photo's picture as the
-    reference's: ``registration`` itself (RECAPTURE_MIN_DISPLAY_AGREEMENT, with most
-    matches on it), or, explained by the physical model too (see
-    RECAPTURE_MIN_PHYSICAL_AGREEMENT), with fewer matches on it or refined by ECC;
-    None when neither does."""
+    """The fit through which a screen shows the reference's picture: ``registration``
+    itself when its edges agree (``edges_agree``: RECAPTURE_MIN_STRUCTURE with most
+    matches on it) or the display model explains it (RECAPTURE_MIN_DISPLAY_AGREEMENT),
+    or the fit refined by ECC when the display model explains that; and in every case
+    the physical model too (RECAPTURE_MIN_PHYSICAL_AGREEMENT): the edges and the free
+    display model explain another colourway of the same layout on a monitor as well as
+    the listing (version 9). None when no fit is explained."""
     h = registration.homography
-    agreement = _display_agreement(claim, features, h)
-    if agreement >= RECAPTURE_MIN_DISPLAY_AGREEMENT:
-        if _shows_whole_picture(registration):
-            return registration
-        if _physical_agreement(claim, features, h) >= RECAPTURE_MIN_PHYSICAL_AGREEMENT:
-            return registration
+    if (
+        edges_agree or _display_agreement(claim, features, h) >= RECAPTURE_MIN_DISPLAY_AGREEMENT
+    ) and _physical_agreement(claim, features, h) >= RECAPTURE_MIN_PHYSICAL_AGREEMENT:
+        return registration
     refined = _refined_on_screen(claim, features, registration)
     if (
         refined is not None
@@ -1846,7 +1850,10 @@ class ReferenceMatchCheck(Check):
     # camera pixels) read from its motion across the picture, an OLED's PenTile lattice
     # told from a print's 45-degree screen by its harmonic's amplitude (screen_recapture),
     # and every whole-picture fit measured, not only the first the edges accept.
-    version = 8
+    # 9 (session 10): every recapture explained by the physical display model too; the
+    # edges and the free display model alone accused honest photos of a monitor showing
+    # another colourway of the same layout (2 of 50 in the full benchmark).
+    version = 9
     codes = {
         "reference_copy": (90, "The photo is a copy of the merchant's listing or packing photo."),
         "reference_altered_region": (
@@ -1974,10 +1981,8 @@ class ReferenceMatchCheck(Check):
                 measured = max(measured or 0.0, strength)
                 if strength < screen_recapture.MIN_GRID_STRENGTH:
                     continue
-                told = (
-                    registration
-                    if id(registration) in told_by_edges
-                    else _told_by_display(claim, features, registration)
+                told = _told_by_display(
+                    claim, features, registration, edges_agree=id(registration) in told_by_edges
                 )
                 if told is not None:
                     found = told, strength

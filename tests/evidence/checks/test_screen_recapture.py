@@ -474,3 +474,42 @@ def test_a_pentile_screen_of_the_listing_is_a_recapture():
     findings = run(image, context_for(artwork))
 
     assert "reference_screen_recapture" in findings
+
+
+@pytest.mark.parametrize(
+    "listing_id,other_id,seed",
+    [(101, 151, [33, 9, 17]), (121, 160, [33, 7, 17])],
+    ids=["green-box-shown-gold", "teal-bottle-shown-gold"],
+)
+def test_a_monitor_showing_another_colourway_the_display_model_explains_is_no_recapture(
+    listing_id, other_id, seed
+):
+    # given the buyer's monitor showing the same packaging in another colour, the
+    # screen's grid strong and most matches on a whole-picture fit: the free display model
+    # (a curve per channel, a colour matrix) explains the picture (>= 0.85), as it would
+    # the listing's; version 8 called it a photo of a screen of the listing
+    image, context, _quad = _monitor_case(listing_id, other_id, seed)
+    claim = reference_match.compute_features(image)
+    reference = context.references[0].features
+    fits = [reference_match.register(claim, reference)]
+    fits.append(reference_match.register_perspective(claim, reference, fits[0]))
+    explained = [
+        r
+        for r in fits
+        if r is not None
+        and reference_match._shows_whole_picture(r)
+        and reference_match._display_agreement(claim, reference, r.homography)
+        >= reference_match.RECAPTURE_MIN_DISPLAY_AGREEMENT
+    ]
+    assert explained
+
+    findings = run(image, context)
+
+    # then one tone curve shared by the channels does not explain it: no accusation
+    assert "reference_screen_recapture" not in findings
+    assert "reference_copy" not in findings
+    assert all(
+        reference_match._physical_agreement(claim, reference, r.homography)
+        < reference_match.RECAPTURE_MIN_PHYSICAL_AGREEMENT
+        for r in explained
+    )
