@@ -1765,19 +1765,22 @@ def _told_by_display(
     registration: Registration,
     *,
     edges_agree: bool = False,
-) -> Registration | None:
+) -> tuple[Registration | None, bool]:
     """The fit through which a screen shows the reference's picture: ``registration``
     itself when its edges agree (``edges_agree``: RECAPTURE_MIN_STRUCTURE with most
     matches on it) or the display model explains it (RECAPTURE_MIN_DISPLAY_AGREEMENT),
     or the fit refined by ECC when the display model explains that; and in every case
     the physical model too (RECAPTURE_MIN_PHYSICAL_AGREEMENT): the edges and the free
     display model explain another colourway of the same layout on a monitor as well as
-    the listing (version 9). None when no fit is explained."""
+    the listing (version 9). With it, whether the edges or the free display model
+    explained a fit the physical model then refused (a screen showing a picture laid out
+    like the reference: :meth:`ReferenceMatchCheck._screen_look_alike`)."""
     h = registration.homography
-    if (
+    explained = (
         edges_agree or _display_agreement(claim, features, h) >= RECAPTURE_MIN_DISPLAY_AGREEMENT
-    ) and _physical_agreement(claim, features, h) >= RECAPTURE_MIN_PHYSICAL_AGREEMENT:
-        return registration
+    )
+    if explained and _physical_agreement(claim, features, h) >= RECAPTURE_MIN_PHYSICAL_AGREEMENT:
+        return registration, True
     refined = _refined_on_screen(claim, features, registration)
     if (
         refined is not None
@@ -1785,11 +1788,14 @@ def _told_by_display(
         and refined.claim_overlap >= RECAPTURE_MIN_COVER
         and _display_agreement(claim, features, refined.homography)
         >= RECAPTURE_MIN_DISPLAY_AGREEMENT
-        and _physical_agreement(claim, features, refined.homography)
-        >= RECAPTURE_MIN_PHYSICAL_AGREEMENT
     ):
-        return refined
-    return None
+        if (
+            _physical_agreement(claim, features, refined.homography)
+            >= RECAPTURE_MIN_PHYSICAL_AGREEMENT
+        ):
+            return refined, True
+        explained = True
+    return None, explained
 
 
 def _better(
@@ -1852,7 +1858,8 @@ class ReferenceMatchCheck(Check):
     # and every whole-picture fit measured, not only the first the edges accept.
     # 9 (session 10): every recapture explained by the physical display model too; the
     # edges and the free display model alone accused honest photos of a monitor showing
-    # another colourway of the same layout (2 of 50 in the full benchmark).
+    # another colourway of the same layout (2 of 50 in the full benchmark); such a photo,
+    # with a screen's grid, is "inconclusive" (_screen_look_alike).
     version = 9
     codes = {
         "reference_copy": (90, "The photo is a copy of the merchant's listing or packing photo."),
@@ -1936,8 +1943,12 @@ class ReferenceMatchCheck(Check):
     ) -> tuple[list[FindingData] | None, float | None]:
         """``reference_screen_recapture`` when the photo shows a reference's whole
         picture (by a similarity or a homography) and carries a screen's grid in it;
-        with the strongest grid measured (None: the geometry never allowed a look)."""
+        with the strongest grid measured (None: the geometry never allowed a look). A
+        whole picture with a screen's grid that the edges or the free display model
+        explain but the physical model does not is said, never accused
+        (:meth:`_screen_look_alike`)."""
         measured: float | None = None
+        look_alike: tuple[Registration, ReferencePhoto, float] | None = None
         for i, (distance, reference, features) in enumerate(tried):
             similarity = first_fits[i] if i < len(first_fits) else None
             # The matches, not the similarity's inliers: a screen seen small and on a
@@ -1981,12 +1992,14 @@ class ReferenceMatchCheck(Check):
                 measured = max(measured or 0.0, strength)
                 if strength < screen_recapture.MIN_GRID_STRENGTH:
                     continue
-                told = _told_by_display(
+                told, explained = _told_by_display(
                     claim, features, registration, edges_agree=id(registration) in told_by_edges
                 )
                 if told is not None:
                     found = told, strength
                     break
+                if explained and look_alike is None:
+                    look_alike = registration, reference, strength
             if found is None:
                 continue
             registration, strength = found
@@ -2026,7 +2039,41 @@ class ReferenceMatchCheck(Check):
                     recapture, image, claim, registration, reference, features
                 ),
             ], strength
+        if look_alike is not None:
+            return [self._screen_look_alike(*look_alike)], measured
         return None, measured
+
+    def _screen_look_alike(
+        self, registration: Registration, reference: ReferencePhoto, strength: float
+    ) -> FindingData:
+        """``reference_match_inconclusive`` for a photo of a screen whose picture is laid out
+        as the reference is, but whose colours no screen showing the reference would give
+        (another product or colourway of the same layout, or a screen of the listing the
+        physical model cannot follow through its moire and glare): a photo of a screen is
+        no photo of the item received, but which picture it shows is not settled."""
+        return FindingData(
+            code="reference_match_inconclusive",
+            severity=Severity.LOW,
+            message=gettext_noop(
+                "This photo is a photograph of a screen (its pixel grid shows across it)"
+                " showing a picture laid out like your photo “%(label)s”, but in colours"
+                " your photo would not take on any screen: it may show another product or"
+                " colour of the same layout. Compare the two before deciding."
+            ),
+            params={"label": reference.label},
+            details={
+                "reference_id": reference.id,
+                "reference_kind": reference.kind,
+                "on_screen": True,
+                "fit": registration.fit,
+                "inliers": registration.inliers,
+                "claim_overlap": round(registration.claim_overlap, 3),
+                "reference_overlap": round(registration.reference_overlap, 3),
+                "grid_strength": round(strength),
+                "min_grid_strength": round(screen_recapture.MIN_GRID_STRENGTH),
+            },
+            related_reference_id=reference.id,
+        )
 
     def _recapture_altered(
         self,

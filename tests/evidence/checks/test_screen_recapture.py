@@ -505,9 +505,14 @@ def test_a_monitor_showing_another_colourway_the_display_model_explains_is_no_re
 
     findings = run(image, context)
 
-    # then one tone curve shared by the channels does not explain it: no accusation
+    # then one tone curve shared by the channels does not explain it: no accusation, but
+    # "a photo of a screen showing a picture of the same layout", inconclusive
     assert "reference_screen_recapture" not in findings
     assert "reference_copy" not in findings
+    said = findings["reference_match_inconclusive"]
+    assert said.details["on_screen"] is True
+    assert said.details["grid_strength"] >= screen_recapture.MIN_GRID_STRENGTH
+    assert verdicts.verdict_of_code(said.code) == verdicts.INCONCLUSIVE
     assert all(
         reference_match._physical_agreement(claim, reference, r.homography)
         < reference_match.RECAPTURE_MIN_PHYSICAL_AGREEMENT
