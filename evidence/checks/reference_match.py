@@ -52,7 +52,7 @@ import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -1798,6 +1798,25 @@ def _told_by_display(
     return None, explained
 
 
+def _on_screen_details(
+    registration: Registration, reference: ReferencePhoto, strength: float
+) -> dict[str, Any]:
+    """What a finding about a photographed screen records of its fit and grid."""
+    return {
+        "reference_id": reference.id,
+        "reference_kind": reference.kind,
+        "fit": registration.fit,
+        "matches": registration.matches,
+        "inliers": registration.inliers,
+        "homography": [[float(f"{v:.8g}") for v in row] for row in registration.homography],
+        "homography_space": "reference working copy -> claim working copy",
+        "claim_overlap": round(registration.claim_overlap, 3),
+        "reference_overlap": round(registration.reference_overlap, 3),
+        "grid_strength": round(strength),
+        "min_grid_strength": round(screen_recapture.MIN_GRID_STRENGTH),
+    }
+
+
 def _better(
     best: _Match | None,
     registration: Registration | None,
@@ -2014,19 +2033,7 @@ class ReferenceMatchCheck(Check):
                 ),
                 params={"label": reference.label},
                 details={
-                    "reference_id": reference.id,
-                    "reference_kind": reference.kind,
-                    "fit": registration.fit,
-                    "matches": registration.matches,
-                    "inliers": registration.inliers,
-                    "homography": [
-                        [float(f"{v:.8g}") for v in row] for row in registration.homography
-                    ],
-                    "homography_space": "reference working copy -> claim working copy",
-                    "claim_overlap": round(registration.claim_overlap, 3),
-                    "reference_overlap": round(registration.reference_overlap, 3),
-                    "grid_strength": round(strength),
-                    "min_grid_strength": round(screen_recapture.MIN_GRID_STRENGTH),
+                    **_on_screen_details(registration, reference, strength),
                     "hash_distance": distance,
                     "image_size": [image.width, image.height],
                     "boxes": [],
@@ -2061,17 +2068,7 @@ class ReferenceMatchCheck(Check):
                 " colour of the same layout. Compare the two before deciding."
             ),
             params={"label": reference.label},
-            details={
-                "reference_id": reference.id,
-                "reference_kind": reference.kind,
-                "on_screen": True,
-                "fit": registration.fit,
-                "inliers": registration.inliers,
-                "claim_overlap": round(registration.claim_overlap, 3),
-                "reference_overlap": round(registration.reference_overlap, 3),
-                "grid_strength": round(strength),
-                "min_grid_strength": round(screen_recapture.MIN_GRID_STRENGTH),
-            },
+            details={**_on_screen_details(registration, reference, strength), "on_screen": True},
             related_reference_id=reference.id,
         )
 
