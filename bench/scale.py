@@ -185,10 +185,8 @@ def _seed_reference_data() -> dict:
     rules, 200 shops, the large shop's owner, the API client, 12 reviewers of the
     platform. Returns what the bulk statements need: ids, and what the product's own
     code says for the few kinds of claims seeded (routing result, verdicts, weights)."""
-    import importlib
     import json
 
-    from django.apps import apps
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -199,10 +197,7 @@ def _seed_reference_data() -> dict:
     from refunds import routing
 
     platform = merchant_services.platform_create(slug=SCALE_PLATFORM, name="Scale marketplace")
-    # The seed queues and rules every platform gets (the migration's own function).
-    importlib.import_module("refunds.migrations.0008_review_seed_queues")._seed_platform(
-        apps, platform
-    )
+    # platform_create gives it the seed queues and rules every platform gets.
     shops = [
         merchant_services.merchant_create(
             platform_id=f"scale-shop-{n}", name=f"Scale shop {n}", tenant=platform

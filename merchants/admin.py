@@ -81,6 +81,27 @@ class PlatformAdmin(admin.ModelAdmin):
     list_filter = ["joins_credit_network"]
     prepopulated_fields = {"slug": ["name"]}
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["slug"] if obj is not None else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
+    def save_model(self, request, obj, form, change):
+        """Through the services: a new platform gets its seed queues and rules."""
+        from merchants import services
+
+        fields = {
+            "name": obj.name,
+            "joins_credit_network": obj.joins_credit_network,
+            "network_pseudonym": obj.network_pseudonym,
+        }
+        if change:
+            services.platform_update(platform=obj, **fields)
+            return
+        created = services.platform_create(slug=obj.slug, **fields)
+        obj.pk, obj.created_at = created.pk, created.created_at
+
     def has_module_permission(self, request):
         return request.user.is_superuser
 

@@ -51,16 +51,35 @@ def _tenant_pk(tenant) -> int:
 def platform_create(
     *, slug: str, name: str, joins_credit_network: bool = False, network_pseudonym: str = ""
 ) -> Platform:
-    """A new platform (tenant) in this deployment: its own shops, buyers, queues and staff."""
+    """A new platform (tenant) in this deployment: its own shops, buyers, queues and staff.
+    It starts with the seed review queues and routing rules (``refunds.seed``), so its
+    claims are routed like every other platform's from the first one."""
+    from refunds.seed import platform_seed
+
     try:
-        return Platform.objects.create(
-            slug=slug,
-            name=name,
-            joins_credit_network=joins_credit_network,
-            network_pseudonym=network_pseudonym,
-        )
+        with transaction.atomic():
+            platform = Platform.objects.create(
+                slug=slug,
+                name=name,
+                joins_credit_network=joins_credit_network,
+                network_pseudonym=network_pseudonym,
+            )
+            platform_seed(platform=platform)
     except IntegrityError as exc:
         raise AlreadyExists(_("A platform with this slug already exists.")) from exc
+    return platform
+
+
+def platform_update(
+    *, platform: Platform, name: str, joins_credit_network: bool, network_pseudonym: str
+) -> Platform:
+    """Rename a platform, or change whether (and under which name) it takes part in the
+    buyer-credit network. Its slug is its address in the deployment and stays."""
+    platform.name = name
+    platform.joins_credit_network = joins_credit_network
+    platform.network_pseudonym = network_pseudonym
+    platform.save(update_fields=["name", "joins_credit_network", "network_pseudonym"])
+    return platform
 
 
 def platform_staff_assign(*, user, platform: Platform) -> PlatformStaff:

@@ -15,6 +15,8 @@ from refunds import routing, services, simulator
 from refunds.models import RoutingRule
 
 pytestmark = pytest.mark.django_db
+# The default platform's rules (every platform has rules of the same names: refunds.seed).
+DEFAULTS = {"queue__tenant__slug": "default"}
 
 
 @pytest.fixture
@@ -160,7 +162,8 @@ def test_admin_simulates_an_edited_rule_without_saving_it(admin_client, history)
 @pytest.fixture
 def other_platform(history, django_user_model):
     """A second platform with two claims of the same amounts as the history's middle and
-    big claims; it has no rules of its own, so its claims wait in its standard queue."""
+    big claims; its own seed rules (``refunds.seed``) send the big one to its own
+    high-value queue and the middle one to its own standard queue."""
     from tests.platforms import claim_in_review, platform_world
 
     world = platform_world("market-b", django_user_model=django_user_model)
@@ -173,7 +176,7 @@ def other_platform(history, django_user_model):
 
 def test_simulator_replays_one_platform_with_its_own_rules(other_platform):
     world, _claims = other_platform
-    high_value = RoutingRule.objects.get(name="Amount at or above 3,000 CNY")
+    high_value = RoutingRule.objects.get(name="Amount at or above 3,000 CNY", **DEFAULTS)
     high_value.min_amount = Decimal("500")
     default_id = high_value.queue.tenant_id
     proposed = simulator.with_rule_changed(
@@ -196,8 +199,8 @@ def test_simulator_replays_one_platform_with_its_own_rules(other_platform):
         tenant_id=world.platform.pk,
     )
     assert theirs.claims == 2
-    rows = [(row.queue.tenant_id, row.queue.slug, row.live, row.proposed) for row in theirs.rows]
-    assert rows == [(world.platform.pk, "standard", 2, 2)]
+    rows = {(row.queue.tenant_id, row.queue.slug, row.live, row.proposed) for row in theirs.rows}
+    assert rows == {(world.platform.pk, "standard", 1, 1), (world.platform.pk, "high-value", 1, 1)}
 
 
 def test_simulate_routing_command_takes_the_platform(other_platform):
@@ -207,10 +210,13 @@ def test_simulate_routing_command_takes_the_platform(other_platform):
     report = json.loads(out.getvalue())
     assert report["platform"] == "market-b"
     assert report["claims"] == 2
-    assert report["queues"] == {"standard": {"live": 2, "proposed": 2}}
+    assert report["queues"] == {
+        "high-value": {"live": 1, "proposed": 1},
+        "standard": {"live": 1, "proposed": 1},
+    }
 
     # A rule of another platform cannot be changed in this platform's simulation.
-    rule = RoutingRule.objects.get(name="Amount at or above 3,000 CNY")
+    rule = RoutingRule.objects.get(name="Amount at or above 3,000 CNY", **DEFAULTS)
     with pytest.raises(CommandError, match="another platform"):
         call_command(
             "simulate_routing",
@@ -235,7 +241,7 @@ def test_admin_simulation_replays_the_rules_platform(admin_client, other_platfor
 
     theirs = ReviewQueue.objects.get(tenant=world.platform, slug="standard")
     data = {
-        "position": "30",
+        "position": "25",  # before its high-value rule (30)
         "name": "Market B: 500 CNY and more",
         "queue": str(theirs.pk),
         "is_active": "on",
@@ -247,8 +253,11 @@ def test_admin_simulation_replays_the_rules_platform(admin_client, other_platfor
     html = response.content.decode()
     assert response.status_code == 200
     assert "2 claims routed in the last 30 days" in html
-    assert '<tr data-queue="standard"><td>Standard</td><td data-live>2</td>' in html
-    assert "high-value" not in html  # the default platform's queues are not in it
+    # its own queues only: both claims to its standard queue, none left in its high-value
+    assert '<tr data-queue="standard"><td>Standard</td><td data-live>1</td>' in html
+    assert "<td data-live>1</td><td data-proposed>2</td>" in html
+    assert html.count('<tr data-queue="high-value">') == 1
+    assert "<td data-live>1</td><td data-proposed>0</td>" in html
     assert not RoutingRule.objects.filter(name__startswith="Market B").exists()
 
 

@@ -244,9 +244,8 @@ def test_an_appeal_waits_in_its_own_platforms_appeals_queue(alpha, beta):
     from refunds import services
     from refunds.models import ReviewQueue
 
-    # given an appeals queue on each platform (the default platform's is seeded)
-    for world in (alpha, beta):
-        ReviewQueue.objects.create(tenant=world.platform, slug="appeals", name="Appeals")
+    # every platform has an appeals queue of its own (refunds.seed)
+    assert ReviewQueue.objects.filter(slug="appeals", tenant=alpha.platform).exists()
     claim = claim_in_review(beta, 1)
     services.claim_assign(claim=claim, reviewer=beta.reviewer)
     services.claim_decide(
@@ -269,14 +268,16 @@ def test_an_escalation_to_legal_goes_to_its_own_platforms_legal_queue(alpha, bet
 
     claim = claim_in_review(beta, 1)
     services.claim_assign(claim=claim, reviewer=beta.reviewer)
-    ReviewQueue.objects.create(tenant=alpha.platform, slug="legal", name="Legal")
-    # only another platform has a legal queue: refused, the claim stays held where it is
+    legal = ReviewQueue.objects.filter(tenant=beta.platform, slug="legal")
+    legal.update(is_active=False)
+    assert ReviewQueue.objects.get(tenant=alpha.platform, slug="legal").is_active
+    # only another platform has an active legal queue: refused, the claim stays held
     with pytest.raises(ClaimValidationError):
         services.claim_escalate_to_legal(claim=claim, reviewer=beta.reviewer, reason="fraud ring")
     claim.refresh_from_db()
     assert claim.held_by_id == beta.reviewer.pk and claim.queue.slug != "legal"
 
-    ReviewQueue.objects.create(tenant=beta.platform, slug="legal", name="Legal")
+    legal.update(is_active=True)
     services.claim_escalate_to_legal(claim=claim, reviewer=beta.reviewer, reason="fraud ring")
 
     claim.refresh_from_db()
