@@ -1,6 +1,5 @@
 from django import forms
 from django.contrib import admin, messages
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from evidence.admin import PlatformRowsAdmin, StoredFileAdmin
@@ -196,19 +195,29 @@ admin.site.register(PackingEvidence, _FileProxyAdmin)
 class PlatformClientForm(forms.ModelForm):
     class Meta:
         model = PlatformClient
-        fields = ["tenant", "name", "merchants", "can_create_merchants", "is_active"]
+        fields = ["tenant", "name", "merchants", "can_create_merchants"]
 
     def clean(self):
-        # The rule of ``platform_client_create``: a client acts only for its platform's shops.
         cleaned = super().clean()
-        tenant = cleaned.get("tenant")
-        if tenant and any(m.tenant_id != tenant.pk for m in cleaned.get("merchants") or ()):
-            raise forms.ValidationError(_("A client acts only for shops of its own platform."))
+        tenant_id = cleaned["tenant"].pk if cleaned.get("tenant") else self.instance.tenant_id
+        if tenant_id:
+            from merchants.services import platform_client_check_shops
+            from refunds.exceptions import ClaimValidationError
+
+            try:
+                platform_client_check_shops(
+                    tenant_id=tenant_id, merchants=cleaned.get("merchants") or ()
+                )
+            except ClaimValidationError as exc:
+                raise forms.ValidationError(str(exc)) from exc
         return cleaned
 
 
 @admin.register(PlatformClient)
 class PlatformClientAdmin(PlatformScopedAdmin):
+    """API clients, written through the services: a new client's token is shown once;
+    revoking and issuing a new token are actions (a revoked token never comes back)."""
+
     form = PlatformClientForm
     list_display = [
         "name",
@@ -222,22 +231,55 @@ class PlatformClientAdmin(PlatformScopedAdmin):
     list_filter = ["is_active", "can_create_merchants"]
     search_fields = ["name"]
     filter_horizontal = ["merchants"]
-    readonly_fields = ["token_prefix", "created_at", "revoked_at"]
-    actions = ["revoke"]
+    actions = ["revoke", "rotate_token"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["token_prefix", "is_active", "created_at", "revoked_at"]
+        return ["tenant", *fixed] if obj is not None else fixed
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            from merchants.services import platform_client_issue_token
+        from merchants import services
 
-            token = platform_client_issue_token(client=obj)
-            messages.warning(
-                request,
-                _("Token for %(name)s (shown once, store it now): %(token)s")
-                % {"name": obj.name, "token": token},
+        data = form.cleaned_data
+        if change:
+            services.platform_client_update(
+                client=obj,
+                name=data["name"],
+                merchants=data["merchants"],
+                can_create_merchants=data["can_create_merchants"],
             )
-        super().save_model(request, obj, form, change)
+            return
+        client, token = services.platform_client_create(
+            name=data["name"],
+            merchants=data["merchants"],
+            can_create_merchants=data["can_create_merchants"],
+            tenant=data["tenant"],
+        )
+        obj.pk, obj.token_prefix, obj.created_at = client.pk, client.token_prefix, client.created_at
+        self._show_token(request, client, token)
+
+    def save_related(self, request, form, formsets, change):
+        # The shops were set by the service; only inlines (none today) are left.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def _show_token(self, request, client, token):
+        messages.warning(
+            request,
+            _("Token for %(name)s (shown once, store it now): %(token)s")
+            % {"name": client.name, "token": token},
+        )
 
     @admin.action(description=_("Revoke the selected clients' tokens"))
     def revoke(self, request, queryset):
-        count = queryset.filter(is_active=True).update(is_active=False, revoked_at=timezone.now())
+        from merchants.services import platform_clients_revoke
+
+        count = platform_clients_revoke(clients=list(queryset))
         messages.success(request, _("%(count)s client(s) revoked.") % {"count": count})
+
+    @admin.action(description=_("Issue a new token to the selected clients"))
+    def rotate_token(self, request, queryset):
+        from merchants.services import platform_client_rotate_token
+
+        for client in queryset:
+            self._show_token(request, client, platform_client_rotate_token(client=client))

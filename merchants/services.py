@@ -12,6 +12,7 @@ import hashlib
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from evidence.models import EvidenceFile
@@ -118,8 +119,7 @@ def platform_client_create(
     """An API client of ``tenant`` (the default platform when not given), bound to
     ``merchants``, which must be that platform's shops."""
     tenant_id = _tenant_pk(tenant)
-    if any(merchant.tenant_id != tenant_id for merchant in merchants):
-        raise ClaimValidationError(_("A client acts only for shops of its own platform."))
+    platform_client_check_shops(tenant_id=tenant_id, merchants=merchants)
     client = PlatformClient(
         name=name, can_create_merchants=can_create_merchants, tenant_id=tenant_id
     )
@@ -128,6 +128,45 @@ def platform_client_create(
         client.save()
         client.merchants.set(merchants)
     return client, token
+
+
+def platform_client_check_shops(*, tenant_id: int, merchants) -> None:
+    """The rule of a client's shops: it acts only for shops of its own platform."""
+    if any(merchant.tenant_id != tenant_id for merchant in merchants):
+        raise ClaimValidationError(_("A client acts only for shops of its own platform."))
+
+
+def platform_client_update(
+    *, client: PlatformClient, name: str, merchants, can_create_merchants: bool
+) -> PlatformClient:
+    """Rename a client, or change the shops it acts for and whether it may add shops. Its
+    platform stays (a client never moves between platforms); its token is untouched."""
+    merchants = list(merchants)
+    platform_client_check_shops(tenant_id=client.tenant_id, merchants=merchants)
+    with transaction.atomic():
+        client.name = name
+        client.can_create_merchants = can_create_merchants
+        client.save(update_fields=["name", "can_create_merchants"])
+        client.merchants.set(merchants)
+    return client
+
+
+def platform_clients_revoke(*, clients) -> int:
+    """Revoke the clients' tokens (the API refuses them from the next request); return
+    how many were active. A revoked token is never valid again: a client gets back in
+    only with a new token (``platform_client_rotate_token``)."""
+    return PlatformClient.objects.filter(pk__in=[c.pk for c in clients], is_active=True).update(
+        is_active=False, revoked_at=timezone.now()
+    )
+
+
+def platform_client_rotate_token(*, client: PlatformClient) -> str:
+    """Give ``client`` a new token and return it (shown once, never stored): the old one
+    stops working at once. A revoked client becomes active again with the new token."""
+    token = platform_client_issue_token(client=client)
+    client.is_active, client.revoked_at = True, None
+    client.save(update_fields=["token_hash", "token_prefix", "is_active", "revoked_at"])
+    return token
 
 
 def merchant_create(

@@ -81,8 +81,7 @@ def test_seeding_again_adds_nothing_and_keeps_an_administrators_edits():
     assert RoutingRule.objects.filter(queue__tenant=platform).count() == len(SEED_RULES)
     assert _queues(platform)["standard"].sla_hours == 6
     assert (
-        RoutingRule.objects.get(queue__tenant=platform, name="High risk score").min_risk_score
-        == 55
+        RoutingRule.objects.get(queue__tenant=platform, name="High risk score").min_risk_score == 55
     )
 
 
