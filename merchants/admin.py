@@ -117,17 +117,132 @@ class PlatformAdmin(admin.ModelAdmin):
         return False  # its rows are PROTECTed anyway
 
 
+class PlatformStaffForm(forms.ModelForm):
+    class Meta:
+        model = PlatformStaff
+        fields = ["user", "platform"]
+
+    def clean(self):
+        cleaned = super().clean()
+        user = cleaned.get("user") or getattr(self.instance, "user", None)
+        if user is not None and cleaned.get("platform") is not None:
+            _refused_as_form_error(
+                "platform_staff_check_move", user=user, platform_id=cleaned["platform"].pk
+            )
+        return cleaned
+
+
+def _refused_as_form_error(name: str, **kwargs) -> None:
+    """Run the service check ``merchants.services.<name>``; its refusal is the form's
+    error (the admin shows the form again instead of saving around the rule)."""
+    from merchants import services
+    from refunds.exceptions import ClaimError
+
+    try:
+        getattr(services, name)(**kwargs)
+    except ClaimError as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
+class ServiceDeletes:
+    """Rows deleted one at a time through a service that may refuse: ``delete_check``
+    asks first and its refusal is shown on the row's change page (no bulk delete, whose
+    "deleted" message Django prints whatever the service said)."""
+
+    def delete_check(self, obj) -> None:
+        raise NotImplementedError
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        from django.shortcuts import redirect
+
+        from refunds.exceptions import ClaimError
+
+        obj = self.get_object(request, object_id)
+        if (
+            request.method == "POST"
+            and obj is not None
+            and self.has_delete_permission(request, obj)
+        ):
+            try:
+                self.delete_check(obj)
+            except ClaimError as exc:
+                messages.error(request, str(exc))
+                opts = self.model._meta
+                return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
+        return super().delete_view(request, object_id, extra_context)
+
+
 @admin.register(PlatformStaff)
-class PlatformStaffAdmin(PlatformScopedAdmin):
+class PlatformStaffAdmin(ServiceDeletes, PlatformScopedAdmin):
+    """The platform a reviewer works for, written through ``platform_staff_assign`` and
+    ``platform_staff_remove``: a move (or removal) is refused while they hold a claim of
+    the platform they would leave."""
+
+    form = PlatformStaffForm
     platform_lookup = "platform"
     list_display = ["user", "platform", "created_at"]
     autocomplete_fields = ["user"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "created_at"] if obj is not None else ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        from merchants.services import platform_staff_assign
+
+        staff = platform_staff_assign(user=obj.user, platform=form.cleaned_data["platform"])
+        obj.pk, obj.created_at = staff.pk, staff.created_at
+
+    def delete_check(self, obj):
+        from merchants.models import default_platform_pk
+        from merchants.services import platform_staff_check_move
+
+        platform_staff_check_move(user=obj.user, platform_id=default_platform_pk())
+
+    def delete_model(self, request, obj):
+        from merchants.services import platform_staff_remove
+
+        platform_staff_remove(user=obj.user)
+
 
 class MembershipInline(admin.TabularInline):
+    """A shop's members, shown; they are changed on the Memberships page, one at a time
+    through the services (a shop keeps at least one owner)."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["user", "merchant", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        user = cleaned.get("user") or getattr(self.instance, "user", None)
+        merchant = cleaned.get("merchant") or getattr(self.instance, "merchant", None)
+        if user is not None and merchant is not None and cleaned.get("role"):
+            _refused_as_form_error(
+                "membership_check", merchant=merchant, user=user, role=cleaned["role"]
+            )
+        return cleaned
 
 
 @admin.register(Merchant)
@@ -140,12 +255,35 @@ class MerchantAdmin(PlatformScopedAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(PlatformScopedAdmin):
+class MembershipAdmin(ServiceDeletes, PlatformScopedAdmin):
+    """Who acts for a shop, written through ``membership_add`` and ``membership_remove``
+    (a shop keeps at least one owner); a membership's user and shop are fixed."""
+
+    form = MembershipForm
     platform_lookup = "merchant__tenant"
     list_display = ["user", "merchant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__username", "merchant__name"]
     autocomplete_fields = ["user", "merchant"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "merchant", "created_at"] if obj is not None else ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        from merchants.services import membership_add
+
+        membership = membership_add(merchant=obj.merchant, user=obj.user, role=obj.role)
+        obj.pk, obj.created_at = membership.pk, membership.created_at
+
+    def delete_check(self, obj):
+        from merchants.services import membership_check
+
+        membership_check(merchant=obj.merchant, user=obj.user, role=None)
+
+    def delete_model(self, request, obj):
+        from merchants.services import membership_remove
+
+        membership_remove(merchant=obj.merchant, user=obj.user)
 
 
 class ProductPhotoInline(admin.TabularInline):
@@ -201,15 +339,11 @@ class PlatformClientForm(forms.ModelForm):
         cleaned = super().clean()
         tenant_id = cleaned["tenant"].pk if cleaned.get("tenant") else self.instance.tenant_id
         if tenant_id:
-            from merchants.services import platform_client_check_shops
-            from refunds.exceptions import ClaimValidationError
-
-            try:
-                platform_client_check_shops(
-                    tenant_id=tenant_id, merchants=cleaned.get("merchants") or ()
-                )
-            except ClaimValidationError as exc:
-                raise forms.ValidationError(str(exc)) from exc
+            _refused_as_form_error(
+                "platform_client_check_shops",
+                tenant_id=tenant_id,
+                merchants=cleaned.get("merchants") or (),
+            )
         return cleaned
 
 

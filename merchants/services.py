@@ -89,28 +89,51 @@ def platform_staff_assign(*, user, platform: Platform) -> PlatformStaff:
     platform (one row, a one-to-one key): moving a reviewer to another platform is
     refused while they hold a claim of another platform than the new one (they would
     hold a claim they may no longer decide nor release); they release it first."""
-    from refunds.models import Assignment
-
     with transaction.atomic():
         staff = PlatformStaff.objects.select_for_update().filter(user=user).first()
         if staff is not None and staff.platform_id == platform.pk:
             return staff
-        held = Assignment.objects.filter(reviewer_id=user.pk, released_at__isnull=True).exclude(
-            claim__tenant_id=platform.pk
-        )
-        if held.exists():
-            raise ClaimValidationError(
-                _(
-                    "This reviewer holds claims of their current platform: they must "
-                    "decide or release them before moving to another platform."
-                )
-            )
+        platform_staff_check_move(user=user, platform_id=platform.pk)
         staff, _created = PlatformStaff.objects.update_or_create(
             user=user, defaults={"platform": platform}
         )
+    _forget_roles(user)
+    return staff
+
+
+def platform_staff_remove(*, user) -> None:
+    """``user`` no longer has a platform row: a reviewer then works for the default
+    platform (``refunds.policy``), a superuser for every platform. Refused, like a move,
+    while they hold a claim of another platform than the default one."""
+    with transaction.atomic():
+        staff = PlatformStaff.objects.select_for_update().filter(user=user).first()
+        if staff is None:
+            return
+        platform_staff_check_move(user=user, platform_id=default_platform_pk())
+        staff.delete()
+    _forget_roles(user)
+
+
+def platform_staff_check_move(*, user, platform_id: int) -> None:
+    """The rule of a reviewer's move to ``platform_id``: refused while they hold a claim
+    of another platform (they would hold a claim they may no longer decide nor release)."""
+    from refunds.models import Assignment
+
+    held = Assignment.objects.filter(reviewer_id=user.pk, released_at__isnull=True).exclude(
+        claim__tenant_id=platform_id
+    )
+    if held.exists():
+        raise ClaimValidationError(
+            _(
+                "This reviewer holds claims of their current platform: they must "
+                "decide or release them before moving to another platform."
+            )
+        )
+
+
+def _forget_roles(user) -> None:
     user.__dict__.pop("_claimlens_roles", None)
     user.__dict__.pop("_claimlens_staff_platform", None)
-    return staff
 
 
 def platform_client_create(
@@ -199,11 +222,14 @@ def _lock_member_and_owners(merchant: Merchant, user) -> tuple[Membership | None
     """Lock ``user``'s membership and the shop's owners' (in one order, so that two
     owners demoting each other queue up instead of deadlocking); return the membership
     and whether the shop has an owner besides ``user``."""
-    rows = list(
-        Membership.objects.select_for_update()
-        .filter(Q(role=Membership.Role.OWNER) | Q(user=user), merchant=merchant)
-        .order_by("pk")
-    )
+    return _member_and_owners(merchant, user, lock=True)
+
+
+def _member_and_owners(merchant: Merchant, user, *, lock: bool) -> tuple[Membership | None, bool]:
+    rows = Membership.objects.filter(
+        Q(role=Membership.Role.OWNER) | Q(user=user), merchant=merchant
+    ).order_by("pk")
+    rows = list(rows.select_for_update() if lock else rows)
     current = next((row for row in rows if row.user_id == user.pk), None)
     other_owner = any(row.role == Membership.Role.OWNER and row.user_id != user.pk for row in rows)
     return current, other_owner
@@ -221,10 +247,7 @@ def membership_add(
     if by is not None:
         policy.enforce(policy.can_manage_members(by, merchant))
     with transaction.atomic():
-        current, other_owner = _lock_member_and_owners(merchant, user)
-        if current is not None and current.role == Membership.Role.OWNER:
-            if role != Membership.Role.OWNER and not other_owner:
-                raise NotAllowed(_("A shop keeps at least one owner."))
+        _refuse_losing_the_last_owner(*_lock_member_and_owners(merchant, user), role=role)
         membership, _created = Membership.objects.update_or_create(
             merchant=merchant, user=user, defaults={"role": role}
         )
@@ -240,9 +263,22 @@ def membership_remove(*, merchant: Merchant, user, by=None) -> None:
         current, other_owner = _lock_member_and_owners(merchant, user)
         if current is None:
             return
-        if current.role == Membership.Role.OWNER and not other_owner:
-            raise NotAllowed(_("A shop keeps at least one owner."))
+        _refuse_losing_the_last_owner(current, other_owner, role=None)
         current.delete()
+
+
+def membership_check(*, merchant: Merchant, user, role: str | None) -> None:
+    """Would giving ``user`` ``role`` at ``merchant`` (None: removing them) be allowed?
+    Raises ``NotAllowed`` as the write would (the admin's forms ask before saving)."""
+    _refuse_losing_the_last_owner(*_member_and_owners(merchant, user, lock=False), role=role)
+
+
+def _refuse_losing_the_last_owner(current, other_owner: bool, *, role: str | None) -> None:
+    """The rule: a shop never loses its last owner (demoted, or removed: ``role`` None)."""
+    if current is None or current.role != Membership.Role.OWNER or other_owner:
+        return
+    if role != Membership.Role.OWNER:
+        raise NotAllowed(_("A shop keeps at least one owner."))
 
 
 def product_create(*, merchant: Merchant, platform_id: str, title: str, by=None) -> Product:

@@ -182,3 +182,71 @@ def test_with_a_second_owner_an_owner_may_step_down(alice, newcomer, shop_a):
     membership_add(merchant=shop_a, user=alice, role="agent", by=alice)
 
     assert _members(shop_a) == {("alice", "agent"), ("nina", "owner")}
+
+
+# --- the admin writes through the same services -------------------------------------------
+
+
+def _membership_url(name: str, *args) -> str:
+    from django.urls import reverse
+
+    return reverse(f"admin:merchants_membership_{name}", args=args)
+
+
+def test_the_admin_refuses_to_demote_a_shops_last_owner(admin_client, shop_a, alice):
+    owner = Membership.objects.get(merchant=shop_a, user=alice)
+
+    response = admin_client.post(
+        _membership_url("change", owner.pk), {"role": "agent"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+
+    assert response.status_code == 200  # the form again, with the rule's reason
+    assert "A shop keeps at least one owner." in response.content.decode()
+    assert _members(shop_a) == {("alice", "owner")}
+
+
+def test_the_admin_refuses_to_delete_a_shops_last_owner(admin_client, shop_a, alice, agnes):
+    owner = Membership.objects.get(merchant=shop_a, user=alice)
+    changelist = admin_client.get(_membership_url("changelist"))
+    assert "delete_selected" not in changelist.content.decode()
+
+    refused = admin_client.post(
+        _membership_url("delete", owner.pk),
+        {"post": "yes"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert "A shop keeps at least one owner." in refused.content.decode()
+    assert _members(shop_a) == {("alice", "owner"), ("agnes", "agent")}
+    agent = Membership.objects.get(merchant=shop_a, user=agnes)
+    assert (
+        admin_client.post(_membership_url("delete", agent.pk), {"post": "yes"}).status_code == 302
+    )
+    assert _members(shop_a) == {("alice", "owner")}
+
+
+def test_the_admin_adds_and_promotes_members_through_the_service(
+    admin_client, shop_a, alice, newcomer
+):
+    response = admin_client.post(
+        _membership_url("add"), {"user": newcomer.pk, "merchant": shop_a.pk, "role": "owner"}
+    )
+    assert response.status_code == 302, response.content
+    # two owners: now alice may step down to agent
+    owner = Membership.objects.get(merchant=shop_a, user=alice)
+    response = admin_client.post(_membership_url("change", owner.pk), {"role": "agent"})
+    assert response.status_code == 302, response.content
+    assert _members(shop_a) == {("alice", "agent"), ("nina", "owner")}
+
+
+def test_the_shops_admin_page_shows_its_members_without_editing_them(admin_client, shop_a, alice):
+    from django.urls import reverse
+
+    page = admin_client.get(reverse("admin:merchants_merchant_change", args=[shop_a.pk]))
+
+    assert page.status_code == 200
+    (inline,) = page.context["inline_admin_formsets"]
+    assert inline.formset.total_form_count() == 1
+    assert "alice" in page.content.decode()
+    assert not inline.has_add_permission and not inline.has_delete_permission

@@ -121,3 +121,76 @@ def test_the_migration_gives_every_reviewer_and_staff_member_without_a_platform_
     # the operator still sees every platform, a shop's member is no reviewer
     assert operator.username not in rows and buyer_side.username not in rows
     assert default_platform_pk() == default.pk
+
+
+# --- The admin writes through the same services -------------------------------------------
+
+
+@pytest.fixture
+def holding(market):
+    """The market's reviewer holds one of its claims."""
+    claim = claim_in_review(market, 1)
+    services.claim_assign(claim=claim, reviewer=market.reviewer)
+    return claim
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_to_move_a_reviewer_who_holds_a_claim(admin_client, market, holding):
+    from django.urls import reverse
+
+    other = platform_create(slug="market-c", name="Market C")
+    staff = PlatformStaff.objects.get(user=market.reviewer)
+    url = reverse("admin:merchants_platformstaff_change", args=[staff.pk])
+
+    response = admin_client.post(url, {"platform": other.pk}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200  # the form again, with the service's reason
+    assert "decide or release them" in response.content.decode()
+    assert PlatformStaff.objects.get(user=market.reviewer).platform == market.platform
+
+    services.claim_release(claim=holding, reviewer=market.reviewer)
+    response = admin_client.post(url, {"platform": other.pk, "user": "999"})
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert (staff.user, staff.platform) == (market.reviewer, other)  # the user is read-only
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_to_delete_the_row_of_a_reviewer_who_holds_a_claim(
+    admin_client, market, holding
+):
+    from django.urls import reverse
+
+    staff = PlatformStaff.objects.get(user=market.reviewer)
+    url = reverse("admin:merchants_platformstaff_delete", args=[staff.pk])
+    changelist = admin_client.get(reverse("admin:merchants_platformstaff_changelist"))
+    assert changelist.status_code == 200
+    assert "delete_selected" not in changelist.content.decode()  # no bulk delete around it
+
+    refused = admin_client.post(url, {"post": "yes"}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert "decide or release them" in refused.content.decode()
+    assert PlatformStaff.objects.filter(pk=staff.pk).exists()
+
+    services.claim_release(claim=holding, reviewer=market.reviewer)
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not PlatformStaff.objects.filter(user=market.reviewer).exists()
+    reviewer = type(market.reviewer).objects.get(pk=market.reviewer.pk)  # roles read anew
+    assert policy.reviewer_platform_id(reviewer) == default_platform_pk()
+
+
+@pytest.mark.django_db
+def test_the_admin_adds_a_reviewer_to_a_platform_through_the_service(
+    admin_client, market, django_user_model
+):
+    from django.urls import reverse
+
+    newcomer = django_user_model.objects.create_user("newcomer")
+
+    response = admin_client.post(
+        reverse("admin:merchants_platformstaff_add"),
+        {"user": newcomer.pk, "platform": market.platform.pk},
+    )
+
+    assert response.status_code == 302, response.content
+    assert PlatformStaff.objects.get(user=newcomer).platform == market.platform
