@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import PlatformRowsAdmin, StoredFileAdmin
+from evidence.admin import PlatformRowsAdmin, ReadOnlyAdmin, StoredFileAdmin
 from merchants.models import (
     Membership,
     Merchant,
@@ -308,7 +308,10 @@ class ProductAdmin(PlatformScopedAdmin):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(PlatformScopedAdmin):
+class ShipmentAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    """Read-only: shipments come from the shop or the platform (``shipment_create``), with
+    their packing evidence; nobody edits a tracking record here."""
+
     platform_lookup = "order__merchant__tenant"
     list_display = ["tracking_number", "carrier", "order", "shipped_at"]
     list_filter = ["carrier"]

@@ -49,20 +49,26 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 @admin.register(Buyer)
-class BuyerAdmin(PlatformScopedAdmin):
+class BuyerAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    """Read-only: buyers arrive from the platform's systems (``buyer_upsert`` through the
+    API); each order keeps its own snapshot of their contact data."""
+
     list_display = ["display_name", "platform_id", "account_created_at", "created_at"]
     search_fields = ["display_name", "platform_id"]
     date_hierarchy = "created_at"
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(ReadOnlyInline):
     model = OrderItem
-    extra = 0
-    raw_id_fields = ["product"]
+    fields = ["product", "title", "unit_price", "quantity"]
+    readonly_fields = fields
 
 
 @admin.register(Order)
-class OrderAdmin(PlatformScopedAdmin):
+class OrderAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
+    """Read-only: an order is the platform's record of a sale (``order_create`` through
+    the API), which claims are judged against; nobody edits it here."""
+
     platform_lookup = "merchant__tenant"
     list_display = ["platform_id", "merchant", "buyer", "total_amount", "paid_at", "delivered_at"]
     list_filter = ["merchant"]

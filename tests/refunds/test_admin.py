@@ -250,6 +250,24 @@ def test_nothing_of_the_record_can_be_deleted(admin_client, everything):
         assert 'value="delete_selected"' not in changelist
 
 
+def test_the_platforms_records_of_sales_are_read_only(admin_client, everything):
+    """Orders, their items, buyers and shipments come from the platform's systems (the
+    API's services) and claims are judged against them: the admin shows them only."""
+    from merchants.models import Shipment
+
+    order = everything["claim"].order
+    rows = [order, order.buyer, Shipment.objects.get(order=order)]
+    for row in rows:
+        assert admin_client.get(_url(type(row), "add")).status_code == 403, row
+        assert admin_client.post(_url(row), {"total_amount": "1.00"}).status_code == 403, row
+        assert admin_client.post(_url(row, "delete"), {"post": "yes"}).status_code == 403, row
+        assert admin_client.get(_url(row)).status_code == 200, row  # still shown
+    fresh = type(order).objects.get(pk=order.pk)
+    assert (fresh.total_amount, fresh.buyer_id) == (order.total_amount, order.buyer_id)
+    page = admin_client.get(_url(order)).context["inline_admin_formsets"][0]
+    assert not page.has_add_permission and not page.has_change_permission
+
+
 def test_deleting_a_product_would_delete_its_photos_and_is_refused(
     admin_client, media_in_tmp, shop_a
 ):
