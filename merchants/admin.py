@@ -252,6 +252,38 @@ class MerchantAdmin(PlatformScopedAdmin):
     search_fields = ["name", "platform_id"]
     date_hierarchy = "created_at"
     inlines = [MembershipInline]
+    fields = ["tenant", "platform_id", "name", "contact_email", "is_active", "created_at"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # a new shop has no members yet
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["tenant", "platform_id"] if obj is not None else []
+        return [*fixed, "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Through ``merchant_create`` / ``merchant_update``; platform and id are fixed."""
+        from merchants import services
+
+        if change:
+            services.merchant_update(
+                merchant=obj,
+                name=obj.name,
+                contact_email=obj.contact_email,
+                is_active=obj.is_active,
+            )
+            return
+        merchant = services.merchant_create(
+            platform_id=obj.platform_id,
+            name=obj.name,
+            contact_email=obj.contact_email,
+            tenant=obj.tenant,
+        )
+        if not obj.is_active:
+            services.merchant_update(
+                merchant=merchant, name=obj.name, contact_email=obj.contact_email, is_active=False
+            )
+        obj.pk, obj.created_at = merchant.pk, merchant.created_at
 
 
 @admin.register(Membership)
@@ -305,6 +337,26 @@ class ProductAdmin(PlatformScopedAdmin):
     list_filter = ["merchant"]
     search_fields = ["title", "platform_id"]
     inlines = [ProductPhotoInline]
+    fields = ["merchant", "platform_id", "title", "created_at"]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []  # photos arrive through the upload
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["merchant", "platform_id"] if obj is not None else []
+        return [*fixed, "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        """Through ``product_create`` / ``product_update``; shop and id are fixed."""
+        from merchants import services
+
+        if change:
+            services.product_update(product=obj, title=obj.title)
+            return
+        product = services.product_create(
+            merchant=obj.merchant, platform_id=obj.platform_id, title=obj.title
+        )
+        obj.pk, obj.created_at = product.pk, product.created_at
 
 
 @admin.register(Shipment)

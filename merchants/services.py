@@ -218,6 +218,14 @@ def merchant_create(
     return merchant
 
 
+def merchant_update(*, merchant: Merchant, name: str, contact_email: str, is_active: bool):
+    """Rename a shop, change its contact address, or switch it off (its members then
+    reach none of its pages; its claims stay). Its platform and platform id stay."""
+    merchant.name, merchant.contact_email, merchant.is_active = name, contact_email, is_active
+    merchant.save(update_fields=["name", "contact_email", "is_active"])
+    return merchant
+
+
 def _lock_member_and_owners(merchant: Merchant, user) -> tuple[Membership | None, bool]:
     """Lock ``user``'s membership and the shop's owners' (in one order, so that two
     owners demoting each other queue up instead of deadlocking); return the membership
@@ -293,6 +301,16 @@ def product_create(*, merchant: Merchant, platform_id: str, title: str, by=None)
         raise AlreadyExists(
             _("A product with this platform id already exists for this shop.")
         ) from exc
+
+
+def product_update(*, product: Product, title: str, by=None) -> Product:
+    """Rename a product (its shop and platform id stay). ``by`` as in
+    :func:`product_create`."""
+    if by is not None:
+        policy.enforce(policy.can_manage_products(by, product.merchant))
+    product.title = title
+    product.save(update_fields=["title"])
+    return product
 
 
 def shipment_create(*, order, carrier: str, tracking_number: str, shipped_at) -> Shipment:
