@@ -190,11 +190,55 @@ class RefundClaimAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
             )
 
 
+class ReviewQueueForm(forms.ModelForm):
+    """Validated by the same function as the service (``refunds.routing.queue_problems``)."""
+
+    class Meta:
+        model = ReviewQueue
+        fields = [
+            "tenant",
+            "slug",
+            "name",
+            "description",
+            "priority",
+            "sla_hours",
+            "lease_minutes",
+            "sla_escalate_to",
+            "is_active",
+        ]
+
+    def _post_clean(self):
+        from refunds.routing import queue_problems
+
+        super()._post_clean()
+        if self.errors:
+            return
+        for name, message in queue_problems(self.instance).items():
+            self.add_error(name if name in self.fields else None, message)
+
+
 @admin.register(ReviewQueue)
 class ReviewQueueAdmin(PlatformScopedAdmin):
+    """Queues, saved through ``services.review_queue_save``: a queue's platform and slug
+    are fixed once it exists; past its SLA it escalates only within its platform."""
+
+    form = ReviewQueueForm
     list_display = ["name", "slug", "priority", "sla_hours", "lease_minutes", "is_active"]
     list_editable = ["priority", "sla_hours", "lease_minutes", "is_active"]
     prepopulated_fields = {"slug": ["name"]}
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["tenant", "slug"] if obj is not None else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return {} if obj is not None else self.prepopulated_fields
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", ReviewQueueForm)
+        return super().get_changelist_form(request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        services.review_queue_save(queue=obj)
 
 
 def _finding_code_choices():

@@ -470,6 +470,25 @@ def rule_problems(rule: RoutingRule) -> dict[str, str]:
     return problems
 
 
+def queue_problems(queue: ReviewQueue) -> dict[str, str]:
+    """What is wrong with a queue before it is saved, by field (empty: nothing): a queue
+    of a platform stays on it and keeps its slug (the appeals, legal, forensic and
+    standard queues are found by slug; the claims in it belong to its platform), and past
+    its SLA a claim moves only to another queue of the same platform."""
+    from django.utils.translation import gettext as _
+
+    problems: dict[str, str] = {}
+    saved = ReviewQueue.objects.filter(pk=queue.pk).values("tenant_id", "slug").first()
+    if saved is not None and saved["tenant_id"] != queue.tenant_id:
+        problems["tenant"] = _("A queue stays on its platform.")
+    if saved is not None and saved["slug"] != queue.slug:
+        problems["slug"] = _("A queue keeps its slug once it exists.")
+    target = queue.sla_escalate_to
+    if target is not None and (target.pk == queue.pk or target.tenant_id != queue.tenant_id):
+        problems["sla_escalate_to"] = _("Choose another queue of the same platform.")
+    return problems
+
+
 # --- Routing a claim ------------------------------------------------------------------------
 
 

@@ -1896,6 +1896,18 @@ def claims_escalate_overdue(*, now: dt.datetime | None = None, limit: int = 500)
 # --- Routing rules ----------------------------------------------------------------------
 
 
+def review_queue_save(*, queue):
+    """Save a review queue (new or changed) after :func:`refunds.routing.queue_problems`
+    finds nothing wrong; raises Django's ``ValidationError`` by field otherwise."""
+    from django.core.exceptions import ValidationError
+
+    problems = routing.queue_problems(queue)
+    if problems:
+        raise ValidationError(problems)
+    queue.save()
+    return queue
+
+
 def routing_rule_save(*, rule, merchants=None):
     """Save a routing rule (new or changed) after :func:`refunds.routing.rule_problems`
     finds nothing wrong; ``merchants`` (when given) replaces the shops it is limited to.

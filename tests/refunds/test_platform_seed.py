@@ -122,3 +122,46 @@ def test_a_platform_added_in_the_admin_is_seeded_and_keeps_its_slug(admin_client
     )
     assert platform.network_pseudonym == "Member A"
     assert ReviewQueue.objects.filter(tenant=platform).count() == len(SEED_SLUGS)
+
+
+# --- a queue keeps its platform and slug; it escalates within its platform ----------------
+
+
+def test_a_queues_platform_and_slug_are_fixed_and_it_escalates_only_within_its_platform(
+    admin_client,
+):
+    from django.core.exceptions import ValidationError
+
+    from refunds.services import review_queue_save
+
+    ours = platform_create(slug="market-n", name="Market N")
+    theirs = platform_create(slug="market-m", name="Market M")
+    standard = ReviewQueue.objects.get(tenant=ours, slug="standard")
+    foreign = ReviewQueue.objects.get(tenant=theirs, slug="forensic")
+
+    url = reverse("admin:refunds_reviewqueue_change", args=[standard.pk])
+    base = {"name": "Standard", "priority": "100", "sla_hours": "48", "lease_minutes": "60"}
+    refused = admin_client.post(
+        url, {**base, "sla_escalate_to": foreign.pk}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert refused.status_code == 200
+    assert "Choose another queue of the same platform." in refused.content.decode()
+
+    own_forensic = ReviewQueue.objects.get(tenant=ours, slug="forensic")
+    saved = admin_client.post(
+        url, {**base, "sla_escalate_to": own_forensic.pk, "slug": "x", "tenant": theirs.pk}
+    )
+    assert saved.status_code == 302, saved.content
+    standard.refresh_from_db()
+    assert (standard.tenant, standard.slug, standard.sla_escalate_to) == (
+        ours,
+        "standard",
+        own_forensic,
+    )
+
+    # the service refuses what the form no longer offers
+    standard.tenant, standard.slug = theirs, "elsewhere"
+    with pytest.raises(ValidationError) as refusal:
+        review_queue_save(queue=standard)
+    assert {"tenant", "slug"} <= set(refusal.value.message_dict)
+    assert ReviewQueue.objects.get(pk=standard.pk).tenant == ours
