@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import PlatformRowsAdmin, ReadOnlyAdmin, StoredFileAdmin
+from evidence.admin import PlatformRowsAdmin, ReadOnlyAdmin, ReadOnlyInline, StoredFileAdmin
 from merchants.models import (
     Membership,
     Merchant,
@@ -145,12 +145,10 @@ def _refused_as_form_error(name: str, **kwargs) -> None:
 
 
 class ServiceDeletes:
-    """Rows deleted one at a time through a service that may refuse: ``delete_check``
-    asks first and its refusal is shown on the row's change page (no bulk delete, whose
-    "deleted" message Django prints whatever the service said)."""
-
-    def delete_check(self, obj) -> None:
-        raise NotImplementedError
+    """Rows deleted one at a time through a service that may refuse: the admin's
+    ``delete_check(obj)`` asks first (raising the service's refusal) and the refusal is
+    shown on the row's change page; ``delete_model`` calls the service. No bulk delete,
+    whose "deleted" message Django prints whatever the service said."""
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -209,24 +207,13 @@ class PlatformStaffAdmin(ServiceDeletes, PlatformScopedAdmin):
         platform_staff_remove(user=obj.user)
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ReadOnlyInline):
     """A shop's members, shown; they are changed on the Memberships page, one at a time
     through the services (a shop keeps at least one owner)."""
 
     model = Membership
-    extra = 0
     fields = ["user", "role", "created_at"]
     readonly_fields = fields
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class MembershipForm(forms.ModelForm):
@@ -318,16 +305,13 @@ class MembershipAdmin(ServiceDeletes, PlatformScopedAdmin):
         membership_remove(merchant=obj.merchant, user=obj.user)
 
 
-class ProductPhotoInline(admin.TabularInline):
+class ProductPhotoInline(ReadOnlyInline):
+    """Listing photos arrive through the upload service, never a raw form."""
+
     model = ProductPhoto
     fk_name = "product"
-    extra = 0
     fields = ["original_name", "status", "width", "height", "sha256", "created_at"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False  # files arrive through the upload service, never a raw form
 
 
 @admin.register(Product)

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import DeploymentSettingsAdmin, ReadOnlyAdmin
+from evidence.admin import DeploymentSettingsAdmin, ReadOnlyAdmin, ReadOnlyInline
 from evidence.models import EvidenceFile, Finding
 from merchants.admin import PlatformScopedAdmin
 from refunds import outbound, services, webhooks
@@ -34,18 +34,6 @@ from refunds.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Buyer)
