@@ -196,10 +196,9 @@ class PlatformStaffAdmin(ServiceDeletes, PlatformScopedAdmin):
         obj.pk, obj.created_at = staff.pk, staff.created_at
 
     def delete_check(self, obj):
-        from merchants.models import default_platform_pk
-        from merchants.services import platform_staff_check_move
+        from merchants.services import platform_staff_check_remove
 
-        platform_staff_check_move(user=obj.user, platform_id=default_platform_pk())
+        platform_staff_check_remove(user=obj.user)
 
     def delete_model(self, request, obj):
         from merchants.services import platform_staff_remove
@@ -265,11 +264,8 @@ class MerchantAdmin(PlatformScopedAdmin):
             name=obj.name,
             contact_email=obj.contact_email,
             tenant=obj.tenant,
+            is_active=obj.is_active,
         )
-        if not obj.is_active:
-            services.merchant_update(
-                merchant=merchant, name=obj.name, contact_email=obj.contact_email, is_active=False
-            )
         obj.pk, obj.created_at = merchant.pk, merchant.created_at
 
 

@@ -109,7 +109,7 @@ def platform_staff_remove(*, user) -> None:
         staff = PlatformStaff.objects.select_for_update().filter(user=user).first()
         if staff is None:
             return
-        platform_staff_check_move(user=user, platform_id=default_platform_pk())
+        platform_staff_check_remove(user=user)
         staff.delete()
     _forget_roles(user)
 
@@ -129,6 +129,11 @@ def platform_staff_check_move(*, user, platform_id: int) -> None:
                 "decide or release them before moving to another platform."
             )
         )
+
+
+def platform_staff_check_remove(*, user) -> None:
+    """The rule of removing a reviewer's platform row: a move to the default platform."""
+    platform_staff_check_move(user=user, platform_id=default_platform_pk())
 
 
 def _forget_roles(user) -> None:
@@ -199,6 +204,7 @@ def merchant_create(
     contact_email: str = "",
     client: PlatformClient | None = None,
     tenant=None,
+    is_active: bool = True,
 ) -> Merchant:
     """A shop of ``client``'s platform (bound to the client), else of ``tenant`` (the
     default platform when neither is given); its platform id is unique on that platform."""
@@ -210,6 +216,7 @@ def merchant_create(
                 name=name,
                 contact_email=contact_email,
                 tenant_id=tenant_id,
+                is_active=is_active,
             )
             if client is not None:
                 client.merchants.add(merchant)
@@ -226,14 +233,10 @@ def merchant_update(*, merchant: Merchant, name: str, contact_email: str, is_act
     return merchant
 
 
-def _lock_member_and_owners(merchant: Merchant, user) -> tuple[Membership | None, bool]:
-    """Lock ``user``'s membership and the shop's owners' (in one order, so that two
-    owners demoting each other queue up instead of deadlocking); return the membership
-    and whether the shop has an owner besides ``user``."""
-    return _member_and_owners(merchant, user, lock=True)
-
-
 def _member_and_owners(merchant: Merchant, user, *, lock: bool) -> tuple[Membership | None, bool]:
+    """``user``'s membership and whether the shop has an owner besides ``user``; with
+    ``lock``, the membership and the owners' rows are locked (in one order, so that two
+    owners demoting each other queue up instead of deadlocking)."""
     rows = Membership.objects.filter(
         Q(role=Membership.Role.OWNER) | Q(user=user), merchant=merchant
     ).order_by("pk")
@@ -255,7 +258,7 @@ def membership_add(
     if by is not None:
         policy.enforce(policy.can_manage_members(by, merchant))
     with transaction.atomic():
-        _refuse_losing_the_last_owner(*_lock_member_and_owners(merchant, user), role=role)
+        _refuse_losing_the_last_owner(*_member_and_owners(merchant, user, lock=True), role=role)
         membership, _created = Membership.objects.update_or_create(
             merchant=merchant, user=user, defaults={"role": role}
         )
@@ -268,7 +271,7 @@ def membership_remove(*, merchant: Merchant, user, by=None) -> None:
     if by is not None:
         policy.enforce(policy.can_manage_members(by, merchant))
     with transaction.atomic():
-        current, other_owner = _lock_member_and_owners(merchant, user)
+        current, other_owner = _member_and_owners(merchant, user, lock=True)
         if current is None:
             return
         _refuse_losing_the_last_owner(current, other_owner, role=None)

@@ -478,7 +478,11 @@ def queue_problems(queue: ReviewQueue) -> dict[str, str]:
     from django.utils.translation import gettext as _
 
     problems: dict[str, str] = {}
-    saved = ReviewQueue.objects.filter(pk=queue.pk).values("tenant_id", "slug").first()
+    saved = (
+        ReviewQueue.objects.filter(pk=queue.pk).values("tenant_id", "slug").first()
+        if queue.pk is not None
+        else None
+    )
     if saved is not None and saved["tenant_id"] != queue.tenant_id:
         problems["tenant"] = _("A queue stays on its platform.")
     if saved is not None and saved["slug"] != queue.slug:
