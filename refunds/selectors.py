@@ -642,7 +642,9 @@ def claim_timeline(*, claim_id: int):
 
 
 def review_queue_overview(*, reviewer=None):
-    """Active queues, each with ``waiting``, ``appeals`` and ``overdue`` counts of the
+    """Active queues, and inactive ones while claims wait in them (routing sends them no
+    new claim; "take next" still serves what they hold, after the active queues), in
+    that order, each with ``waiting``, ``appeals`` and ``overdue`` counts of the
     claims waiting (nobody holds them), whoever may take them, and ``takeable``: whether
     ``reviewer`` may take one of them (:func:`refunds.policy.takeable_condition`).
     ``reviewer``: only the queues and claims of their platform.
@@ -655,7 +657,7 @@ def review_queue_overview(*, reviewer=None):
     from refunds import policy, queue_counts
     from refunds.models import ReviewQueue
 
-    queues = ReviewQueue.objects.filter(is_active=True)
+    queues = ReviewQueue.objects.order_by("-is_active", "priority", "name", "pk")
     tenant_id = None
     if reviewer is not None:
         queues = policy.scope_to_reviewer_platform(queues, reviewer)
@@ -669,7 +671,7 @@ def review_queue_overview(*, reviewer=None):
         queue.appeals = figures[queue.pk]["appeals"]
         queue.overdue = figures[queue.pk]["overdue"]
         queue.takeable = queue.may_take is not None if reviewer is not None else queue.waiting > 0
-    return queues
+    return [queue for queue in queues if queue.is_active or queue.waiting]
 
 
 def claims_held_by(*, reviewer) -> QuerySet[RefundClaim]:

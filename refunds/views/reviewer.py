@@ -34,7 +34,8 @@ QUEUE_PREVIEW = 25
 
 @reviewer_required
 def queues(request):
-    """Every active queue with what waits in it, and the most urgent claims overall."""
+    """Every active queue (and every inactive one still holding claims) with what waits
+    in it, and the most urgent claims overall."""
     waiting = selectors.most_urgent_waiting(limit=QUEUE_PREVIEW, reviewer=request.user)
     return render(
         request,
@@ -56,7 +57,8 @@ def take_next(request):
     queue = None
     if request.POST.get("queue"):
         queues = policy.scope_to_reviewer_platform(ReviewQueue.objects.all(), request.user)
-        queue = get_object_or_404(queues, pk=request.POST["queue"], is_active=True)
+        # An inactive queue too: routing sends it nothing new, what it holds still waits.
+        queue = get_object_or_404(queues, pk=request.POST["queue"])
     try:
         claim = services.claim_take_next(reviewer=request.user, queue=queue)
     except NothingToReview as exc:
