@@ -1,8 +1,10 @@
 """The evidence app's admin: read-only. Files arrive through ``evidence_add`` and checks
 write findings; nothing here changes or deletes either (a claim's record must stay whole).
+Scoring weights and thresholds are written through ``evidence.services``.
 Stored files have no public URL: a page shows a file's name, size and hash and links to
 the views that stream it after checking who asks (``evidence.views``)."""
 
+from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -65,9 +67,39 @@ class PlatformRowsAdmin(admin.ModelAdmin):
         )
 
 
+class ValidatedByServiceForm(forms.ModelForm):
+    """A model form that shows what the service saving its row would refuse
+    (``problems(instance)``: field → message; a field the form does not show gets a
+    form-wide error) as its own errors, so that the admin's add and change pages and its
+    list edits refuse what the service would, with the service's words."""
+
+    def problems(self, instance) -> dict[str, str]:
+        return {}
+
+    def _post_clean(self):
+        super()._post_clean()  # copies the cleaned values onto the instance
+        if self.errors:
+            return
+        for name, message in self.problems(self.instance).items():
+            self.add_error(name if name in self.fields else None, message)
+
+
 class DeploymentSettingsAdmin(admin.ModelAdmin):
     """Settings every platform shares: read by a platform's staff, changed only by the
-    deployment's operator (``refunds.policy.can_change_deployment_settings``)."""
+    deployment's operator (``refunds.policy.can_change_deployment_settings``). A subclass
+    saves and deletes through its service (``save_model``, ``delete_row``); its ``form``
+    (a :class:`ValidatedByServiceForm`) serves the list edits too."""
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", self.form)
+        return super().get_changelist_form(request, **kwargs)
+
+    def delete_model(self, request, obj):
+        self.delete_row(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_row(request, obj)
 
     def _operator(self, request) -> bool:
         from refunds import policy
@@ -220,14 +252,71 @@ class FindingAdmin(PlatformRowsAdmin, ReadOnlyAdmin):
     inlines = [ArtifactInline]
 
 
+class ScoringSettingAdmin(DeploymentSettingsAdmin):
+    """A weight or a threshold: its key (``fixed_field``) is fixed once the row exists;
+    deleting a row puts the default back."""
+
+    fixed_field = ""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [self.fixed_field] if obj is not None else []
+
+    def delete_row(self, request, obj):
+        from evidence import services
+
+        services.scoring_setting_delete(row=obj, user=request.user)
+
+
+class ScoringWeightForm(ValidatedByServiceForm):
+    class Meta:
+        model = ScoringWeight
+        fields = ["code", "weight", "is_active", "description"]
+
+    def problems(self, instance):
+        from evidence.scoring import weight_problems
+
+        return weight_problems(instance)
+
+
 @admin.register(ScoringWeight)
-class ScoringWeightAdmin(DeploymentSettingsAdmin):
+class ScoringWeightAdmin(ScoringSettingAdmin):
+    """A finding code's weight, through ``services.scoring_weight_save``: a new row's
+    code is one a check reports."""
+
+    form = ScoringWeightForm
+    fixed_field = "code"
     list_display = ["code", "weight", "is_active", "description", "updated_at"]
     list_editable = ["weight", "is_active"]
     search_fields = ["code", "description"]
 
+    def save_model(self, request, obj, form, change):
+        from evidence import services
+
+        services.scoring_weight_save(weight=obj, user=request.user)
+
+
+class ScoringThresholdForm(ValidatedByServiceForm):
+    class Meta:
+        model = ScoringThreshold
+        fields = ["name", "value", "description"]
+
+    def problems(self, instance):
+        from evidence.scoring import threshold_problems
+
+        return threshold_problems(instance)
+
 
 @admin.register(ScoringThreshold)
-class ScoringThresholdAdmin(DeploymentSettingsAdmin):
+class ScoringThresholdAdmin(ScoringSettingAdmin):
+    """The thresholds Claimlens reads ("suspicious", "high-risk"), through
+    ``services.scoring_threshold_save``: suspicious ≤ high-risk."""
+
+    form = ScoringThresholdForm
+    fixed_field = "name"
     list_display = ["name", "value", "description"]
     list_editable = ["value"]
+
+    def save_model(self, request, obj, form, change):
+        from evidence import services
+
+        services.scoring_threshold_save(threshold=obj, user=request.user)

@@ -45,6 +45,52 @@ def threshold(name: str) -> int:
     return value if value is not None else DEFAULT_THRESHOLDS[name][0]
 
 
+def weight_problems(row: ScoringWeight) -> dict[str, str]:
+    """What is wrong with a weight row before it is saved, by field: a new row's code
+    must be one a check reports (a typo would weigh nothing); a row keeps its code (a
+    renamed row would move its weight to another check); 0–100 points."""
+    from django.utils.translation import gettext as _
+
+    problems: dict[str, str] = {}
+    stored = ScoringWeight.objects.filter(pk=row.pk).values_list("code", flat=True).first()
+    if row.pk is not None and stored is not None and stored != row.code:
+        problems["code"] = _("A weight keeps its finding code; add a row for another code.")
+    elif stored is None and row.code not in default_weights():
+        problems["code"] = _("No check reports this finding code.")
+    if row.weight is not None and not 0 <= row.weight <= 100:
+        problems["weight"] = _("A weight is 0 to 100 points.")
+    return problems
+
+
+def threshold_problems(row: ScoringThreshold) -> dict[str, str]:
+    """What is wrong with a threshold row before it is saved, by field: only the
+    thresholds Claimlens reads, each keeps its name, 0–100, and "suspicious" never
+    above "high-risk" (a claim would be high-risk without being suspicious)."""
+    from django.utils.translation import gettext as _
+
+    problems: dict[str, str] = {}
+    stored = ScoringThreshold.objects.filter(pk=row.pk).values_list("name", flat=True).first()
+    if row.pk is not None and stored is not None and stored != row.name:
+        problems["name"] = _("A threshold keeps its name.")
+    elif row.name not in DEFAULT_THRESHOLDS:
+        problems["name"] = _("Claimlens reads only these thresholds: %(names)s.") % {
+            "names": ", ".join(DEFAULT_THRESHOLDS)
+        }
+    if row.value is None or problems:
+        return problems
+    if not 0 <= row.value <= 100:
+        problems["value"] = _("A threshold is a score of 0 to 100.")
+    elif row.name == "suspicious" and row.value > threshold("high-risk"):
+        problems["value"] = _("At most the high-risk threshold (%(value)s).") % {
+            "value": threshold("high-risk")
+        }
+    elif row.name == "high-risk" and row.value < threshold("suspicious"):
+        problems["value"] = _("At least the suspicious threshold (%(value)s).") % {
+            "value": threshold("suspicious")
+        }
+    return problems
+
+
 def ensure_defaults(weight_model=ScoringWeight, threshold_model=ScoringThreshold) -> int:
     """Create missing weight and threshold rows (never overwrites an administrator's edit).
 

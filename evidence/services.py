@@ -535,3 +535,45 @@ def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
                     if set(stored) != set(CROP_BOXES):
                         _store_crop_hashes(evidence, crop_hashes(image))
                         counts["crops"] += 1
+
+
+# --- Settings every platform shares ---------------------------------------------------------
+
+
+def _deployment_setting_save(row, problems: dict[str, str], *, user):
+    from django.core.exceptions import ValidationError
+
+    from refunds import policy
+
+    policy.enforce(policy.can_change_deployment_settings(user))
+    if problems:
+        raise ValidationError(problems)
+    row.save()
+    return row
+
+
+def scoring_weight_save(*, weight, user):
+    """Save a scoring weight (new or changed) for the deployment's operator
+    (``policy.can_change_deployment_settings``) after ``scoring.weight_problems`` finds
+    nothing wrong; raises ``ValidationError`` by field otherwise, nothing written. The
+    weight counts from the next time a claim is scored."""
+    from evidence import scoring
+
+    return _deployment_setting_save(weight, scoring.weight_problems(weight), user=user)
+
+
+def scoring_threshold_save(*, threshold, user):
+    """Save a scoring threshold, as :func:`scoring_weight_save` (``threshold_problems``);
+    it is read at once by the pages and the next scoring."""
+    from evidence import scoring
+
+    return _deployment_setting_save(threshold, scoring.threshold_problems(threshold), user=user)
+
+
+def scoring_setting_delete(*, row, user) -> None:
+    """Delete a weight or threshold row: the check's (or Claimlens') default applies
+    again."""
+    from refunds import policy
+
+    policy.enforce(policy.can_change_deployment_settings(user))
+    row.delete()

@@ -11,7 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from evidence.admin import DeploymentSettingsAdmin, ReadOnlyAdmin, ReadOnlyInline
+from evidence.admin import (
+    DeploymentSettingsAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ValidatedByServiceForm,
+)
 from evidence.models import EvidenceFile, Finding
 from merchants.admin import PlatformScopedAdmin
 from refunds import outbound, services, webhooks
@@ -178,7 +183,7 @@ class RefundClaimAdmin(PlatformScopedAdmin, ReadOnlyAdmin):
             )
 
 
-class ReviewQueueForm(forms.ModelForm):
+class ReviewQueueForm(ValidatedByServiceForm):
     """Validated by the same function as the service (``refunds.routing.queue_problems``)."""
 
     class Meta:
@@ -195,14 +200,10 @@ class ReviewQueueForm(forms.ModelForm):
             "is_active",
         ]
 
-    def _post_clean(self):
+    def problems(self, instance):
         from refunds.routing import queue_problems
 
-        super()._post_clean()
-        if self.errors:
-            return
-        for name, message in queue_problems(self.instance).items():
-            self.add_error(name if name in self.fields else None, message)
+        return queue_problems(instance)
 
 
 @admin.register(ReviewQueue)
@@ -235,7 +236,7 @@ def _finding_code_choices():
     return [(code, code) for code in sorted(known_finding_codes())]
 
 
-class RoutingRuleForm(forms.ModelForm):
+class RoutingRuleForm(ValidatedByServiceForm):
     """The rule's code lists as tick boxes; validated by the same function as the
     service (``refunds.routing.rule_problems``)."""
 
@@ -279,17 +280,13 @@ class RoutingRuleForm(forms.ModelForm):
             "auto_outcome",
         ]
 
-    def _post_clean(self):
+    def problems(self, instance):
         from refunds.routing import rule_problems
 
-        super()._post_clean()  # copies the cleaned values onto the instance
         for name in ("finding_codes", "reasons", "photo_verdicts"):
             if name in self.cleaned_data:
-                setattr(self.instance, name, list(self.cleaned_data[name]))
-        if self.errors:
-            return
-        for name, message in rule_problems(self.instance).items():
-            self.add_error(name if name in self.fields else None, message)
+                setattr(instance, name, list(self.cleaned_data[name]))
+        return rule_problems(instance)
 
 
 @admin.register(RoutingRule)
@@ -383,15 +380,32 @@ class RoutingRuleAdmin(PlatformScopedAdmin):
             self.save_formset(request, form, formset, change=change)
 
 
+class RationaleTemplateForm(ValidatedByServiceForm):
+    class Meta:
+        model = RationaleTemplate
+        fields = ["name", "outcome", "text_en", "text_zh", "is_active"]
+
+    def problems(self, instance):
+        return services.rationale_template_problems(instance)
+
+
 @admin.register(RationaleTemplate)
 class RationaleTemplateAdmin(DeploymentSettingsAdmin):
-    """Rationales reviewers start from, in both languages. Placeholders: {claim},
-    {amount}, {refund}, {shop}, {findings}."""
+    """Rationales reviewers start from, in both languages, through
+    ``services.rationale_template_save``. Placeholders: {claim}, {amount}, {refund},
+    {shop}, {findings}; {{ and }} for a brace itself."""
 
+    form = RationaleTemplateForm
     list_display = ["name", "outcome", "is_active"]
     list_filter = ["outcome", "is_active"]
     list_editable = ["is_active"]
     search_fields = ["name", "text_en", "text_zh"]
+
+    def save_model(self, request, obj, form, change):
+        services.rationale_template_save(template=obj, user=request.user)
+
+    def delete_row(self, request, obj):
+        services.rationale_template_delete(template=obj, user=request.user)
 
 
 @admin.register(Assignment)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -1492,9 +1493,68 @@ def _decision_evidence(claim, finding_ids, verdicts) -> tuple[list[int], dict[in
     return relied, verdicts
 
 
-class _KeepUnknown(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
+# A placeholder ``{name}``, or a doubled brace (a brace itself); nothing else is read:
+# no attribute, index or format spec, whatever a template holds.
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def _fill_template(text: str, values: dict[str, str]) -> str:
+    """``text`` with its placeholders filled in from ``values`` and ``{{``/``}}`` as
+    braces; any other ``{…}`` and a lone brace are left as written (a template saved
+    before :func:`rationale_template_problems` existed must not break a decision)."""
+
+    def fill(match: re.Match) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values.get(match.group(1), token)
+
+    return _TEMPLATE_TOKEN.sub(fill, text)
+
+
+def rationale_template_problems(template: RationaleTemplate) -> dict[str, str]:
+    """What is wrong with a rationale template's texts, by field: a placeholder that is
+    not one of ``RationaleTemplate.PLACEHOLDERS`` (a typo would be shown as written in
+    every decision made with it), a lone brace."""
+    known = ", ".join(f"{{{name}}}" for name in RationaleTemplate.PLACEHOLDERS)
+    problems: dict[str, str] = {}
+    for field in ("text_en", "text_zh"):
+        text = getattr(template, field) or ""
+        unknown = [
+            match.group(0)
+            for match in _TEMPLATE_TOKEN.finditer(text)
+            if match.group(1) is not None and match.group(1) not in RationaleTemplate.PLACEHOLDERS
+        ]
+        if unknown:
+            problems[field] = _(
+                "Unknown placeholder %(names)s; the placeholders are %(known)s."
+            ) % {"names": ", ".join(dict.fromkeys(unknown)), "known": known}
+        elif {"{", "}"} & set(_TEMPLATE_TOKEN.sub("", text)):
+            problems[field] = _(
+                "A lone brace: write {{ or }} for a brace itself, or a placeholder (%(known)s)."
+            ) % {"known": known}
+    return problems
+
+
+def rationale_template_save(*, template: RationaleTemplate, user) -> RationaleTemplate:
+    """Save a rationale template (new or changed) for the deployment's operator
+    (``policy.can_change_deployment_settings``: every platform's reviewers use it) after
+    :func:`rationale_template_problems` finds nothing wrong; raises ``ValidationError``
+    by field otherwise, nothing written."""
+    from django.core.exceptions import ValidationError
+
+    policy.enforce(policy.can_change_deployment_settings(user))
+    problems = rationale_template_problems(template)
+    if problems:
+        raise ValidationError(problems)
+    template.save()
+    return template
+
+
+def rationale_template_delete(*, template: RationaleTemplate, user) -> None:
+    """Delete a rationale template (decisions made with it keep their text)."""
+    policy.enforce(policy.can_change_deployment_settings(user))
+    template.delete()
 
 
 def rationale_render(
@@ -1516,14 +1576,14 @@ def rationale_render(
     language = language or get_language() or "en"
     text = template.text_zh if language.startswith("zh") else template.text_en
     codes = sorted(set(Finding.objects.filter(pk__in=finding_ids).values_list("code", flat=True)))
-    values = _KeepUnknown(
-        claim=f"#{claim.pk}",
-        amount=f"¥{claim.amount}",
-        refund=f"¥{refund}",
-        shop=claim.merchant.name,
-        findings=", ".join(codes) or "—",
-    )
-    filled = text.format_map(values) if "{" in text else text
+    values = {
+        "claim": f"#{claim.pk}",
+        "amount": f"¥{claim.amount}",
+        "refund": f"¥{refund}",
+        "shop": claim.merchant.name,
+        "findings": ", ".join(codes) or "—",
+    }
+    filled = _fill_template(text, values)
     return "\n\n".join(part for part in (filled.strip(), own_words.strip()) if part)
 
 
