@@ -84,18 +84,19 @@ def claims_for_client(*, client: PlatformClient) -> QuerySet[RefundClaim]:
     # A semi-join on the client's shops (``merchant_id IN (…)``) rather than a join
     # through the merchant: the claim index ranges serve it directly (issue 13).
     shops = PlatformClient.merchants.through.objects.filter(platformclient_id=client.pk)
+    # What ``ClaimSerializer`` shows: the claim's own columns (the shop is its id), its
+    # order's and queue's ids; and its latest routing record only, in one query a page
+    # (a window over the page's claims), not every record of every claim.
+    claim_columns = [field.attname for field in RefundClaim._meta.concrete_fields]
+    latest_routing = RoutingRecord.objects.select_related("queue").order_by("-id")[:1]
     return (
         RefundClaim.objects.filter(
             merchant_id__in=shops.values("merchant_id"), tenant_id=client.tenant_id
         )
-        .select_related("merchant", "order", "queue")
+        .select_related("order", "queue")
+        .only(*claim_columns, "order__platform_id", "queue__slug")
         .prefetch_related(
-            # The latest first: the claim's ``routing`` in the API (one query per page).
-            Prefetch(
-                "routing_records",
-                queryset=RoutingRecord.objects.select_related("queue").order_by("-id"),
-                to_attr="routing_history",
-            )
+            Prefetch("routing_records", queryset=latest_routing, to_attr="routing_history")
         )
     )
 

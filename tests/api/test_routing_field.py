@@ -51,3 +51,40 @@ def test_a_list_builds_the_routing_serializer_once_not_once_per_claim(
 
     assert len(listed) == 3 and all(claim["routing"] for claim in listed)
     assert len(built) == 1
+
+
+def test_a_list_reads_one_routing_record_per_claim_the_latest_and_no_shop_row(
+    api_a, make_claim, shop_a
+):
+    """A claim routed again (by the checks, then at review) has several routing
+    records; a list page reads only each claim's latest, in one query, and no shop row
+    (the API shows the shop's id, which the claim row holds)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from refunds import services
+    from refunds.models import RoutingRecord
+
+    claims = [make_claim(shop_a) for _n in range(3)]
+    for claim in claims:
+        services.claim_evaluate(claim_id=claim.pk)  # a second routing record
+    assert all(RoutingRecord.objects.filter(claim=c).count() >= 2 for c in claims)
+
+    connection.queries_log.clear()  # a full log (9,000) would capture nothing
+    with CaptureQueriesContext(connection) as captured:
+        listed = api_a.get("/api/v1/claims/").json()["results"]
+    sql = [q["sql"] for q in captured]  # before the next request resets the log
+
+    assert len(listed) == 3
+    for claim in listed:
+        latest = RoutingRecord.objects.filter(claim_id=claim["id"]).order_by("-id").first()
+        assert claim["routing"]["rule_id"] == latest.rule_id
+        assert (
+            claim["routing"]["routed_at"]
+            == api_a.get(f"/api/v1/claims/{claim['id']}/").json()["routing"]["routed_at"]
+        )
+        assert claim["merchant"] == shop_a.pk
+    routing_reads = [q for q in sql if "refunds_routingrecord" in q]
+    assert len(routing_reads) == 1
+    assert "ROW_NUMBER" in routing_reads[0].upper()  # the latest per claim, not every one
+    assert not any('"merchants_merchant"."name"' in q for q in sql)
