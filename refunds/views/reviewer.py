@@ -296,13 +296,12 @@ def bulk(request):
     claims = []
     if filters.is_valid() and any(filters.cleaned_data.values()):
         data = filters.cleaned_data
-        claims = list(
-            selectors.claims_for_bulk(
-                reviewer=request.user,
-                queue_id=data["queue"].pk if data["queue"] else None,
-                buyer_platform_id=data["buyer"],
-                finding_code=data["finding"],
-            )[:BULK_PREVIEW]
+        claims = selectors.claims_for_bulk(
+            reviewer=request.user,
+            queue_id=data["queue"].pk if data["queue"] else None,
+            buyer_platform_id=data["buyer"],
+            finding_code=data["finding"],
+            limit=BULK_PREVIEW,
         )
     # What was ticked in the preview is decided as previewed: a claim somebody took in
     # the meantime is refused by the service (and said so), not silently dropped.

@@ -73,3 +73,61 @@ def test_bulk_page_previews_then_decides_with_a_result_list(client, reused, char
     assert html.count('data-result="done"') == 2
     assert html.count('data-result="refused"') == 1
     assert f"#{reused[2].pk}: refused —" in html
+
+
+def _waiting_with(code, shop, make_claim, owner, queue, *, hours):
+    """A claim waiting for review in ``queue`` with a buyer's finding ``code`` and a
+    review deadline ``hours`` from now (placed directly: routing is not the point)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from refunds.models import RefundClaim
+
+    claim = make_claim(shop, evaluate=False)
+    if code:
+        add_finding(claim, code, weight=50, severity="high")
+    services.claim_evaluate(claim_id=claim.pk)
+    services.claim_merchant_respond(
+        claim=claim, user=owner, response="contest", statement="the same photo again"
+    )
+    RefundClaim.objects.filter(pk=claim.pk).update(
+        queue=queue, review_deadline=timezone.now() + dt.timedelta(hours=hours)
+    )
+    return claim
+
+
+def test_a_finding_filter_alone_lists_claims_in_take_order_across_queues_and_stops_at_the_limit(
+    shop_a, make_claim, alice, charlie
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from refunds import selectors
+    from refunds.models import ReviewQueue
+
+    urgent = ReviewQueue.objects.create(slug="urgent", name="Urgent", priority=1)
+    later = ReviewQueue.objects.create(slug="later", name="Later", priority=200)
+    retired = ReviewQueue.objects.create(slug="old", name="Old", priority=0, is_active=False)
+    code = "reuse_same_buyer"
+    expected = [
+        _waiting_with(code, shop_a, make_claim, alice, urgent, hours=30),
+        _waiting_with(code, shop_a, make_claim, alice, urgent, hours=40),
+        _waiting_with(code, shop_a, make_claim, alice, later, hours=1),
+        _waiting_with(code, shop_a, make_claim, alice, retired, hours=0),
+    ]
+    _waiting_with("", shop_a, make_claim, alice, urgent, hours=0)  # no such finding
+
+    listed = selectors.claims_for_bulk(reviewer=charlie, finding_code=code)
+    # Active queues by priority (deadline within one), the inactive one last.
+    assert [c.pk for c in listed] == [c.pk for c in expected]
+    assert listed[0].merchant.name and listed[0].buyer.platform_id
+
+    connection.queries_log.clear()
+    with CaptureQueriesContext(connection) as captured:
+        first_two = selectors.claims_for_bulk(reviewer=charlie, finding_code=code, limit=2)
+    queries = len(captured)
+    assert [c.pk for c in first_two] == [c.pk for c in expected[:2]]
+    # The platform's queues, then the first queue's range, which filled the limit: the
+    # others were never read.
+    assert queries == 2, [q["sql"][:80] for q in captured]
