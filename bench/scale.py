@@ -871,6 +871,10 @@ def _pages(ids: dict) -> list[tuple[str, str, str]]:
         ("claim page (merchant)", "merchant", "/claims/{merchant_claim}/"),
         ("review page", "reviewer", "/review/claims/{review_claim}/"),
         ("queues overview", "reviewer", "/review/"),
+        # A bulk decision's preview by a finding code alone: a common code (the seed's
+        # listing copies), then one no waiting claim has (every queue read to its end).
+        ("bulk, finding reference_copy", "reviewer", "/review/bulk/?finding=reference_copy"),
+        ("bulk, finding nobody has", "reviewer", "/review/bulk/?finding=reuse_other_buyer"),
         ("statistics 7 days", "reviewer", "/review/stats/?days=7"),
         ("statistics 90 days", "reviewer", "/review/stats/?days=90"),
         ("API list awaiting_merchant", "api", "/api/v1/claims/?status=awaiting_merchant"),
