@@ -172,7 +172,7 @@ def evidence_original_export(*, evidence: EvidenceFile, user) -> bytes:
     them), recorded: who, when, and the SHA-256 of the bytes handed over, with whether it
     still equals the one taken at upload. Raises ``FileNotFoundError`` (nothing recorded)
     when the stored file is gone."""
-    from refunds.selectors import is_reviewer
+    from refunds.policy import is_reviewer
 
     with evidence.original.storage.open(evidence.original.name, "rb") as handle:
         data = handle.read()

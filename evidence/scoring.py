@@ -41,8 +41,16 @@ def weight_table() -> dict[str, int]:
 
 
 def threshold(name: str) -> int:
-    value = ScoringThreshold.objects.filter(name=name).values_list("value", flat=True).first()
-    return value if value is not None else DEFAULT_THRESHOLDS[name][0]
+    return thresholds()[name]
+
+
+def thresholds() -> dict[str, int]:
+    """Every threshold Claimlens reads, the database's value or the default: one query."""
+    values = {name: value for name, (value, _d) in DEFAULT_THRESHOLDS.items()}
+    values.update(
+        ScoringThreshold.objects.filter(name__in=list(values)).values_list("name", "value")
+    )
+    return values
 
 
 def weight_problems(row: ScoringWeight) -> dict[str, str]:
@@ -78,15 +86,16 @@ def threshold_problems(row: ScoringThreshold) -> dict[str, str]:
         }
     if row.value is None or problems:
         return problems
+    current = thresholds()
     if not 0 <= row.value <= 100:
         problems["value"] = _("A threshold is a score of 0 to 100.")
-    elif row.name == "suspicious" and row.value > threshold("high-risk"):
+    elif row.name == "suspicious" and row.value > current["high-risk"]:
         problems["value"] = _("At most the high-risk threshold (%(value)s).") % {
-            "value": threshold("high-risk")
+            "value": current["high-risk"]
         }
-    elif row.name == "high-risk" and row.value < threshold("suspicious"):
+    elif row.name == "high-risk" and row.value < current["suspicious"]:
         problems["value"] = _("At least the suspicious threshold (%(value)s).") % {
-            "value": threshold("suspicious")
+            "value": current["suspicious"]
         }
     return problems
 

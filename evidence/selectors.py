@@ -57,31 +57,41 @@ def claims_photo_verdicts(*, claim_ids: list[int]) -> dict[int, list[str]]:
     return verdicts
 
 
-def evidence_for_claim(*, claim_id: int) -> QuerySet[EvidenceFile]:
-    return EvidenceFile.objects.filter(claim_id=claim_id).prefetch_related(
-        "findings__artifacts", CURRENT_VERDICTS
-    )
+def evidence_for_claim(*, claim_id: int, with_findings: bool = True) -> QuerySet[EvidenceFile]:
+    """The claim's files for display or export, with their verdicts and (unless the
+    caller reads the claim's findings itself: ``with_findings=False``) their findings;
+    not their stored features (the checks' data, ~60 KB a photo, nothing a page shows)."""
+    files = EvidenceFile.objects.filter(claim_id=claim_id).defer("features")
+    if with_findings:
+        files = files.prefetch_related("findings__artifacts")
+    return files.prefetch_related(CURRENT_VERDICTS)
 
 
 def findings_for_claim(*, claim_id: int) -> QuerySet[Finding]:
     return (
         Finding.objects.filter(claim_id=claim_id)
         .select_related("evidence", "check_run")
+        .defer("evidence__features")
         .prefetch_related("artifacts")
         .order_by("-weight", "id")
     )
 
 
-def reference_files_for_order(*, order) -> QuerySet[EvidenceFile]:
+def reference_files_for_order(*, order, with_features: bool = True) -> QuerySet[EvidenceFile]:
     """The merchant's current listing photos of the order's products and its packing
-    photos, packing videos' kept frames among them (a video itself has no features)."""
-    product_ids = [i.product_id for i in order.items.all() if i.product_id]
-    return EvidenceFile.objects.filter(
-        Q(product_id__in=product_ids) | Q(shipment__order=order),
+    photos, packing videos' kept frames among them (a video itself has no features).
+    ``with_features=False`` for a page or an export: the checks' stored features are
+    left unread."""
+    from refunds.models import OrderItem
+
+    products = OrderItem.objects.filter(order=order, product_id__isnull=False)
+    files = EvidenceFile.objects.filter(
+        Q(product_id__in=products.values("product_id")) | Q(shipment__order=order),
         status=EvidenceFile.Status.CHECKED,
         features__isnull=False,
         retired_at__isnull=True,
     ).select_related("product")
+    return files if with_features else files.defer("features")
 
 
 def _one_bit_neighbours(chunk: int) -> list[int]:

@@ -23,7 +23,8 @@ from evidence import custody
 from evidence.models import EvidenceFile, FindingArtifact
 from merchants.selectors import user_can_act_for
 from refunds import policy
-from refunds.selectors import claim_visible_to, is_reviewer
+from refunds.policy import is_reviewer
+from refunds.selectors import claim_visible_to
 
 EXTENSIONS = {
     "image/jpeg": "jpg",

@@ -197,7 +197,9 @@ def _read(stored) -> bytes | None:
 
 def _collect(*, claim: RefundClaim, user, audience: str) -> _Pack:
     claim_files = list(evidence_selectors.evidence_for_claim(claim_id=claim.pk))
-    references = list(evidence_selectors.reference_files_for_order(order=claim.order))
+    references = list(
+        evidence_selectors.reference_files_for_order(order=claim.order, with_features=False)
+    )
     evidence = []
     for file in claim_files:
         role = "merchant" if file.submitted_by == "merchant" else "buyer"

@@ -16,15 +16,6 @@ from django.utils.translation import gettext_lazy as _
 from refunds.models import Assignment, Buyer, ClaimStatus, Order, Outcome, RefundClaim
 
 S = ClaimStatus
-REVIEWER_GROUPS = ("reviewers", "senior reviewers")
-
-
-def is_reviewer(user) -> bool:
-    """Platform reviewers: members of the 'reviewers' or 'senior reviewers' group."""
-    return bool(
-        user.is_authenticated
-        and (user.is_superuser or user.groups.filter(name__in=REVIEWER_GROUPS).exists())
-    )
 
 
 def claims_for_merchant_user(*, user) -> QuerySet[RefundClaim]:
@@ -711,7 +702,7 @@ def claim_for_reviewer(*, user, claim_id: int) -> RefundClaim:
     (another platform's claim does not exist for them)."""
     from refunds import policy
 
-    if not is_reviewer(user):
+    if not policy.is_reviewer(user):
         raise Http404
     claims = policy.scope_to_reviewer_platform(RefundClaim.objects.all(), user)
     try:
@@ -741,12 +732,12 @@ def claim_visible_to(*, user, claim_id: int) -> bool:
     claim's shop."""
     if not user.is_authenticated:
         return False
-    if claims_for_merchant_user(user=user).filter(pk=claim_id).exists():
-        return True
-    if not is_reviewer(user):
-        return False
     from refunds import policy
 
+    if claims_for_merchant_user(user=user).filter(pk=claim_id).exists():
+        return True
+    if not policy.is_reviewer(user):
+        return False
     claims = RefundClaim.objects.filter(pk=claim_id)
     return policy.scope_to_reviewer_platform(claims, user).exists()
 

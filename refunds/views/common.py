@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop
 
-from refunds import selectors
+from refunds import policy
 
 # What each audit action means, in words (actions are written by refunds.services).
 ACTION_LABELS = {
@@ -97,7 +97,7 @@ def reviewer_required(view):
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not selectors.is_reviewer(request.user):
+        if not policy.is_reviewer(request.user):
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -120,9 +120,10 @@ def evidence_pack_response(claim, data: bytes) -> FileResponse:
 
 
 def risk_thresholds() -> tuple[int, int]:
-    from evidence.scoring import threshold
+    from evidence.scoring import thresholds
 
-    return threshold("suspicious"), threshold("high-risk")
+    values = thresholds()
+    return values["suspicious"], values["high-risk"]
 
 
 def timeline(events, *, for_merchant: bool, shop_name: str = "") -> list[dict]:

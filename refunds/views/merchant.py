@@ -116,7 +116,9 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
     signals = [f for f in findings if f.weight > 0]
     facts = [f for f in findings if f.weight == 0 and f.severity != "error"]
     errors = [f for f in findings if f.severity == "error"]
-    listing_photos = list(evidence_selectors.reference_files_for_order(order=claim.order))
+    listing_photos = list(
+        evidence_selectors.reference_files_for_order(order=claim.order, with_features=False)
+    )
     # Beside the buyer's photo: the listing photo a check matched it to, else the first.
     matched_ids = [f.related_evidence_id for f in signals if f.related_evidence_id]
     matched_listing = next(

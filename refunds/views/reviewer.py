@@ -105,7 +105,8 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     if claim.held_by_id == request.user.pk:
         # The holder is working on it: the lease runs again (before the holder is read).
         services.claim_lease_renew(claim=claim, reviewer=request.user)
-    files = list(evidence_selectors.evidence_for_claim(claim_id=claim.pk))
+    # The claim's findings are read once, for the whole page.
+    files = list(evidence_selectors.evidence_for_claim(claim_id=claim.pk, with_findings=False))
     findings = list(evidence_selectors.findings_for_claim(claim_id=claim.pk))
     holder = selectors.claim_holder(claim_id=claim.pk)
     credit = selectors.buyer_credit(buyer=claim.buyer_id)
@@ -125,7 +126,9 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "items": list(claim.order.items.all()),
             "buyer_files": buyer_files,
             "merchant_files": [f for f in files if f.submitted_by == "merchant"],
-            "listing_photos": list(evidence_selectors.reference_files_for_order(order=claim.order)),
+            "listing_photos": list(
+                evidence_selectors.reference_files_for_order(order=claim.order, with_features=False)
+            ),
             "findings": findings,
             "artifacts": [(f, a) for f in findings for a in f.artifacts.all()],
             "merchant_response_label": dict(MerchantResponseForm.RESPONSE_CHOICES).get(
@@ -153,7 +156,9 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
             "decision_form": decision_form
             or DecisionForm(findings=findings, buyer_files=buyer_files),
             "request_form": request_form or RequestEvidenceForm(files_to_name=buyer_files),
-            "evidence_requests": list(claim.evidence_requests.select_related("evidence")),
+            "evidence_requests": list(
+                claim.evidence_requests.select_related("evidence").defer("evidence__features")
+            ),
             "risk_thresholds": risk_thresholds(),
             "show_review_nav": True,
         },

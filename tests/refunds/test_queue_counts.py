@@ -224,16 +224,16 @@ def test_the_queues_page_reads_the_counters_in_a_fixed_number_of_queries(
     for _ in range(3):
         _in_review(make_claim, shop_a, alice)
     client.force_login(charlie)
-    # the session, the reviewer and their roles (4), "take next"'s queues and each
-    # queue's head (3), the queues with their take probe, the counters, this hour's
-    # claims (3), the claims held, the risk thresholds (2)
-    with django_assert_num_queries(15):
+    # the session, the reviewer and their roles (user, groups, shops, platform: 4),
+    # "take next"'s queues and each queue's head (3), the queues with their take probe,
+    # the counters, this hour's claims (3), the claims held, the risk thresholds (1)
+    with django_assert_num_queries(13):
         response = client.get("/review/", HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     for _ in range(5):
         claim = _in_review(make_claim, shop_a, alice)
         services.claim_move_queue(claim=claim, queue=standard, user=dora)  # a repeat claimant
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(13):
         response = client.get("/review/", HTTP_ACCEPT_LANGUAGE="en")
     assert {q.pk: q for q in response.context["queues"]}[standard.pk].waiting == 8
     assert _exact()

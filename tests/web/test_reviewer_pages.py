@@ -87,14 +87,14 @@ def test_queue_list_query_count_does_not_grow_with_claims(
         _in_review(make_claim(shop_a), alice)
     client.force_login(charlie)
 
-    # session, user, the reviewer check and the reviewer's roles for the platform scope
-    # (groups, shops, platform), the queues with waiting claims, the head of each and of
-    # the claims of no queue, the queues (each with its take probe), their waiting
-    # counters, their claims due earlier this hour, held count, two scoring thresholds:
-    # 14 plus one per queue holding waiting claims (a buyer's later claims are routed to
+    # session, user, the reviewer's roles (groups, shops, platform: the reviewer check
+    # and the platform scope alike), the queues with waiting claims, the head of each and
+    # of the claims of no queue, the queues (each with its take probe), their waiting
+    # counters, their claims due earlier this hour, held count, the scoring thresholds:
+    # 12 plus one per queue holding waiting claims (a buyer's later claims are routed to
     # the repeat-claimant queue), never one per claim
     queues = RefundClaim.objects.filter(status="in_review").values("queue").distinct().count()
-    with django_assert_num_queries(14 + queues):
+    with django_assert_num_queries(12 + queues):
         response = client.get(reverse("review_queues"), **EN)
     assert response.status_code == 200
 
