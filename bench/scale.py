@@ -941,6 +941,13 @@ def measure_pages(repeat: int, clients: int, skip: str = "", gc_freeze: bool = T
         _get(client, pattern, ids, 0)  # warm-up
         serial = [_get(client, pattern, ids, n) for n in range(repeat)]
         connections.close_all()
+        if gc_freeze:
+            # Each page's clients start as a gunicorn worker does, from a frozen heap:
+            # what the earlier pages left in this process frozen too. Else every forked
+            # client's collector walks it (the review page's 4-client p95 after the
+            # merchant pages: 225 ms, against 84–107 ms so; docs/performance.md).
+            gc.collect()
+            gc.freeze()
         barrier, out = context.Barrier(clients), context.Queue()
         processes = [
             context.Process(

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -116,6 +117,7 @@ def _claim_context(request, claim, *, form=None, evidence_form=None) -> dict:
     signals = [f for f in findings if f.weight > 0]
     facts = [f for f in findings if f.weight == 0 and f.severity != "error"]
     errors = [f for f in findings if f.severity == "error"]
+    prefetch_related_objects([claim.order], "items")  # the page's items list reads them too
     listing_photos = list(
         evidence_selectors.reference_files_for_order(order=claim.order, with_features=False)
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -114,6 +115,7 @@ def _render_review(request, claim, *, decision_form=None, request_form=None):
     decisions = list(selectors.claim_decisions(claim_id=claim.pk))
     routing_record = routing.latest_record(claim_id=claim.pk)
     buyer_files = _buyer_files(claim, files)
+    prefetch_related_objects([claim.order], "items")  # the items list and the listing photos
     user = request.user
     # What the page offers is what the services would allow (refunds.policy).
     deciders = {d.reviewer_id for d in decisions if not d.on_appeal and d.reviewer_id}
