@@ -75,16 +75,22 @@ def queues_in_take_order(*, waiting: QuerySet[RefundClaim], queue=None) -> list[
     return [QueueToServe(*row) for row in _queues_to_serve(waiting, queue.pk if queue else None)]
 
 
+# The order "take next" serves queues in: active ones by priority, then inactive ones.
+TAKE_ORDER = ("-is_active", "priority", "name", "pk")
+
+
 def _queues_to_serve(waiting: QuerySet[RefundClaim], queue_id: int | None) -> QuerySet:
-    """:func:`queues_in_take_order`'s query: ``(pk, slug, lease_minutes)`` rows."""
+    """:func:`queues_in_take_order`'s query: :class:`QueueToServe` rows."""
     from refunds.models import ReviewQueue
 
     queues = ReviewQueue.objects.annotate(head=_head_of_queue(waiting)).filter(head__isnull=False)
     if queue_id is not None:
         queues = queues.filter(pk=queue_id)
-    return queues.order_by("-is_active", "priority", "name", "pk").values_list(
-        "pk", "slug", "lease_minutes", "priority"
-    )
+    return _as_queues_to_serve(queues)
+
+
+def _as_queues_to_serve(queues: QuerySet) -> QuerySet:
+    return queues.order_by(*TAKE_ORDER).values_list("pk", "slug", "lease_minutes", "priority")
 
 
 def _head_of_queue(waiting: QuerySet[RefundClaim]) -> Subquery:
@@ -661,7 +667,7 @@ def review_queue_overview(*, reviewer=None):
     from refunds import policy, queue_counts
     from refunds.models import ReviewQueue
 
-    queues = ReviewQueue.objects.order_by("-is_active", "priority", "name", "pk")
+    queues = ReviewQueue.objects.order_by(*TAKE_ORDER)
     tenant_id = None
     if reviewer is not None:
         queues = policy.scope_to_reviewer_platform(queues, reviewer)
@@ -781,10 +787,5 @@ def claims_for_bulk(
     if queue_id or buyer_platform_id:
         return list(qs.select_related("merchant", "buyer")[:limit])
     queues = policy.scope_to_reviewer_platform(ReviewQueue.objects.all(), reviewer)
-    served = [
-        QueueToServe(*row)
-        for row in queues.order_by("-is_active", "priority", "name", "pk").values_list(
-            "pk", "slug", "lease_minutes", "priority"
-        )
-    ]
+    served = [QueueToServe(*row) for row in _as_queues_to_serve(queues)]
     return first_in_take_order(qs, queues=served, limit=limit, related=("merchant", "buyer"))
