@@ -86,20 +86,23 @@ class ValidatedByServiceForm(forms.ModelForm):
 
 class DeploymentSettingsAdmin(admin.ModelAdmin):
     """Settings every platform shares: read by a platform's staff, changed only by the
-    deployment's operator (``refunds.policy.can_change_deployment_settings``). A subclass
-    saves and deletes through its service (``save_model``, ``delete_row``); its ``form``
-    (a :class:`ValidatedByServiceForm`) serves the list edits too."""
+    deployment's operator (``refunds.policy.can_change_deployment_settings``). Rows are
+    deleted through ``services.deployment_setting_delete``; a subclass saves through its
+    service (``save_model``) and its ``form`` (a :class:`ValidatedByServiceForm`) serves
+    the list edits too."""
 
     def get_changelist_form(self, request, **kwargs):
         kwargs.setdefault("form", self.form)
         return super().get_changelist_form(request, **kwargs)
 
     def delete_model(self, request, obj):
-        self.delete_row(request, obj)
+        from evidence import services
+
+        services.deployment_setting_delete(row=obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
-            self.delete_row(request, obj)
+            self.delete_model(request, obj)
 
     def _operator(self, request) -> bool:
         from refunds import policy
@@ -260,11 +263,6 @@ class ScoringSettingAdmin(DeploymentSettingsAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [self.fixed_field] if obj is not None else []
-
-    def delete_row(self, request, obj):
-        from evidence import services
-
-        services.scoring_setting_delete(row=obj, user=request.user)
 
 
 class ScoringWeightForm(ValidatedByServiceForm):

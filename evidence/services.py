@@ -540,7 +540,11 @@ def evidence_backfill_features(*, batch_size: int = 200) -> dict[str, int]:
 # --- Settings every platform shares ---------------------------------------------------------
 
 
-def _deployment_setting_save(row, problems: dict[str, str], *, user):
+def deployment_setting_save(row, problems: dict[str, str], *, user):
+    """Save a row of a setting every platform shares (a weight, a threshold, a
+    rationale template) for the deployment's operator
+    (``policy.can_change_deployment_settings``) when ``problems`` is empty; raises
+    ``ValidationError`` by field otherwise, nothing written."""
     from django.core.exceptions import ValidationError
 
     from refunds import policy
@@ -559,7 +563,7 @@ def scoring_weight_save(*, weight, user):
     weight counts from the next time a claim is scored."""
     from evidence import scoring
 
-    return _deployment_setting_save(weight, scoring.weight_problems(weight), user=user)
+    return deployment_setting_save(weight, scoring.weight_problems(weight), user=user)
 
 
 def scoring_threshold_save(*, threshold, user):
@@ -567,12 +571,12 @@ def scoring_threshold_save(*, threshold, user):
     it is read at once by the pages and the next scoring."""
     from evidence import scoring
 
-    return _deployment_setting_save(threshold, scoring.threshold_problems(threshold), user=user)
+    return deployment_setting_save(threshold, scoring.threshold_problems(threshold), user=user)
 
 
-def scoring_setting_delete(*, row, user) -> None:
-    """Delete a weight or threshold row: the check's (or Claimlens') default applies
-    again."""
+def deployment_setting_delete(*, row, user) -> None:
+    """Delete such a row (a weight's or threshold's default applies again; decisions
+    made with a template keep their text)."""
     from refunds import policy
 
     policy.enforce(policy.can_change_deployment_settings(user))

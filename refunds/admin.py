@@ -404,9 +404,6 @@ class RationaleTemplateAdmin(DeploymentSettingsAdmin):
     def save_model(self, request, obj, form, change):
         services.rationale_template_save(template=obj, user=request.user)
 
-    def delete_row(self, request, obj):
-        services.rationale_template_delete(template=obj, user=request.user)
-
 
 @admin.register(Assignment)
 class AssignmentAdmin(PlatformScopedAdmin, ReadOnlyAdmin):

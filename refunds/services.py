@@ -1537,24 +1537,12 @@ def rationale_template_problems(template: RationaleTemplate) -> dict[str, str]:
 
 
 def rationale_template_save(*, template: RationaleTemplate, user) -> RationaleTemplate:
-    """Save a rationale template (new or changed) for the deployment's operator
-    (``policy.can_change_deployment_settings``: every platform's reviewers use it) after
-    :func:`rationale_template_problems` finds nothing wrong; raises ``ValidationError``
-    by field otherwise, nothing written."""
-    from django.core.exceptions import ValidationError
+    """Save a rationale template (new or changed) for the deployment's operator (every
+    platform's reviewers use it) after :func:`rationale_template_problems` finds nothing
+    wrong (``evidence.services.deployment_setting_save``)."""
+    from evidence.services import deployment_setting_save
 
-    policy.enforce(policy.can_change_deployment_settings(user))
-    problems = rationale_template_problems(template)
-    if problems:
-        raise ValidationError(problems)
-    template.save()
-    return template
-
-
-def rationale_template_delete(*, template: RationaleTemplate, user) -> None:
-    """Delete a rationale template (decisions made with it keep their text)."""
-    policy.enforce(policy.can_change_deployment_settings(user))
-    template.delete()
+    return deployment_setting_save(template, rationale_template_problems(template), user=user)
 
 
 def rationale_render(
